@@ -1,0 +1,37 @@
+# Two commands for a fresh machine: `make demo` and `make test` (Python 3.11+ and the package index only).
+PYTHON ?= python3
+VENV := .venv
+UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
+BIN := $(VENV)/bin
+DEMO_CUSTOMERS ?= 20000
+DEMO_SEED ?= 7
+DEMO_AS_OF ?= 2025-11-01
+
+.PHONY: install demo test lint format bench clean
+
+$(VENV)/bin/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+# `--inexact` keeps uv itself inside .venv when uv was bootstrapped there.
+install: $(if $(shell command -v uv 2>/dev/null),,$(VENV)/bin/uv)
+	$(UV) sync --frozen --inexact --quiet
+
+demo: install
+	$(BIN)/portrait demo-data demo/data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
+	$(BIN)/portrait run --data demo/data --as-of $(DEMO_AS_OF) --out demo/run
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: install
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf demo mlruns mlflow.db .pytest_cache

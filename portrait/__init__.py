@@ -1,0 +1,1 @@
+"""portrait: customer portraits, segments, product rules and next-best-product models."""

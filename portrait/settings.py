@@ -1,0 +1,131 @@
+"""Settings, parsed once (YAML file and/or CLI overrides) into frozen dataclasses and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from portrait.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    max_bad_fraction: float = 0.01
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    active_days: int = 90
+    churn_horizon_days: int = 60
+    conversion_horizon_days: int = 60
+    training_cutoffs: int = 2  # earlier cut-offs, each one horizon further back
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    k_min: int = 3
+    k_max: int = 10
+    top_n: int = 100
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    min_support: float = 0.01
+    min_confidence: float = 0.05
+    min_lift: float = 1.2
+    max_len: int = 3
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    n_trials: int = 10
+    seed: int = 42
+    k: int = 5
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    tracking_uri: str = ""  # empty: a local sqlite store inside the project directory
+    experiment: str = "portrait"
+
+
+@dataclass(frozen=True)
+class Settings:
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    time: TimeSettings = field(default_factory=TimeSettings)
+    segments: SegmentSettings = field(default_factory=SegmentSettings)
+    rules: RuleSettings = field(default_factory=RuleSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(f"unknown setting {where}.{unknown[0]}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            kwargs[name] = _build(_SECTIONS[name], value, name)
+        else:
+            kwargs[name] = _coerce(value, known[name].default, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if default is dataclasses.MISSING or value is None:
+        return value
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {where} must be {type(default).__name__}, got {value!r}") from exc
+
+
+_SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read settings from an optional YAML file, then apply dotted overrides like {"models.k": 10}."""
+    values: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise SettingsError(f"settings file {p} does not exist")
+        values = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(values, dict):
+            raise SettingsError(f"settings file {p} must hold a mapping of sections")
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        values.setdefault(section, {})[key] = value
+    for section in values:
+        if section not in _SECTIONS:
+            raise SettingsError(f"unknown settings section {section!r}; known: {', '.join(_SECTIONS)}")
+    settings = _build(Settings, values, "")
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not 0 <= s.validation.max_bad_fraction <= 1:
+        raise SettingsError("validation.max_bad_fraction must be between 0 and 1")
+    if not 2 <= s.segments.k_min <= s.segments.k_max <= 50:
+        raise SettingsError(
+            f"segments.k_min..k_max must satisfy 2 <= k_min <= k_max <= 50, got {s.segments.k_min}..{s.segments.k_max}"
+        )
+    if s.segments.top_n < 1:
+        raise SettingsError("segments.top_n must be at least 1")
+    if not 0 < s.rules.min_support <= 1 or not 0 <= s.rules.min_confidence <= 1:
+        raise SettingsError("rules.min_support must be in (0, 1] and rules.min_confidence in [0, 1]")
+    if s.rules.max_len < 2:
+        raise SettingsError("rules.max_len must be at least 2 (a rule needs two products)")
+    if s.models.k < 1 or s.models.n_trials < 1:
+        raise SettingsError("models.k and models.n_trials must be at least 1")
+    for name in ("active_days", "churn_horizon_days", "conversion_horizon_days", "training_cutoffs"):
+        if getattr(s.time, name) < 1:
+            raise SettingsError(f"time.{name} must be at least 1")
