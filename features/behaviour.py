@@ -1,0 +1,90 @@
+"""Behaviour features from event tracking and contact history: activity windows, recency, funnel, complaints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import BUSINESS_LINES, CUSTOMER_ID, FUNNEL_STEPS, TS
+from features.timeline import before, count_by, customer_codes, days_before, days_since, last_ts, window_counts
+
+EVENT_WINDOWS = (7, 30, 90)
+LINE_PREFIX = r"^(?:" + "|".join(BUSINESS_LINES) + r")_"
+
+
+def base_event(events: pd.Series) -> pd.Series:
+    """Event name without its business-line prefix (`p2p_invest_success` -> `invest_success`)."""
+    return events.str.replace(LINE_PREFIX, "", regex=True)
+
+
+def event_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Events, logins, page and product views per trailing window, recency, trend and business lines."""
+    events = before(tables["events"], as_of)
+    n = len(index)
+    codes = customer_codes(events[CUSTOMER_ID], index)
+    age = days_before(events[TS], as_of)
+    name = events["event"]
+    out = pd.DataFrame(index=index)
+    groups = {
+        "events": np.ones(len(events), dtype=bool),
+        "logins": (name == "login").to_numpy(),
+        "page_views": (name == "page_view").to_numpy(),
+        "product_views": (base_event(name) == "view_product").to_numpy(),
+        "credit_report_views": ((name == "page_view") & (events["page"] == "credit_report")).fillna(False).to_numpy(),
+        "shares": (name == "share").to_numpy(),
+    }
+    for label, mask in groups.items():
+        for w, counts in window_counts(codes[mask], age[mask], n, EVENT_WINDOWS).items():
+            out[f"{label}_{w}d"] = counts
+    for line in BUSINESS_LINES:
+        mask = name.str.startswith(f"{line}_").to_numpy()
+        out[f"{line}_events_90d"] = count_by(codes[mask & (age <= 90)], n)
+    previous = out["events_90d"] - out["events_30d"]
+    out["events_trend"] = (out["events_30d"] + 1.0) / (previous / 2.0 + 1.0)
+    out["days_since_last_event"] = days_since(last_ts(codes, events[TS], n), as_of)
+    logins = groups["logins"]
+    out["days_since_last_login"] = days_since(last_ts(codes[logins], events[TS][logins], n), as_of)
+    recent = age <= 30
+    day = np.floor(age[recent]).astype(int)
+    pairs = pd.DataFrame({"c": codes[recent], "d": day}).drop_duplicates()
+    out["active_days_30d"] = count_by(pairs["c"].to_numpy(), n)
+    return out
+
+
+def funnel_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Furthest sign-up funnel step reached: 0 none, 1 register, 2 real-name auth, 3 bind card, 4 invested."""
+    events = before(tables["events"], as_of)
+    step = base_event(events["event"]).map({s: i + 1 for i, s in enumerate(FUNNEL_STEPS)})
+    reached = step.groupby(events[CUSTOMER_ID]).max().reindex(index).fillna(0)
+    txns = before(tables["transactions"], as_of)
+    bought = pd.Index(txns.loc[txns["type"] == "buy", CUSTOMER_ID].unique())
+    reached = reached.where(~index.isin(bought), len(FUNNEL_STEPS))
+    return pd.DataFrame({"funnel_stage": reached.astype(int)}, index=index)
+
+
+def contact_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Complaints, inquiries and calls per window, survey scores and days since the last complaint."""
+    out = pd.DataFrame(index=index)
+    if "interactions" not in tables:
+        for col in ("complaints_90d", "complaints_365d", "inquiries_90d", "contacts_90d"):
+            out[col] = 0
+        for col in ("survey_score_last", "survey_score_mean_365d", "days_since_last_complaint"):
+            out[col] = np.nan
+        return out
+    contacts = before(tables["interactions"], as_of)
+    n = len(index)
+    codes = customer_codes(contacts[CUSTOMER_ID], index)
+    age = days_before(contacts[TS], as_of)
+    kind = contacts["kind"]
+    complaint = (kind == "complaint").to_numpy()
+    windows = window_counts(codes[complaint], age[complaint], n, (90, 365))
+    out["complaints_90d"], out["complaints_365d"] = windows[90], windows[365]
+    out["inquiries_90d"] = count_by(codes[(kind == "inquiry").to_numpy() & (age <= 90)], n)
+    out["contacts_90d"] = count_by(codes[age <= 90], n)
+    surveys = contacts.loc[(kind == "survey").to_numpy() & contacts["score"].notna().to_numpy()]
+    surveys = surveys.sort_values(TS, kind="stable")
+    out["survey_score_last"] = surveys.groupby(CUSTOMER_ID)["score"].last().reindex(index)
+    recent = surveys.loc[surveys[TS] >= as_of - pd.Timedelta(days=365)]
+    out["survey_score_mean_365d"] = recent.groupby(CUSTOMER_ID)["score"].mean().reindex(index)
+    out["days_since_last_complaint"] = days_since(last_ts(codes[complaint], contacts[TS][complaint], n), as_of)
+    return out

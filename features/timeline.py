@@ -1,0 +1,90 @@
+"""Point-in-time slicing and per-customer aggregation helpers shared by features and labels.
+
+Every function takes `as_of` as an argument and never looks at a row at or after it
+unless it is explicitly a label window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, TS
+
+DAY = np.timedelta64(1, "D")
+
+
+def before(df: pd.DataFrame, as_of: pd.Timestamp, column: str = TS) -> pd.DataFrame:
+    """Rows strictly before `as_of` (the point-in-time rule)."""
+    return df.loc[df[column] < as_of]
+
+
+def between(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, column: str = TS) -> pd.DataFrame:
+    """Rows in the half-open window [start, end)."""
+    ts = df[column]
+    return df.loc[(ts >= start) & (ts < end)]
+
+
+def customer_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Integer position of each id in `index` (-1 when the id is not there)."""
+    return index.get_indexer(ids)
+
+
+def count_by(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per-customer count (or weighted sum) for codes in 0..n-1, ignoring -1."""
+    keep = codes >= 0
+    w = None if weights is None else weights[keep]
+    return np.bincount(codes[keep], weights=w, minlength=n)
+
+
+def days_before(ts: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
+    """Age of each timestamp in (fractional) days at `as_of`."""
+    return (as_of - ts).to_numpy() / DAY
+
+
+def window_counts(
+    codes: np.ndarray, age_days: np.ndarray, n: int, windows: tuple[int, ...], weights: np.ndarray | None = None
+) -> dict[int, np.ndarray]:
+    """Per-customer counts (or sums of `weights`) within each trailing window of days."""
+    out = {}
+    for w in windows:
+        inside = age_days <= w
+        out[w] = count_by(codes[inside], n, None if weights is None else weights[inside])
+    return out
+
+
+def last_ts(codes: np.ndarray, ts: pd.Series, n: int) -> np.ndarray:
+    """Per-customer latest timestamp as datetime64 (NaT when none)."""
+    values = ts.to_numpy().astype("datetime64[ns]").astype("int64")
+    out = np.full(n, np.iinfo("int64").min, dtype="int64")
+    keep = codes >= 0
+    np.maximum.at(out, codes[keep], values[keep])
+    return out.astype("datetime64[ns]")
+
+
+def first_ts(codes: np.ndarray, ts: pd.Series, n: int) -> np.ndarray:
+    """Per-customer earliest timestamp as datetime64 (NaT when none)."""
+    values = ts.to_numpy().astype("datetime64[ns]").astype("int64")
+    out = np.full(n, np.iinfo("int64").max, dtype="int64")
+    keep = codes >= 0
+    np.minimum.at(out, codes[keep], values[keep])
+    out[out == np.iinfo("int64").max] = np.iinfo("int64").min
+    return out.astype("datetime64[ns]")
+
+
+def days_since(stamp: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
+    """Days from each timestamp to `as_of`; NaN where the timestamp is NaT."""
+    out = (np.datetime64(as_of, "ns") - stamp) / DAY
+    return np.where(np.isnat(stamp), np.nan, out)
+
+
+def activity(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every event and transaction as (customer_id, ts): what 'active' and 'churned' look at."""
+    parts = [tables[name][[CUSTOMER_ID, TS]] for name in ("events", "transactions") if name in tables]
+    return pd.concat(parts, ignore_index=True)
+
+
+def active_customers(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int) -> pd.Index:
+    """Customers with at least one event or transaction in the `active_days` before `as_of`."""
+    acts = between(activity(tables), as_of - pd.Timedelta(days=active_days), as_of)
+    return pd.Index(acts[CUSTOMER_ID].unique()).sort_values()

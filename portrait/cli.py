@@ -1,0 +1,156 @@
+"""The `portrait` command line. Each command is a thin edge over pure functions in the packages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from portrait.errors import PortraitError
+from portrait.settings import Settings, load_settings
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a sub-command: its help line, its arguments and the function that runs it."""
+
+    def register(run: Callable[..., int]) -> Callable[..., int]:
+        COMMANDS[name] = (help_text, arguments, run)
+        return run
+
+    return register
+
+
+def parse_as_of(text: str) -> pd.Timestamp:
+    """A cut-off date from the command line, with a clear error when it is not a date."""
+    try:
+        return pd.Timestamp(text).tz_localize(None) if pd.Timestamp(text).tzinfo else pd.Timestamp(text)
+    except (ValueError, TypeError) as exc:
+        raise PortraitError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from exc
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from --config and --set KEY=VALUE overrides."""
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise PortraitError(f"--set {item!r} must look like section.name=value, e.g. models.k=10")
+        overrides[key] = value
+    return load_settings(args.config, overrides)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", type=Path, help="dataset directory with one file per table (see DATA_CONTRACT.md)")
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out_dir", type=Path, help="directory to write the tables (and truth/) into")
+    p.add_argument("--customers", type=int, default=20000, help="number of customers (default 20000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--bad-rows", type=float, default=0.0, help="fraction of bad rows to inject (default 0)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format (default parquet)")
+
+
+def _features_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", type=Path, help="dataset directory")
+    p.add_argument("--as-of", required=True, help="cut-off date: features see only rows before it")
+    p.add_argument("--out", type=Path, required=True, help="output file (.parquet or .csv)")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--as-of", required=True, help="cut-off date (YYYY-MM-DD)")
+    p.add_argument("--out", type=Path, required=True, help="run directory for report.html, quality.json and tables")
+
+
+@command("validate", "check every table against the data contract; print and write quality.json", _data_args)
+def validate_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from features.validate import format_quality_table, load_dataset, write_quality, write_quarantine
+
+    data = load_dataset(args.data_dir, max_bad_fraction=settings.validation.max_bad_fraction)
+    print(format_quality_table(data))
+    write_quarantine(data, args.data_dir)
+    write_quality(data, args.data_dir / "quality.json")
+    print(f"quality report: {args.data_dir / 'quality.json'}")
+    return 0
+
+
+@command("demo-data", "generate the demo bank: every contract table plus the planted truth in truth/", _demo_args)
+def demo_data_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from features.demo_bank import generate_demo_bank, write_demo_bank
+
+    if args.customers < 10:
+        raise PortraitError("--customers must be at least 10")
+    if not 0 <= args.bad_rows <= 0.2:
+        raise PortraitError("--bad-rows must be between 0 and 0.2")
+    bank = generate_demo_bank(n_customers=args.customers, seed=args.seed, bad_rows=args.bad_rows)
+    write_demo_bank(bank, args.out_dir, fmt=args.format)
+    counts = ", ".join(f"{name} {len(frame):,}" for name, frame in bank.tables.items())
+    print(f"demo bank written to {args.out_dir}: {counts}")
+    return 0
+
+
+@command("features", "build the point-in-time customer portrait as of a date", _features_args)
+def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from features.portrait import build_features
+    from features.validate import load_dataset
+
+    data = load_dataset(args.data_dir, max_bad_fraction=settings.validation.max_bad_fraction)
+    portrait = build_features(data.tables, as_of=parse_as_of(args.as_of), active_days=settings.time.active_days)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".csv":
+        portrait.to_csv(args.out, index=False)
+    else:
+        portrait.to_parquet(args.out, index=False)
+    print(f"{len(portrait):,} customers x {portrait.shape[1] - 1} features written to {args.out}")
+    return 0
+
+
+@command("run", "the whole pipeline: validate, features, segments, rules, models, report and MLflow", _run_args)
+def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from training.pipeline import run_pipeline
+    from training.tracking import ui_command
+
+    result = run_pipeline(args.data, as_of=parse_as_of(args.as_of), out_dir=args.out, settings=settings)
+    print(f"report:   {result.report.resolve()}")
+    print(f"quality:  {result.quality.resolve()}")
+    print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per registered command."""
+    parser = argparse.ArgumentParser(
+        prog="portrait",
+        description="Customer portraits, segments, product rules, churn and next-best-product models.",
+    )
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, arguments, _) in COMMANDS.items():
+        sub = subs.add_parser(name, help=help_text, description=help_text)
+        arguments(sub)
+        sub.add_argument("--config", type=Path, help="YAML settings file")
+        sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. models.k=10")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command; user errors print one clear line and exit 2, never a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        return COMMANDS[args.command][2](args, settings)
+    except PortraitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

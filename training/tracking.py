@@ -1,0 +1,96 @@
+"""The one module that talks to MLflow: store location, runs, logging and fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from portrait.settings import TrackingSettings
+
+DEFAULT_STORE = "mlflow.db"
+
+
+def tracking_uri(settings: TrackingSettings, *, root: Path | None = None) -> str:
+    """The configured tracking URI, or a local sqlite store `mlflow.db` in `root` (the working directory)."""
+    if settings.tracking_uri:
+        return settings.tracking_uri
+    root = (root or Path.cwd()).resolve()
+    return f"sqlite:///{root / DEFAULT_STORE}"
+
+
+def ui_command(uri: str) -> str:
+    """The command a person runs to browse the runs."""
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def configure(settings: TrackingSettings, *, root: Path | None = None) -> str:
+    """Point MLflow at the store and make sure the experiment exists with artifacts beside a local store."""
+    uri = tracking_uri(settings, root=root)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(settings.experiment) is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+        mlflow.create_experiment(settings.experiment, artifact_location=location)
+    mlflow.set_experiment(settings.experiment)
+    return uri
+
+
+@contextmanager
+def start_run(name: str, *, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """An MLflow run; nested runs sit under the active one (Optuna trials, stages)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mlflow.start_run(run_name=name, nested=nested, tags=tags) as run:
+            yield run
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log parameters (values stringified, long values cut to MLflow's limit)."""
+    mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+
+
+def log_metrics(metrics: dict[str, float], *, prefix: str = "") -> None:
+    """Log finite numeric metrics; None and NaN are skipped, not logged as zero."""
+    clean = {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if v is not None and isinstance(v, int | float) and v == v
+    }
+    mlflow.log_metrics(clean)
+
+
+def log_artifact(path: Path, *, folder: str | None = None) -> None:
+    """Attach a file to the active run."""
+    mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def log_dict(data: dict[str, Any] | list[Any], name: str) -> None:
+    """Attach a JSON document to the active run."""
+    mlflow.log_dict(data, name)
+
+
+def log_figure(figure: Any, name: str) -> None:
+    """Attach a matplotlib figure to the active run."""
+    mlflow.log_figure(figure, name)
+
+
+def data_fingerprint(tables: dict[str, pd.DataFrame]) -> str:
+    """A stable hash of every table's content: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        frame = tables[name]
+        digest.update(name.encode())
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
