@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 
 from features.contract import BUSINESS_LINES, CUSTOMER_ID, FUNNEL_STEPS, TS
-from features.timeline import before, count_by, customer_codes, days_before, days_since, last_ts, window_counts
+from features.timeline import (
+    before,
+    count_by,
+    customer_codes,
+    days_before,
+    days_since,
+    last_ts,
+    window_counts,
+)
 
 EVENT_WINDOWS = (7, 30, 90)
 LINE_PREFIX = r"^(?:" + "|".join(BUSINESS_LINES) + r")_"
@@ -17,7 +25,9 @@ def base_event(events: pd.Series) -> pd.Series:
     return events.str.replace(LINE_PREFIX, "", regex=True)
 
 
-def event_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+def event_features(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Events, logins, page and product views per trailing window, recency, trend and business lines."""
     events = before(tables["events"], as_of)
     n = len(index)
@@ -30,7 +40,9 @@ def event_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: p
         "logins": (name == "login").to_numpy(),
         "page_views": (name == "page_view").to_numpy(),
         "product_views": (base_event(name) == "view_product").to_numpy(),
-        "credit_report_views": ((name == "page_view") & (events["page"] == "credit_report")).fillna(False).to_numpy(),
+        "credit_report_views": ((name == "page_view") & (events["page"] == "credit_report"))
+        .fillna(False)
+        .to_numpy(),
         "shares": (name == "share").to_numpy(),
     }
     for label, mask in groups.items():
@@ -51,7 +63,9 @@ def event_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: p
     return out
 
 
-def funnel_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+def funnel_features(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Furthest sign-up funnel step reached: 0 none, 1 register, 2 real-name auth, 3 bind card, 4 invested."""
     events = before(tables["events"], as_of)
     step = base_event(events["event"]).map({s: i + 1 for i, s in enumerate(FUNNEL_STEPS)})
@@ -62,7 +76,9 @@ def funnel_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: 
     return pd.DataFrame({"funnel_stage": reached.astype(int)}, index=index)
 
 
-def contact_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp) -> pd.DataFrame:
+def contact_features(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Complaints, inquiries and calls per window, survey scores and days since the last complaint."""
     out = pd.DataFrame(index=index)
     if "interactions" not in tables:
@@ -86,5 +102,7 @@ def contact_features(tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of:
     out["survey_score_last"] = surveys.groupby(CUSTOMER_ID)["score"].last().reindex(index)
     recent = surveys.loc[surveys[TS] >= as_of - pd.Timedelta(days=365)]
     out["survey_score_mean_365d"] = recent.groupby(CUSTOMER_ID)["score"].mean().reindex(index)
-    out["days_since_last_complaint"] = days_since(last_ts(codes[complaint], contacts[TS][complaint], n), as_of)
+    out["days_since_last_complaint"] = days_since(
+        last_ts(codes[complaint], contacts[TS][complaint], n), as_of
+    )
     return out

@@ -30,7 +30,9 @@ def build_holdings(transactions: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.Dat
     grouped = ordered.groupby(keys, sort=True, observed=True)
     summary = grouped.agg(last_is_buy=("is_buy", "last"), invested=("signed", "sum"))
     buys = ordered.loc[ordered["is_buy"]].groupby(keys, sort=True, observed=True)
-    buy_stats = buys.agg(bought=("amount", "sum"), first_buy_at=(TS, "min"), last_buy_at=(TS, "max"))
+    buy_stats = buys.agg(
+        bought=("amount", "sum"), first_buy_at=(TS, "min"), last_buy_at=(TS, "max")
+    )
     summary = summary.join(buy_stats, how="left")
     held = summary.loc[summary["last_is_buy"]].drop(columns="last_is_buy")
     held["invested"] = held["invested"].clip(lower=0.0)

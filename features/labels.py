@@ -12,7 +12,11 @@ from features.timeline import active_customers, activity, between
 
 
 def build_churn_labels(
-    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int = 90, horizon_days: int = 60
+    tables: dict[str, pd.DataFrame],
+    *,
+    as_of: pd.Timestamp,
+    active_days: int = 90,
+    horizon_days: int = 60,
 ) -> pd.DataFrame:
     """`churned` = 1 for an active customer with no event and no transaction in [as_of, as_of + horizon)."""
     as_of = pd.Timestamp(as_of)

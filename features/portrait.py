@@ -33,7 +33,9 @@ def build_features(
         funnel_features(tables, index, as_of=as_of),
         contact_features(tables, index, as_of=as_of),
     ]
-    active = pd.Series(index.isin(active_customers(tables, as_of=as_of, active_days=active_days)), index=index)
+    active = pd.Series(
+        index.isin(active_customers(tables, as_of=as_of, active_days=active_days)), index=index
+    )
     portrait = _plain_dtypes(pd.concat([*parts, active.rename("is_active")], axis=1))
     # Rebuilding from a dict consolidates the many per-feature blocks into one per dtype.
     columns = {CUSTOMER_ID: index.to_series(index=range(len(index)))}
@@ -44,7 +46,8 @@ def build_features(
 def _plain_dtypes(portrait: pd.DataFrame) -> pd.DataFrame:
     """Numeric extension dtypes (Int64, Float64) become float64 so models and Parquet see plain numbers."""
     numeric = [
-        c for c, t in portrait.dtypes.items()
+        c
+        for c, t in portrait.dtypes.items()
         if isinstance(t, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(t)
     ]
     return portrait.astype(dict.fromkeys(numeric, "float64"))

@@ -24,7 +24,9 @@ def modified_dietz(
     snaps = before(balances, as_of, column="date").sort_values("date", kind="stable")
     if snaps.empty:
         return pd.Series(dtype=float, name=f"return_{days}d")
-    ends = snaps.groupby(CUSTOMER_ID, sort=True).agg(t1=("date", "last"), v1=("total_assets", "last"))
+    ends = snaps.groupby(CUSTOMER_ID, sort=True).agg(
+        t1=("date", "last"), v1=("total_assets", "last")
+    )
     ends["target"] = ends["t1"] - pd.Timedelta(days=days)
     starts = pd.merge_asof(
         ends.reset_index().sort_values("target"),
@@ -44,9 +46,13 @@ def modified_dietz(
     return result.sort_index().rename(f"return_{days}d")
 
 
-def _weighted_flows(transactions: pd.DataFrame, periods: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def _weighted_flows(
+    transactions: pd.DataFrame, periods: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
     """Net external flow and its time-weighted sum inside each customer's (t0, t1]."""
-    flows = transactions.loc[transactions["type"].isin(list(EXTERNAL_FLOWS)), [CUSTOMER_ID, TS, "type", "amount"]]
+    flows = transactions.loc[
+        transactions["type"].isin(list(EXTERNAL_FLOWS)), [CUSTOMER_ID, TS, "type", "amount"]
+    ]
     if flows.empty:
         empty = pd.Series(dtype=float)
         return empty, empty
@@ -55,6 +61,8 @@ def _weighted_flows(transactions: pd.DataFrame, periods: pd.DataFrame) -> tuple[
     signed = flows["amount"] * flows["type"].map(EXTERNAL_FLOWS).astype(float)
     length = (flows["t1"] - flows["t0"]) / DAY
     weight = ((flows["t1"] - flows[TS]) / DAY) / length.where(length > 0, np.nan)
-    frame = pd.DataFrame({CUSTOMER_ID: flows[CUSTOMER_ID], "net": signed, "weighted": signed * weight.fillna(0.0)})
+    frame = pd.DataFrame(
+        {CUSTOMER_ID: flows[CUSTOMER_ID], "net": signed, "weighted": signed * weight.fillna(0.0)}
+    )
     sums = frame.groupby(CUSTOMER_ID, sort=True)[["net", "weighted"]].sum()
     return sums["net"], sums["weighted"]

@@ -19,7 +19,9 @@ def before(df: pd.DataFrame, as_of: pd.Timestamp, column: str = TS) -> pd.DataFr
     return df.loc[df[column] < as_of]
 
 
-def between(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, column: str = TS) -> pd.DataFrame:
+def between(
+    df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, column: str = TS
+) -> pd.DataFrame:
     """Rows in the half-open window [start, end)."""
     ts = df[column]
     return df.loc[(ts >= start) & (ts < end)]
@@ -43,7 +45,11 @@ def days_before(ts: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
 
 
 def window_counts(
-    codes: np.ndarray, age_days: np.ndarray, n: int, windows: tuple[int, ...], weights: np.ndarray | None = None
+    codes: np.ndarray,
+    age_days: np.ndarray,
+    n: int,
+    windows: tuple[int, ...],
+    weights: np.ndarray | None = None,
 ) -> dict[int, np.ndarray]:
     """Per-customer counts (or sums of `weights`) within each trailing window of days."""
     out = {}
@@ -80,11 +86,15 @@ def days_since(stamp: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
 
 def activity(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every event and transaction as (customer_id, ts): what 'active' and 'churned' look at."""
-    parts = [tables[name][[CUSTOMER_ID, TS]] for name in ("events", "transactions") if name in tables]
+    parts = [
+        tables[name][[CUSTOMER_ID, TS]] for name in ("events", "transactions") if name in tables
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
-def active_customers(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int) -> pd.Index:
+def active_customers(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int
+) -> pd.Index:
     """Customers with at least one event or transaction in the `active_days` before `as_of`."""
     acts = between(activity(tables), as_of - pd.Timedelta(days=active_days), as_of)
     return pd.Index(acts[CUSTOMER_ID].unique()).sort_values()

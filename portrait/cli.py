@@ -28,7 +28,11 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
 def parse_as_of(text: str) -> pd.Timestamp:
     """A cut-off date from the command line, with a clear error when it is not a date."""
     try:
-        return pd.Timestamp(text).tz_localize(None) if pd.Timestamp(text).tzinfo else pd.Timestamp(text)
+        return (
+            pd.Timestamp(text).tz_localize(None)
+            if pd.Timestamp(text).tzinfo
+            else pd.Timestamp(text)
+        )
     except (ValueError, TypeError) as exc:
         raise PortraitError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from exc
 
@@ -39,21 +43,36 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise PortraitError(f"--set {item!r} must look like section.name=value, e.g. models.k=10")
+            raise PortraitError(
+                f"--set {item!r} must look like section.name=value, e.g. models.k=10"
+            )
         overrides[key] = value
     return load_settings(args.config, overrides)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", type=Path, help="dataset directory with one file per table (see DATA_CONTRACT.md)")
+    p.add_argument(
+        "data_dir",
+        type=Path,
+        help="dataset directory with one file per table (see DATA_CONTRACT.md)",
+    )
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, help="directory to write the tables (and truth/) into")
-    p.add_argument("--customers", type=int, default=20000, help="number of customers (default 20000)")
+    p.add_argument(
+        "--customers", type=int, default=20000, help="number of customers (default 20000)"
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.add_argument("--bad-rows", type=float, default=0.0, help="fraction of bad rows to inject (default 0)")
-    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format (default parquet)")
+    p.add_argument(
+        "--bad-rows", type=float, default=0.0, help="fraction of bad rows to inject (default 0)"
+    )
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="file format (default parquet)",
+    )
 
 
 def _features_args(p: argparse.ArgumentParser) -> None:
@@ -65,12 +84,26 @@ def _features_args(p: argparse.ArgumentParser) -> None:
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--as-of", required=True, help="cut-off date (YYYY-MM-DD)")
-    p.add_argument("--out", type=Path, required=True, help="run directory for report.html, quality.json and tables")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="run directory for report.html, quality.json and tables",
+    )
 
 
-@command("validate", "check every table against the data contract; print and write quality.json", _data_args)
+@command(
+    "validate",
+    "check every table against the data contract; print and write quality.json",
+    _data_args,
+)
 def validate_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from features.validate import format_quality_table, load_dataset, write_quality, write_quarantine
+    from features.validate import (
+        format_quality_table,
+        load_dataset,
+        write_quality,
+        write_quarantine,
+    )
 
     data = load_dataset(args.data_dir, max_bad_fraction=settings.validation.max_bad_fraction)
     print(format_quality_table(data))
@@ -80,7 +113,11 @@ def validate_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("demo-data", "generate the demo bank: every contract table plus the planted truth in truth/", _demo_args)
+@command(
+    "demo-data",
+    "generate the demo bank: every contract table plus the planted truth in truth/",
+    _demo_args,
+)
 def demo_data_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from features.demo_bank import generate_demo_bank, write_demo_bank
 
@@ -101,7 +138,9 @@ def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from features.validate import load_dataset
 
     data = load_dataset(args.data_dir, max_bad_fraction=settings.validation.max_bad_fraction)
-    portrait = build_features(data.tables, as_of=parse_as_of(args.as_of), active_days=settings.time.active_days)
+    portrait = build_features(
+        data.tables, as_of=parse_as_of(args.as_of), active_days=settings.time.active_days
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".csv":
         portrait.to_csv(args.out, index=False)
@@ -111,12 +150,18 @@ def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("run", "the whole pipeline: validate, features, segments, rules, models, report and MLflow", _run_args)
+@command(
+    "run",
+    "the whole pipeline: validate, features, segments, rules, models, report and MLflow",
+    _run_args,
+)
 def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from training.pipeline import run_pipeline
     from training.tracking import ui_command
 
-    result = run_pipeline(args.data, as_of=parse_as_of(args.as_of), out_dir=args.out, settings=settings)
+    result = run_pipeline(
+        args.data, as_of=parse_as_of(args.as_of), out_dir=args.out, settings=settings
+    )
     print(f"report:   {result.report.resolve()}")
     print(f"quality:  {result.quality.resolve()}")
     print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
@@ -134,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subs.add_parser(name, help=help_text, description=help_text)
         arguments(sub)
         sub.add_argument("--config", type=Path, help="YAML settings file")
-        sub.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. models.k=10")
+        sub.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a setting, e.g. models.k=10",
+        )
     return parser
 
 

@@ -49,6 +49,13 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    qualified_min_assets: float = (
+        3_000_000.0  # qualified-investor asset threshold (firm's regulation)
+    )
+
+
+@dataclass(frozen=True)
 class TrackingSettings:
     tracking_uri: str = ""  # empty: a local sqlite store inside the project directory
     experiment: str = "portrait"
@@ -61,6 +68,7 @@ class Settings:
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
 
@@ -68,7 +76,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise SettingsError(f"unknown setting {where}.{unknown[0]}; known: {', '.join(sorted(known))}")
+        raise SettingsError(
+            f"unknown setting {where}.{unknown[0]}; known: {', '.join(sorted(known))}"
+        )
     kwargs = {}
     for name, value in values.items():
         if isinstance(value, dict):
@@ -84,13 +94,17 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     try:
         return type(default)(value)
     except (TypeError, ValueError) as exc:
-        raise SettingsError(f"setting {where} must be {type(default).__name__}, got {value!r}") from exc
+        raise SettingsError(
+            f"setting {where} must be {type(default).__name__}, got {value!r}"
+        ) from exc
 
 
 _SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
 
 
-def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
     """Read settings from an optional YAML file, then apply dotted overrides like {"models.k": 10}."""
     values: dict[str, Any] = {}
     if path:
@@ -105,7 +119,9 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
         values.setdefault(section, {})[key] = value
     for section in values:
         if section not in _SECTIONS:
-            raise SettingsError(f"unknown settings section {section!r}; known: {', '.join(_SECTIONS)}")
+            raise SettingsError(
+                f"unknown settings section {section!r}; known: {', '.join(_SECTIONS)}"
+            )
     settings = _build(Settings, values, "")
     _check(settings)
     return settings
@@ -121,11 +137,18 @@ def _check(s: Settings) -> None:
     if s.segments.top_n < 1:
         raise SettingsError("segments.top_n must be at least 1")
     if not 0 < s.rules.min_support <= 1 or not 0 <= s.rules.min_confidence <= 1:
-        raise SettingsError("rules.min_support must be in (0, 1] and rules.min_confidence in [0, 1]")
+        raise SettingsError(
+            "rules.min_support must be in (0, 1] and rules.min_confidence in [0, 1]"
+        )
     if s.rules.max_len < 2:
         raise SettingsError("rules.max_len must be at least 2 (a rule needs two products)")
     if s.models.k < 1 or s.models.n_trials < 1:
         raise SettingsError("models.k and models.n_trials must be at least 1")
-    for name in ("active_days", "churn_horizon_days", "conversion_horizon_days", "training_cutoffs"):
+    for name in (
+        "active_days",
+        "churn_horizon_days",
+        "conversion_horizon_days",
+        "training_cutoffs",
+    ):
         if getattr(s.time, name) < 1:
             raise SettingsError(f"time.{name} must be at least 1")

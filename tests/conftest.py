@@ -45,8 +45,13 @@ def make_tables() -> dict[str, pd.DataFrame]:
             "customer_id": _s(["A", "A", "A", "B", "A", "B", "A"]),
             "product_id": _s([None, "P1", "P2", None, "P1", "P3", "P3"]),
             "ts": [
-                T("2024-02-01"), T("2024-02-02"), T("2024-03-01"), T("2024-07-01"),
-                T("2024-12-20"), T("2025-01-10"), T("2025-01-20"),
+                T("2024-02-01"),
+                T("2024-02-02"),
+                T("2024-03-01"),
+                T("2024-07-01"),
+                T("2024-12-20"),
+                T("2025-01-10"),
+                T("2025-01-20"),
             ],
             "type": _s(["deposit", "buy", "buy", "deposit", "sell", "buy", "buy"]),
             "amount": [1000.0, 500.0, 300.0, 50.0, 520.0, 40.0, 100.0],
@@ -55,7 +60,14 @@ def make_tables() -> dict[str, pd.DataFrame]:
     events = pd.DataFrame(
         {
             "customer_id": _s(["A", "A", "B", "C", "C", "A"]),
-            "ts": [T("2024-12-20"), T("2024-12-28"), T("2024-07-01"), T("2024-12-15"), T("2024-12-16"), T("2025-01-05")],
+            "ts": [
+                T("2024-12-20"),
+                T("2024-12-28"),
+                T("2024-07-01"),
+                T("2024-12-15"),
+                T("2024-12-16"),
+                T("2025-01-05"),
+            ],
             "event": _s(["login", "page_view", "register", "register", "real_name_auth", "login"]),
             "page": _s([None, "credit_report", None, None, None, None]),
             "product_id": _s([None, None, None, None, None, None]),

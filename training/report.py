@@ -39,7 +39,14 @@ class Section:
         self.parts.append(f'<p class="{css}">{html.escape(body)}</p>')
         return self
 
-    def table(self, frame: pd.DataFrame, *, caption: str = "", index: bool = False, floatfmt: str = "{:,.3f}") -> Section:
+    def table(
+        self,
+        frame: pd.DataFrame,
+        *,
+        caption: str = "",
+        index: bool = False,
+        floatfmt: str = "{:,.3f}",
+    ) -> Section:
         head = f"<h3>{html.escape(caption)}</h3>" if caption else ""
         body = frame.to_html(index=index, border=0, float_format=floatfmt.format, na_rep="–")
         self.parts.append(head + body)
@@ -71,9 +78,12 @@ def figure(width: float = 5.0, height: float = 3.2) -> tuple[plt.Figure, plt.Axe
 
 def render(sections: list[Section], *, title: str, subtitle: str) -> str:
     """The whole page as HTML text, with a table of contents."""
-    toc = "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>' for i, s in enumerate(sections))
+    toc = "".join(
+        f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>' for i, s in enumerate(sections)
+    )
     body = "".join(
-        f'<section id="s{i}"><h2>{html.escape(s.title)}</h2>{"".join(s.parts)}</section>' for i, s in enumerate(sections)
+        f'<section id="s{i}"><h2>{html.escape(s.title)}</h2>{"".join(s.parts)}</section>'
+        for i, s in enumerate(sections)
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'

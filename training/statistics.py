@@ -18,16 +18,21 @@ def quality_section(summary: dict[str, dict]) -> Section:
             "read": q["read"],
             "kept": q["kept"],
             "quarantined": q["quarantined"],
-            "main reasons": "; ".join(f"{r} ({n})" for r, n in list(q["reasons"].items())[:3]) or "–",
+            "main reasons": "; ".join(f"{r} ({n})" for r, n in list(q["reasons"].items())[:3])
+            or "–",
         }
         for name, q in summary.items()
     ]
     section = Section("Data quality")
-    section.text("Every row read is either kept or quarantined (quarantine/TABLE.parquet, with a reason).")
+    section.text(
+        "Every row read is either kept or quarantined (quarantine/TABLE.parquet, with a reason)."
+    )
     return section.table(pd.DataFrame(rows), floatfmt="{:,.0f}")
 
 
-def statistics_section(tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp) -> Section:
+def statistics_section(
+    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp
+) -> Section:
     """Transactions over time, assets, investment cycle, risk appetite, returns, contacts and the funnel."""
     section = Section("Customer statistics")
     active = int(portrait["is_active"].sum())
@@ -79,14 +84,18 @@ def _investment_cycle(portrait: pd.DataFrame):
     ax.hist(cycle.clip(upper=365), bins=40, color="#8250df")
     ax.set_xlabel("mean days between purchases (capped at 365)")
     ax.set_ylabel("customers")
-    return fig, f"Investment cycle: median {cycle.median():.0f} days between purchases" if len(cycle) else "Investment cycle"
+    return fig, f"Investment cycle: median {cycle.median():.0f} days between purchases" if len(
+        cycle
+    ) else "Investment cycle"
 
 
 def _risk_appetite(portrait: pd.DataFrame):
     fig, ax = figure()
     stated = portrait["risk_level"].fillna(0).astype(int).value_counts().sort_index()
     held = portrait["max_risk_held"].dropna().astype(int).value_counts().sort_index()
-    frame = pd.DataFrame({"stated risk level (0 = not assessed)": stated, "highest product risk held": held}).fillna(0)
+    frame = pd.DataFrame(
+        {"stated risk level (0 = not assessed)": stated, "highest product risk held": held}
+    ).fillna(0)
     frame.plot(ax=ax, kind="bar")
     ax.set_xlabel("level")
     ax.set_ylabel("customers")
@@ -127,7 +136,9 @@ def _funnel(portrait: pd.DataFrame):
 
 def _contacts(contacts: pd.DataFrame):
     fig, ax = figure()
-    monthly = contacts.groupby([contacts[TS].dt.to_period("M"), "kind"]).size().unstack(fill_value=0)
+    monthly = (
+        contacts.groupby([contacts[TS].dt.to_period("M"), "kind"]).size().unstack(fill_value=0)
+    )
     monthly.index = monthly.index.astype(str)
     monthly.plot(ax=ax)
     ax.tick_params(axis="x", labelsize=6)

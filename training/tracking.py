@@ -47,7 +47,9 @@ def configure(settings: TrackingSettings, *, root: Path | None = None) -> str:
 
 
 @contextmanager
-def start_run(name: str, *, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Any]:
+def start_run(
+    name: str, *, nested: bool = False, tags: dict[str, str] | None = None
+) -> Iterator[Any]:
     """An MLflow run; nested runs sit under the active one (Optuna trials, stages)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.labels import build_churn_labels, build_conversion_labels, stack_cutoffs, training_cutoffs
+from features.labels import (
+    build_churn_labels,
+    build_conversion_labels,
+    stack_cutoffs,
+    training_cutoffs,
+)
 
 T = pd.Timestamp
 
@@ -19,8 +24,15 @@ def test_churn_label_on_hand_made_timeline(tiny_tables):
 
 def test_churn_horizon_is_half_open():
     tables = {
-        "events": pd.DataFrame({"customer_id": ["X", "X", "Y", "Y"], "ts": [T("2024-12-01"), T("2025-03-02"), T("2024-12-01"), T("2025-03-01 23:59")]}),
-        "transactions": pd.DataFrame({"customer_id": pd.Series([], dtype=str), "ts": pd.Series([], dtype="datetime64[ns]")}),
+        "events": pd.DataFrame(
+            {
+                "customer_id": ["X", "X", "Y", "Y"],
+                "ts": [T("2024-12-01"), T("2025-03-02"), T("2024-12-01"), T("2025-03-01 23:59")],
+            }
+        ),
+        "transactions": pd.DataFrame(
+            {"customer_id": pd.Series([], dtype=str), "ts": pd.Series([], dtype="datetime64[ns]")}
+        ),
     }
     labels = build_churn_labels(tables, as_of=T("2025-01-01"), active_days=90, horizon_days=60)
     # The window is [2025-01-01, 2025-03-02): X's next event is at its end (excluded), Y's just inside.
@@ -42,6 +54,8 @@ def test_training_cutoffs_close_their_horizon_before_as_of():
 
 
 def test_stack_cutoffs_tags_each_frame():
-    stacked = stack_cutoffs([T("2025-01-01"), T("2025-02-01")], lambda c: pd.DataFrame({"x": [c.month]}))
+    stacked = stack_cutoffs(
+        [T("2025-01-01"), T("2025-02-01")], lambda c: pd.DataFrame({"x": [c.month]})
+    )
     assert stacked["cutoff"].tolist() == [T("2025-01-01"), T("2025-02-01")]
     assert stacked["x"].tolist() == [1, 2]

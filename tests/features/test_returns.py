@@ -67,6 +67,13 @@ def test_new_customer_starts_from_zero_and_empty_account_is_nan():
 
 
 def test_snapshots_at_or_after_as_of_are_not_seen():
-    b, t = frames([("A", T("2024-01-01"), 100.0), ("A", T("2024-04-10"), 110.0), ("A", T("2024-05-01"), 999.0)], [])
+    b, t = frames(
+        [
+            ("A", T("2024-01-01"), 100.0),
+            ("A", T("2024-04-10"), 110.0),
+            ("A", T("2024-05-01"), 999.0),
+        ],
+        [],
+    )
     r = modified_dietz(b, t, as_of=T("2024-05-01"), days=100)
     assert r["A"] == pytest.approx(0.10)
