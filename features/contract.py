@@ -35,6 +35,7 @@ class Column:
     low_exclusive: bool = False
     allowed: tuple[str, ...] | None = None
     pattern: str | None = None
+    pattern_name: str | None = None  # what the pattern means, for quarantine reasons
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ EVENTS = TableSpec(
     (
         Column(CUSTOMER_ID, "str"),
         Column(TS, "timestamp"),
-        Column("event", "str", pattern=r"^[a-z][a-z0-9_]*$"),
+        Column("event", "str", pattern=r"^[a-z][a-z0-9_]*$", pattern_name="snake_case"),
         Column("page", "str", nullable=True),
         Column(PRODUCT_ID, "str", nullable=True),
         Column("properties", "str", nullable=True),
