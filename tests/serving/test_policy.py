@@ -106,15 +106,15 @@ customer_rows = st.lists(
         st.sampled_from([0.0, 1e5, 2.9e6, 3e6, 1e7]),
         st.booleans(),
     ),
-    min_size=1,
-    max_size=12,
+    min_size=4,
+    max_size=15,
 )
 product_rows = st.lists(
     st.tuples(st.integers(1, 5), st.booleans(), st.booleans()), min_size=1, max_size=12
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(customer_rows, product_rows, st.data(), st.booleans())
 def test_no_kept_pair_ever_breaks_the_policy(crows, prows, data, personalised):
     people_raw = portrait([(f"C{i}", *row) for i, row in enumerate(crows)])
