@@ -110,7 +110,7 @@ customer_rows = st.lists(
     max_size=15,
 )
 product_rows = st.lists(
-    st.tuples(st.integers(1, 5), st.booleans(), st.booleans()), min_size=1, max_size=12
+    st.tuples(st.integers(1, 5), st.booleans(), st.booleans()), min_size=4, max_size=15
 )
 
 
