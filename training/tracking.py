@@ -96,3 +96,8 @@ def data_fingerprint(tables: dict[str, pd.DataFrame]) -> str:
         digest.update(",".join(map(str, frame.columns)).encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def log_artifacts(directory: Path, *, folder: str | None = None) -> None:
+    """Attach every file of a directory to the active run (e.g. a saved rule base)."""
+    mlflow.log_artifacts(str(directory), artifact_path=folder)
