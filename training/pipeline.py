@@ -21,6 +21,7 @@ from portrait.errors import ContractError
 from portrait.settings import Settings
 from training import tracking
 from training.report import Section, write_report
+from training.rules_stage import rules_stage
 from training.statistics import quality_section, statistics_section
 
 
@@ -84,6 +85,7 @@ Stage = Callable[[RunContext], None]
 STAGES: list[tuple[str, Stage]] = [
     ("validate", validate_stage),
     ("features", features_stage),
+    ("rules", rules_stage),  # uses ctx.results["segments"] when a segments stage ran before it
 ]
 
 
