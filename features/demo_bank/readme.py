@@ -1,0 +1,1 @@
+TRUTH_README = "TODO"
