@@ -1,0 +1,369 @@
+"""The audience query language: tokenizer and recursive-descent parser into a small syntax tree.
+
+Grammar (keywords are case-insensitive)::
+
+    query     := or_expr
+    or_expr   := and_expr ("or" and_expr)*
+    and_expr  := unary ("and" unary)*
+    unary     := "not" unary | "(" or_expr ")" | did | condition
+    did       := "did" ["not"] EVENT filter* [window] ["at" "least" N "times"]
+    filter    := NAME op VALUE                      (page=credit_report, variant=B, amount>=1000)
+    window    := "in" "last" N "days" | "between" DATE "and" DATE
+    condition := FIELD op VALUE | FIELD "in" "(" VALUE ("," VALUE)* ")"
+               | FIELD "between" VALUE "and" VALUE | FIELD "has" VALUE | FIELD "in" "last" N "days"
+               | FIELD window                       (registered between 2026-01-01 and 2026-01-31)
+    op        := "=" | "!=" | ">" | ">=" | "<" | "<="
+
+Values are numbers, dates (YYYY-MM-DD), true/false, bare words or quoted strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from portrait.errors import PortraitError
+
+KEYWORDS = {
+    "and",
+    "or",
+    "not",
+    "did",
+    "in",
+    "last",
+    "between",
+    "has",
+    "days",
+    "day",
+    "at",
+    "least",
+    "times",
+}
+OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    |(?P<op>!=|>=|<=|=|>|<)
+    |(?P<lparen>\()|(?P<rparen>\))|(?P<comma>,)
+    |(?P<word>[A-Za-z0-9_.:+\-]+)""",
+    re.VERBOSE,
+)
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
+
+
+class QueryError(PortraitError):
+    """A query that cannot be parsed or evaluated; the message points at the bad token."""
+
+    def __init__(self, query: str, position: int, message: str, *, hint: str = "") -> None:
+        self.query, self.position = query, position
+        caret = " " * position + "^"
+        tail = f"\n{hint}" if hint else ""
+        super().__init__(f"{message} (at position {position})\n  {query}\n  {caret}{tail}")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # word, string, op, lparen, rparen, comma, end
+    text: str
+    pos: int
+
+    def keyword(self, *words: str) -> bool:
+        return self.kind == "word" and self.text.lower() in words
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal: kind is number, date, bool or text; `raw` is how it was written."""
+
+    kind: str
+    value: object
+    raw: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """An event time window: the last `days` days before as_of, or whole days `start`..`end`."""
+
+    days: int | None = None
+    start: Value | None = None
+    end: Value | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A field test: op is one of OPERATORS, "in", "between", "has" or "in_last"."""
+
+    field: str
+    op: str
+    values: tuple[Value, ...]
+    pos: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Did:
+    """`did [not] EVENT filters [window] [at least N times]`."""
+
+    event: str
+    filters: tuple[Condition, ...]
+    window: Window | None
+    negated: bool
+    min_count: int
+    pos: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and" | "or"
+    items: tuple[Node, ...]
+
+
+Node = Condition | Did | Not | BoolOp
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: the source text (for error messages) and the tree."""
+
+    text: str
+    root: Node
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a query into tokens; an unknown character raises a QueryError pointing at it."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise QueryError(text, pos, f"unexpected character {text[pos]!r}")
+        if match.lastgroup != "ws":
+            tokens.append(Token(match.lastgroup, match.group(), pos))
+        pos = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+def parse_query(text: str) -> Query:
+    """Parse a query string into a Query; errors name the bad token and its position."""
+    if not text or not text.strip():
+        raise QueryError(
+            text or "",
+            0,
+            "the query is empty; e.g. `churn_probability > 0.6 and did not login in last 30 days`",
+        )
+    parser = _Parser(text, tokenize(text))
+    root = parser.or_expr()
+    if parser.peek.kind != "end":
+        raise parser.error(
+            f"unexpected {parser.peek.text!r}; expected `and`, `or` or the end of the query"
+        )
+    return Query(text, root)
+
+
+class _Parser:
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text, self.tokens, self.i = text, tokens, 0
+
+    @property
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, token: Token | None = None) -> QueryError:
+        return QueryError(self.text, (token or self.peek).pos, message)
+
+    def take(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def expect_keyword(self, word: str, what: str) -> Token:
+        if not self.peek.keyword(word):
+            shown = self.peek.text or "the end of the query"
+            raise self.error(f"expected `{word}` {what}, got {shown!r}")
+        return self.take()
+
+    def or_expr(self) -> Node:
+        items = [self.and_expr()]
+        while self.peek.keyword("or"):
+            self.take()
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else BoolOp("or", tuple(items))
+
+    def and_expr(self) -> Node:
+        items = [self.unary()]
+        while self.peek.keyword("and"):
+            self.take()
+            items.append(self.unary())
+        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
+
+    def unary(self) -> Node:
+        token = self.peek
+        if token.keyword("not"):
+            self.take()
+            return Not(self.unary())
+        if token.kind == "lparen":
+            self.take()
+            inner = self.or_expr()
+            if self.peek.kind != "rparen":
+                raise self.error(f"expected `)` to close the `(` at position {token.pos}")
+            self.take()
+            return inner
+        if token.keyword("did"):
+            return self.did()
+        return self.condition()
+
+    def name(self, what: str) -> Token:
+        token = self.peek
+        if (
+            token.kind != "word"
+            or token.text.lower() in KEYWORDS
+            or not re.match(r"^[A-Za-z_]\w*$", token.text)
+        ):
+            shown = token.text or "the end of the query"
+            raise self.error(f"expected {what}, got {shown!r}")
+        return self.take()
+
+    def value(self, what: str = "a value") -> Value:
+        token = self.peek
+        if token.kind == "string":
+            self.take()
+            return Value("text", token.text[1:-1], token.text, token.pos)
+        if token.kind != "word" or token.text.lower() in KEYWORDS - {
+            "days",
+            "day",
+            "times",
+            "last",
+            "least",
+        }:
+            shown = token.text or "the end of the query"
+            raise self.error(f"expected {what}, got {shown!r}")
+        self.take()
+        raw = token.text
+        if _DATE.match(raw):
+            return Value("date", raw, raw, token.pos)
+        if _NUMBER.match(raw):
+            return Value("number", float(raw), raw, token.pos)
+        if raw.lower() in ("true", "false"):
+            return Value("bool", raw.lower() == "true", raw, token.pos)
+        return Value("text", raw, raw, token.pos)
+
+    def count(self, what: str) -> int:
+        token = self.peek
+        if token.kind != "word" or not token.text.isdigit():
+            raise self.error(
+                f"expected a whole number of {what}, got {token.text or 'the end of the query'!r}"
+            )
+        self.take()
+        return int(token.text)
+
+    def last_days(self) -> Window:
+        self.expect_keyword("last", "after `in` (as in `in last 30 days`)")
+        days = self.count("days")
+        if not self.peek.keyword("days", "day"):
+            raise self.error(f"expected `days` after `in last {days}`")
+        self.take()
+        return Window(days=days)
+
+    def between_dates(self) -> Window:
+        start = self.value("a date (YYYY-MM-DD)")
+        self.expect_keyword("and", "between the two dates of `between`")
+        end = self.value("a date (YYYY-MM-DD)")
+        for v in (start, end):
+            if v.kind != "date":
+                raise QueryError(
+                    self.text, v.pos, f"{v.raw!r} is not a date; write dates as YYYY-MM-DD"
+                )
+        return Window(start=start, end=end)
+
+    def window(self) -> Window | None:
+        if self.peek.keyword("in") and self.tokens[self.i + 1].keyword("last"):
+            self.take()
+            return self.last_days()
+        if self.peek.keyword("between"):
+            self.take()
+            return self.between_dates()
+        return None
+
+    def did(self) -> Did:
+        start = self.take()
+        negated = self.peek.keyword("not")
+        if negated:
+            self.take()
+        event = self.name("an event name after `did` (e.g. login, page_view, invest_success, buy)")
+        filters = []
+        while (
+            self.peek.kind == "word"
+            and not self.peek.keyword(*KEYWORDS)
+            and self.tokens[self.i + 1].kind == "op"
+        ):
+            field = self.take()
+            op = self.take()
+            filters.append(Condition(field.text, op.text, (self.value(),), field.pos, ""))
+        window = self.window()
+        min_count = 1
+        if self.peek.keyword("at"):
+            self.take()
+            self.expect_keyword("least", "after `at` (as in `at least 3 times`)")
+            min_count = self.count("times")
+            if not self.peek.keyword("times", "time"):
+                raise self.error(f"expected `times` after `at least {min_count}`")
+            self.take()
+        text = self.text[start.pos : self._end()].strip()
+        return Did(event.text, tuple(filters), window, negated, min_count, start.pos, text)
+
+    def condition(self) -> Condition:
+        field = self.name("a field name, `did`, `not` or `(`")
+        token = self.peek
+        if token.kind == "op":
+            self.take()
+            values: tuple[Value, ...] = (self.value(f"a value after {token.text!r}"),)
+            op = token.text
+        elif token.keyword("in") and self.tokens[self.i + 1].keyword("last"):
+            self.take()
+            op, values = "in_last", (Value("number", float(self.last_days().days), "", token.pos),)
+        elif token.keyword("in"):
+            self.take()
+            op, values = "in", self.value_list()
+        elif token.keyword("between"):
+            self.take()
+            low = self.value("the lower bound of `between`")
+            self.expect_keyword("and", "between the two bounds of `between`")
+            op, values = "between", (low, self.value("the upper bound of `between`"))
+        elif token.keyword("has"):
+            self.take()
+            op, values = "has", (self.value("a tag after `has`"),)
+        else:
+            shown = token.text or "the end of the query"
+            raise self.error(
+                f"expected an operator (= != > >= < <= in between has) after {field.text!r}, got {shown!r}"
+            )
+        return Condition(
+            field.text, op, values, field.pos, self.text[field.pos : self._end()].strip()
+        )
+
+    def value_list(self) -> tuple[Value, ...]:
+        if self.peek.kind != "lparen":
+            raise self.error(
+                "expected `(` after `in`, as in `value_tier in (large, potential_large)`"
+            )
+        self.take()
+        values = [self.value()]
+        while self.peek.kind == "comma":
+            self.take()
+            values.append(self.value())
+        if self.peek.kind != "rparen":
+            raise self.error("expected `,` or `)` in the list after `in`")
+        self.take()
+        return tuple(values)
+
+    def _end(self) -> int:
+        last = self.tokens[self.i - 1]
+        return last.pos + len(last.text)
