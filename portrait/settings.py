@@ -31,6 +31,16 @@ class SegmentSettings:
     k_max: int = 10
     top_n: int = 100
     seed: int = 42
+    method: str = "kmeans"  # kmeans or gmm
+    n_components: int = 0  # PCA components before clustering; 0 = none
+    sample_size: int = 5000  # rows used to score each k (silhouette) and to check reseed stability
+    n_reseeds: int = 3
+    potential_floor: float = 0.1  # potential_large needs this share of the smallest top-tier balance
+    potential_back_days: int = 180  # back-test window of the potential-large rule
+    new_days: int = 90
+    churned_days: int = 180
+    transition_steps: int = 3  # lifecycle transition table: cut-offs back from as_of
+    transition_step_days: int = 30
 
 
 @dataclass(frozen=True)
