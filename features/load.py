@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.contract import SPECS, TABLE_ORDER
 from portrait.errors import ContractError
@@ -118,6 +120,11 @@ def parse_timestamp(s: pd.Series) -> pd.Series:
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     else:
         value = pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce").dt.tz_localize(None)
+        # pandas reads "now" and "today" as the clock time: not data, so unparseable.
+        text = pa.array(s.astype(STRING))
+        clock = np.asarray(pc.is_in(text, value_set=pa.array(["now", "today"], text.type)), bool)
+        if clock.any():
+            value = value.mask(clock)
     # Parsed at microsecond resolution; years outside 1677..2262 do not fit in ns.
     v = value.to_numpy()
     outside = (v < np.datetime64(pd.Timestamp.min)) | (v > np.datetime64(pd.Timestamp.max))
