@@ -39,8 +39,14 @@ def view_weights(persona: np.ndarray, pref: np.ndarray) -> np.ndarray:
 
 
 def log_sessions(
-    rng: np.random.Generator, log: Log, ids: np.ndarray, t: np.ndarray,
-    persona: np.ndarray, shopping: np.ndarray, pref: np.ndarray, first_sid: int,
+    rng: np.random.Generator,
+    log: Log,
+    ids: np.ndarray,
+    t: np.ndarray,
+    persona: np.ndarray,
+    shopping: np.ndarray,
+    pref: np.ndarray,
+    first_sid: int,
 ) -> int:
     """Log every session's events; ``persona``/``shopping`` are per session. Returns next session id."""
     n = len(ids)
@@ -69,20 +75,40 @@ def _log_page_events(rng, log, pc, pt, page, persona, pref) -> None:
     log.add("events", pc[share], t=later[share] + MINUTE, event=EV["share"], page=page[share])
     detail = page == PAGE["product_detail"]
     prod = choose_rows(rng, view_weights(persona[detail], pref))
-    log.add("events", pc[detail], t=later[detail], event=EV["view_product"], page=PAGE["product_detail"], product=prod)
-    for page_name, event in (("stock_quotes", "stock_view_quote"), ("forex_rates", "forex_view_rates")):
+    log.add(
+        "events",
+        pc[detail],
+        t=later[detail],
+        event=EV["view_product"],
+        page=PAGE["product_detail"],
+        product=prod,
+    )
+    for page_name, event in (
+        ("stock_quotes", "stock_view_quote"),
+        ("forex_rates", "forex_view_rates"),
+    ):
         hit = page == PAGE[page_name]
         log.add("events", pc[hit], t=later[hit], event=EV[event], page=PAGE[page_name])
     trade = (page == PAGE["stock_quotes"]) & (persona == 0) & (rng.random(len(pc)) < 0.35)
-    log.add("events", pc[trade], t=later[trade] + MINUTE, event=EV["stock_trade"], page=PAGE["stock_quotes"])
+    log.add(
+        "events",
+        pc[trade],
+        t=later[trade] + MINUTE,
+        event=EV["stock_trade"],
+        page=PAGE["stock_quotes"],
+    )
     loan = page == PAGE["p2p_market"]
     log.add("events", pc[loan], t=later[loan], event=EV["p2p_view_loan"], page=PAGE["p2p_market"],
             product=rng.choice(P2P_PRODUCTS, loan.sum()))  # fmt: skip
 
 
 def log_pre_buy_views(
-    rng: np.random.Generator, log: Log, c: np.ndarray, t_buy: np.ndarray,
-    product: np.ndarray, floor_t: np.ndarray,
+    rng: np.random.Generator,
+    log: Log,
+    c: np.ndarray,
+    t_buy: np.ndarray,
+    product: np.ndarray,
+    floor_t: np.ndarray,
 ) -> None:
     """1-3 view_product events (often with a product_detail page view) in the days before a buy."""
     k = rng.integers(1, 4, len(c))
@@ -90,7 +116,14 @@ def log_pre_buy_views(
     room = np.clip(t_buy[r] - floor_t[r], 0, 3.0)
     vt = t_buy[r] - rng.random(len(r)) * room - 1e-3 * rng.random(len(r))
     vt = np.maximum(vt, floor_t[r])
-    log.add("events", c[r], t=vt, event=EV["view_product"], page=PAGE["product_detail"], product=product[r])
+    log.add(
+        "events",
+        c[r],
+        t=vt,
+        event=EV["view_product"],
+        page=PAGE["product_detail"],
+        product=product[r],
+    )
     pv = rng.random(len(r)) < 0.7
     pvt = np.maximum(vt[pv] - 20 / 86400, floor_t[r][pv])
     log.add("events", c[r][pv], t=pvt, event=EV["page_view"], page=PAGE["product_detail"])

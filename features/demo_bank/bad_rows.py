@@ -15,14 +15,19 @@ KINDS = {
 TS_COLUMN = {"customers": "signup_at", "transactions": "ts", "events": "ts", "interactions": "ts"}
 
 
-def _corrupt(rows: pd.DataFrame, kinds: np.ndarray, table: str, rng: np.random.Generator) -> pd.DataFrame:
+def _corrupt(
+    rows: pd.DataFrame, kinds: np.ndarray, table: str, rng: np.random.Generator
+) -> pd.DataFrame:
     """Apply one kind of damage per row (columns are already object dtype)."""
     ts = TS_COLUMN[table]
-    rows.loc[kinds == "unknown_customer_id", "customer_id"] = "C_UNKNOWN_" + pd.Series(
-        rng.integers(1, 10**6, len(rows)).astype(str), index=rows.index
+    unknown = kinds == "unknown_customer_id"
+    rows.loc[unknown, "customer_id"] = (
+        "C_UNKNOWN_" + pd.Series(rng.integers(1, 10**6, unknown.sum()).astype(str)).to_numpy()
     )
     rows.loc[kinds == "unknown_product_id", "product_id"] = "P99"
-    rows.loc[kinds == "negative_amount", "amount"] = -rows.loc[kinds == "negative_amount", "amount"].abs() - 1
+    negative = kinds == "negative_amount"
+    if negative.any():
+        rows.loc[negative, "amount"] = -rows.loc[negative, "amount"].astype(float).abs() - 1
     rows.loc[kinds == "unparseable_timestamp", ts] = "not-a-date"
     rows.loc[kinds == "bad_transaction_type", "type"] = "refund"
     rows.loc[kinds == "risk_level_out_of_range", "risk_level"] = 7
@@ -44,7 +49,11 @@ def inject_bad_rows(
         bad = _corrupt(good.iloc[src].astype(object).reset_index(drop=True), kind, table, rng)
         key = np.r_[np.arange(len(good), dtype=float), rng.random(n_bad) * len(good)]
         order = np.argsort(key, kind="stable")
-        merged = pd.concat([good.astype(object), bad], ignore_index=True).iloc[order].reset_index(drop=True)
+        merged = (
+            pd.concat([good.astype(object), bad], ignore_index=True)
+            .iloc[order]
+            .reset_index(drop=True)
+        )
         position = np.empty(len(order), np.int64)
         position[order] = np.arange(len(order))
         out[table] = merged

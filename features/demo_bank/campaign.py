@@ -32,7 +32,9 @@ def run_campaign(rng: np.random.Generator, w, old: np.ndarray) -> pd.DataFrame:
     treat = rng.random(len(c)) < 0.5
     sent = SENT_T + rng.random(len(c)) * 10 / 24
     persona = lat["persona"].to_numpy()[c]
-    p0, u, uplift = campaign_probabilities(persona, lat["eff_risk"].to_numpy()[c], w.hold[c, CAMPAIGN_J] > 0)
+    p0, u, uplift = campaign_probabilities(
+        persona, lat["eff_risk"].to_numpy()[c], w.hold[c, CAMPAIGN_J] > 0
+    )
     organic = rng.random(len(c)) < p0
     persuaded = treat & ~organic & (rng.random(len(c)) < u)
     t_buy = sent + rng.random(len(c)) ** 2 * (WINDOW_DAYS - 0.5)

@@ -75,12 +75,17 @@ def _zero_probs(rate: np.ndarray, days: tuple[float, float]) -> tuple[np.ndarray
     k = np.arange(K_MAX + 1)
     lam_alive = rate[:, None] * DECAY**k
     lam_leave = np.maximum(rate[:, None] * DECAY ** (k + 1.0), 1e-12)
-    z_leave = -np.expm1(-lam_leave * seen) / (lam_leave * full) + (1 - seen / full) * np.exp(-lam_leave * seen)
+    z_leave = -np.expm1(-lam_leave * seen) / (lam_leave * full) + (1 - seen / full) * np.exp(
+        -lam_leave * seen
+    )
     return np.exp(-lam_alive * seen), z_leave
 
 
 def forward_truth(
-    state: np.ndarray, hazards: list[np.ndarray], rates: list[np.ndarray], days: list[tuple[float, float]]
+    state: np.ndarray,
+    hazards: list[np.ndarray],
+    rates: list[np.ndarray],
+    days: list[tuple[float, float]],
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Exact P(no session over the months) for alive customers, and per month P(buying possible).
 
@@ -95,7 +100,9 @@ def forward_truth(
     for hazard, rate, d in zip(hazards, rates, days, strict=True):
         z_alive, z_leave = _zero_probs(rate, d)
         dist, leave = _transition(dist, hazard)
-        buy_weights.append((dist * (1 - z_alive) * factor).sum(1) + (leave * (1 - z_leave) * factor).sum(1))
+        buy_weights.append(
+            (dist * (1 - z_alive) * factor).sum(1) + (leave * (1 - z_leave) * factor).sum(1)
+        )
         silent, silent_leave = _transition(silent, hazard)
         gone_silent += (silent_leave * z_leave).sum(axis=1)
         silent = silent * z_alive

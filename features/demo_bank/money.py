@@ -12,7 +12,7 @@ from features.demo_bank.log import EV, TX, Log
 INTENT_BOOST = 3.0  # buying multiplier in a shopping month and the month after
 BUY_CAP = 0.9
 _PAIRS = [
-    (int(np.flatnonzero(cat.PRODUCT_IDS == a)[0]), int(np.flatnonzero(cat.PRODUCT_IDS == b)[0]), m)
+    (int(np.flatnonzero(a == cat.PRODUCT_IDS)[0]), int(np.flatnonzero(b == cat.PRODUCT_IDS)[0]), m)
     for a, b, m in cat.AFFINITIES.itertuples(index=False)
 ]
 
@@ -32,8 +32,12 @@ def affinity_boost(held: np.ndarray) -> np.ndarray:
 
 
 def base_buy_probability(
-    pref: np.ndarray, persona: np.ndarray, eff_risk: np.ndarray, qualified: np.ndarray,
-    held: np.ndarray, month: int,
+    pref: np.ndarray,
+    persona: np.ndarray,
+    eff_risk: np.ndarray,
+    qualified: np.ndarray,
+    held: np.ndarray,
+    month: int,
 ) -> np.ndarray:
     """(n, P) monthly chance to buy, given a session that month, before intent and decline."""
     on_sale = cat.PRODUCT_ACTIVE | (month < cat.INACTIVE_FROM_MONTH)
@@ -50,12 +54,22 @@ def buy_probability(base: np.ndarray, intent: np.ndarray, declining: np.ndarray)
 def buy_amount(rng: np.random.Generator, scale: np.ndarray, product: np.ndarray) -> np.ndarray:
     """Ticket size: a share of the customer's typical deposit, at least the product minimum."""
     amount = scale * rng.lognormal(-1.0, 0.6, len(scale))
-    return np.round(np.maximum(amount, cat.PRODUCT_MIN[product] * rng.uniform(1, 1.5, len(scale))) + 1, 2)
+    return np.round(
+        np.maximum(amount, cat.PRODUCT_MIN[product] * rng.uniform(1, 1.5, len(scale))) + 1, 2
+    )
 
 
 def execute_buys(
-    rng: np.random.Generator, log: Log, ids: np.ndarray, c: np.ndarray, product: np.ndarray,
-    t: np.ndarray, floor_t: np.ndarray, cash: np.ndarray, hold: np.ndarray, scale: np.ndarray,
+    rng: np.random.Generator,
+    log: Log,
+    ids: np.ndarray,
+    c: np.ndarray,
+    product: np.ndarray,
+    t: np.ndarray,
+    floor_t: np.ndarray,
+    cash: np.ndarray,
+    hold: np.ndarray,
+    scale: np.ndarray,
 ) -> None:
     """Log buys (with earlier views, a funding deposit when cash is short, invest_success)."""
     if len(c) == 0:
@@ -66,7 +80,9 @@ def execute_buys(
     first_t = np.full(len(cash), np.inf)
     np.minimum.at(first_t, c, t)
     top_up = np.round((need[short] - cash[short]) * rng.uniform(1.0, 1.3, len(short)) + 1, 2)
-    log.add("transactions", ids[short], t=first_t[short] - 5 / 1440, type=TX["deposit"], amount=top_up)
+    log.add(
+        "transactions", ids[short], t=first_t[short] - 5 / 1440, type=TX["deposit"], amount=top_up
+    )
     cash[short] += top_up
     cash -= need
     np.add.at(hold, (c, product), amount)
@@ -80,8 +96,14 @@ def execute_buys(
 
 
 def execute_sells(
-    rng: np.random.Generator, log: Log, ids: np.ndarray, who: np.ndarray, t: np.ndarray,
-    p_sell: np.ndarray, cash: np.ndarray, hold: np.ndarray,
+    rng: np.random.Generator,
+    log: Log,
+    ids: np.ndarray,
+    who: np.ndarray,
+    t: np.ndarray,
+    p_sell: np.ndarray,
+    cash: np.ndarray,
+    hold: np.ndarray,
 ) -> None:
     """Full sells of held products for customers ``who`` (session time ``t``), chance per product."""
     sold = (hold[who] > 0) & (rng.random((len(who), hold.shape[1])) < p_sell[:, None])
@@ -89,14 +111,21 @@ def execute_sells(
     c = who[r]
     value = np.round(hold[c, j], 2)
     ok = value > 0.01
-    log.add("transactions", ids[c[ok]], t=t[r[ok]], type=TX["sell"], product=j[ok], amount=value[ok])
+    log.add(
+        "transactions", ids[c[ok]], t=t[r[ok]], type=TX["sell"], product=j[ok], amount=value[ok]
+    )
     np.add.at(cash, c, hold[c, j])
     hold[c, j] = 0.0
 
 
 def execute_withdrawals(
-    rng: np.random.Generator, log: Log, ids: np.ndarray, who: np.ndarray, t: np.ndarray,
-    share: np.ndarray, cash: np.ndarray,
+    rng: np.random.Generator,
+    log: Log,
+    ids: np.ndarray,
+    who: np.ndarray,
+    t: np.ndarray,
+    share: np.ndarray,
+    cash: np.ndarray,
 ) -> None:
     """Withdraw ``share`` of cash for customers ``who`` at times ``t`` (share 0 = none)."""
     amount = np.round(cash[who] * share, 2)

@@ -119,7 +119,18 @@ def log_funnel(rng: np.random.Generator, w: World, new: np.ndarray, m: int) -> N
     product = choose_rows(rng, weights + 1e-9)
     scale = lat["deposit_scale"].to_numpy()
     floor = lat["signup_t"].to_numpy()
-    money.execute_buys(rng, w.log, np.arange(w.n), c, product, t_inv[~np.isnan(t_inv)], floor, w.cash, w.hold, scale)
+    money.execute_buys(
+        rng,
+        w.log,
+        np.arange(w.n),
+        c,
+        product,
+        t_inv[~np.isnan(t_inv)],
+        floor,
+        w.cash,
+        w.hold,
+        scale,
+    )
     w.last_active[idx] = np.maximum(w.last_active[idx], f["register"].to_numpy()[idx])
 
 
@@ -130,12 +141,16 @@ def trade(rng, w: World, m: int, ids, counts, s_t, funded, shop_prev, start) -> 
     declining = w.state[who] > 0
     persona = lat["persona"].to_numpy()[who]
     t_sell = pick_session(rng, counts, s_t, who)
-    money.execute_sells(rng, w.log, ids, who, t_sell, np.where(declining, 0.5, 0.025), w.cash, w.hold)
+    money.execute_sells(
+        rng, w.log, ids, who, t_sell, np.where(declining, 0.5, 0.025), w.cash, w.hold
+    )
     share = np.where(declining, rng.uniform(0.7, 1.0, len(who)) * (rng.random(len(who)) < 0.85),
                      rng.uniform(0.2, 0.6, len(who)) * (rng.random(len(who)) < 0.06))  # fmt: skip
     money.execute_withdrawals(rng, w.log, ids, who, t_sell + 0.01, share, w.cash)
     dep = ~declining & (rng.random(len(who)) < cat.DEPOSIT_P[persona])
-    amount = np.round(lat["deposit_scale"].to_numpy()[who[dep]] * rng.lognormal(-1.5, 0.5, dep.sum()) + 1, 2)
+    amount = np.round(
+        lat["deposit_scale"].to_numpy()[who[dep]] * rng.lognormal(-1.5, 0.5, dep.sum()) + 1, 2
+    )
     t_dep = pick_session(rng, counts, s_t, who[dep])
     w.log.add("transactions", who[dep], t=t_dep, type=TX["deposit"], amount=amount)
     w.cash[who[dep]] += amount
@@ -148,7 +163,9 @@ def trade(rng, w: World, m: int, ids, counts, s_t, funded, shop_prev, start) -> 
     r, j = np.nonzero(rng.random(p.shape) < p)
     c = who[r]
     t = pick_session(rng, counts, s_t, c) + rng.uniform(2, 10, len(c)) / 1440
-    money.execute_buys(rng, w.log, ids, c, j, t, start, w.cash, w.hold, lat["deposit_scale"].to_numpy())
+    money.execute_buys(
+        rng, w.log, ids, c, j, t, start, w.cash, w.hold, lat["deposit_scale"].to_numpy()
+    )
 
 
 def log_interactions(rng, w: World, alive, start, end, m: int) -> None:

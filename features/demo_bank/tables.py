@@ -10,7 +10,13 @@ import pyarrow.compute as pc
 from features.demo_bank import catalog as cat
 from features.demo_bank.campaign import CAMPAIGN_J
 from features.demo_bank.log import (
-    EVENT_NAMES, KINDS, PROP_CHANNEL, PROP_SESSION, PROP_VARIANT_A, PROP_VARIANT_B, TX_TYPES,
+    EVENT_NAMES,
+    KINDS,
+    PROP_CHANNEL,
+    PROP_SESSION,
+    PROP_VARIANT_A,
+    PROP_VARIANT_B,
+    TX_TYPES,
 )  # fmt: skip
 
 NS_PER_DAY = 86_400 * 10**9
@@ -27,7 +33,9 @@ def to_timestamps(days: np.ndarray) -> pd.Series:
     days = np.asarray(days, float)
     seconds = np.round(np.nan_to_num(days, nan=0.0, posinf=0.0) * 86_400).astype(np.int64)
     stamps = (cat.START.value + seconds * 10**9).astype("datetime64[ns]")
-    return pd.Series(np.where(np.isfinite(days), stamps, np.datetime64("NaT")), dtype="datetime64[ns]")
+    return pd.Series(
+        np.where(np.isfinite(days), stamps, np.datetime64("NaT")), dtype="datetime64[ns]"
+    )
 
 
 def take_arrow(vocab: np.ndarray, codes: np.ndarray) -> pa.Array:
@@ -99,8 +107,12 @@ def _properties(prop: np.ndarray, value: np.ndarray, channel: np.ndarray) -> pd.
     chan = pc.binary_join_element_wise('{"channel": "', take_arrow(cat.CHANNELS, channel), '"}', "")
     out = pc.if_else(pa.array(prop == PROP_SESSION), session, pa.nulls(len(prop), pa.string()))
     out = pc.if_else(pa.array(prop == PROP_CHANNEL), chan, out)
-    out = pc.if_else(pa.array(prop == PROP_VARIANT_A), '{"variant": "A", "experiment": "signup_ab_2025"}', out)
-    out = pc.if_else(pa.array(prop == PROP_VARIANT_B), '{"variant": "B", "experiment": "signup_ab_2025"}', out)
+    out = pc.if_else(
+        pa.array(prop == PROP_VARIANT_A), '{"variant": "A", "experiment": "signup_ab_2025"}', out
+    )
+    out = pc.if_else(
+        pa.array(prop == PROP_VARIANT_B), '{"variant": "B", "experiment": "signup_ab_2025"}', out
+    )
     return pd.Series(pa.chunked_array([out]).to_pandas())
 
 

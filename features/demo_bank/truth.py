@@ -20,18 +20,30 @@ def window_months() -> tuple[list[int], list[tuple[float, float]]]:
     """Months overlapping [as_of, as_of + horizon) and (days in month, days inside the window)."""
     end = AS_OF_T + cat.HORIZON_DAYS
     months = [m for m in range(cat.AS_OF_MONTH, cat.N_MONTHS) if cat.MONTH_T0[m] < end]
-    days = [(cat.MONTH_T0[m + 1] - cat.MONTH_T0[m], min(cat.MONTH_T0[m + 1], end) - cat.MONTH_T0[m]) for m in months]
+    days = [
+        (cat.MONTH_T0[m + 1] - cat.MONTH_T0[m], min(cat.MONTH_T0[m + 1], end) - cat.MONTH_T0[m])
+        for m in months
+    ]
     return months, days
 
 
 def activity_flags(tables: dict[str, pd.DataFrame], ids: pd.Series) -> pd.DataFrame:
     """Realised contract flags at DEMO_AS_OF: active in the 90 days before, silent in the horizon."""
-    ts = pd.concat([tables["events"][["customer_id", "ts"]], tables["transactions"][["customer_id", "ts"]]])
-    before = ts[(ts["ts"] >= cat.DEMO_AS_OF - pd.Timedelta(days=ACTIVE_DAYS)) & (ts["ts"] < cat.DEMO_AS_OF)]
-    after = ts[(ts["ts"] >= cat.DEMO_AS_OF) & (ts["ts"] < cat.DEMO_AS_OF + pd.Timedelta(days=cat.HORIZON_DAYS))]
+    ts = pd.concat(
+        [tables["events"][["customer_id", "ts"]], tables["transactions"][["customer_id", "ts"]]]
+    )
+    before = ts[
+        (ts["ts"] >= cat.DEMO_AS_OF - pd.Timedelta(days=ACTIVE_DAYS)) & (ts["ts"] < cat.DEMO_AS_OF)
+    ]
+    after = ts[
+        (ts["ts"] >= cat.DEMO_AS_OF)
+        & (ts["ts"] < cat.DEMO_AS_OF + pd.Timedelta(days=cat.HORIZON_DAYS))
+    ]
     active = ids.isin(before["customer_id"].unique())
     seen_after = ids.isin(after["customer_id"].unique())
-    return pd.DataFrame({"active_at_as_of": active.to_numpy(), "churn_label": (active & ~seen_after).to_numpy()})
+    return pd.DataFrame(
+        {"active_at_as_of": active.to_numpy(), "churn_label": (active & ~seen_after).to_numpy()}
+    )
 
 
 def churn_truth(world, active: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -48,7 +60,9 @@ def churn_truth(world, active: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]
     return np.where(active, p, np.nan), weights
 
 
-def conversion_truth(world, ids: np.ndarray, active: np.ndarray, weights: list[np.ndarray]) -> pd.DataFrame:
+def conversion_truth(
+    world, ids: np.ndarray, active: np.ndarray, weights: list[np.ndarray]
+) -> pd.DataFrame:
     """p_buy_true for every active customer x product not held at DEMO_AS_OF.
 
     Per month m of the horizon: a_m = min(base_m x E[intent_m], cap) x P(alive with a session in m,
@@ -74,19 +88,36 @@ def conversion_truth(world, ids: np.ndarray, active: np.ndarray, weights: list[n
         a = np.minimum(base * intent[:, None], money.BUY_CAP) * (weights[i][c] * funded)[:, None]
         miss *= 1 - a
     r, j = np.nonzero(~held)
-    return pd.DataFrame({"customer_id": ids[c[r]], "product_id": cat.PRODUCT_IDS[j], "p_buy_true": 1 - miss[r, j]})
+    return pd.DataFrame(
+        {"customer_id": ids[c[r]], "product_id": cat.PRODUCT_IDS[j], "p_buy_true": 1 - miss[r, j]}
+    )
 
 
-def customers_truth(world, ids: np.ndarray, flags: pd.DataFrame, p_churn: np.ndarray) -> pd.DataFrame:
+def customers_truth(
+    world, ids: np.ndarray, flags: pd.DataFrame, p_churn: np.ndarray
+) -> pd.DataFrame:
     """Per-customer persona, latent values, churn timing and probability, assets."""
     lat, snap = world.latent, world.snapshots["as_of"]
     tau = world.tau
-    out = pd.DataFrame({"customer_id": ids, "persona": np.array(cat.PERSONAS)[lat["persona"].to_numpy()]})
-    for col in ("activity_rate", "decline_hazard", "complaint_rate", "deposit_scale", "eff_risk", "qualified"):
+    out = pd.DataFrame(
+        {"customer_id": ids, "persona": np.array(cat.PERSONAS)[lat["persona"].to_numpy()]}
+    )
+    for col in (
+        "activity_rate",
+        "decline_hazard",
+        "complaint_rate",
+        "deposit_scale",
+        "eff_risk",
+        "qualified",
+    ):
         out[col] = lat[col].to_numpy()
-    out["state_at_as_of"] = np.where(np.isfinite(snap["tau"]), "left", np.where(snap["state"] > 0, "declining", "healthy"))
+    out["state_at_as_of"] = np.where(
+        np.isfinite(snap["tau"]), "left", np.where(snap["state"] > 0, "declining", "healthy")
+    )
     out.loc[lat["signup_t"].to_numpy() >= AS_OF_T, "state_at_as_of"] = "not_signed_up"
-    out["churned_at"] = to_timestamps(np.where(np.isfinite(tau), tau, np.nan)).where(np.isfinite(tau)).to_numpy()
+    out["churned_at"] = (
+        to_timestamps(np.where(np.isfinite(tau), tau, np.nan)).where(np.isfinite(tau)).to_numpy()
+    )
     out["active_at_as_of"] = flags["active_at_as_of"].to_numpy()
     out["p_churn_true"] = p_churn
     out["churn_label"] = flags["churn_label"].to_numpy()
