@@ -50,7 +50,10 @@ class RuleSettings:
     min_lift: float = 1.2
     max_len: int = 3
     transition_window_days: int = 60  # "held at a cut-off -> bought in the next window"
-    transition_windows: int = 6  # cut-offs stepping back from as_of, one window each
+    transition_windows: int = 10  # cut-offs stepping back from as_of, one window each
+    # a purchase in one window is rarer than a holding, so transition rules get their own floors
+    transition_min_support: float = 0.001
+    transition_min_confidence: float = 0.01
     per_segment: bool = True
     min_segment_baskets: int = 200  # smaller segments get only the overall rules
     top_rules: int = 20  # rows of the top-rules table in the report
