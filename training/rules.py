@@ -21,6 +21,7 @@ of the consequents) so the serving policy can drop rules above a customer's risk
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -153,6 +154,7 @@ def mine_rules(
         raise RulesError(
             f"cannot mine {kind} rules for {where}: {problem}; check the transactions table and as_of"
         )
+    settings = kind_settings(settings, kind)
     onehot = one_hot(baskets, min_support=settings.min_support, dense=dense)
     if onehot.shape[1] < 2:
         return empty_rules()
@@ -167,6 +169,17 @@ def mine_rules(
     )  # fmt: skip
     return _tidy(
         raw, kind=kind, segment_id=segment_id, n_baskets=len(onehot), min_lift=settings.min_lift
+    )
+
+
+def kind_settings(settings: RuleSettings, kind: str) -> RuleSettings:
+    """The settings a kind is mined with: transitions use their own support and confidence floors."""
+    if kind != "transition":
+        return settings
+    return dataclasses.replace(
+        settings,
+        min_support=settings.transition_min_support,
+        min_confidence=settings.transition_min_confidence,
     )
 
 
