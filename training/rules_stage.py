@@ -46,6 +46,13 @@ def check_rule_settings(settings: RuleSettings) -> None:
     """Refuse rule settings that cannot work, naming the setting."""
     if settings.min_lift < 0:
         raise RulesError(f"rules.min_lift must be at least 0, got {settings.min_lift}")
+    if (
+        not 0 < settings.transition_min_support <= 1
+        or not 0 <= settings.transition_min_confidence <= 1
+    ):
+        raise RulesError(
+            "rules.transition_min_support must be in (0, 1] and rules.transition_min_confidence in [0, 1]"
+        )
     for name in (
         "transition_window_days",
         "transition_windows",
