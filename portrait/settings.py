@@ -80,6 +80,16 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class ExperimentSettings:
+    campaign_window_days: int = 30
+    funnel_days: int = 30  # a funnel step counts within this many days of registering
+    expected_treatment_share: float = 0.5
+    uplift_holdout_share: float = 0.3
+    session_gap_minutes: int = 30
+    seed: int = 42
+
+
+@dataclass(frozen=True)
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
@@ -88,6 +98,7 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    experiments: ExperimentSettings = field(default_factory=ExperimentSettings)
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
