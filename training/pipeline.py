@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.stage import experiments_stage
 from features.portrait import build_features
 from features.validate import ValidatedData, load_dataset, write_quality, write_quarantine
 from portrait.errors import ContractError
@@ -86,6 +87,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("validate", validate_stage),
     ("features", features_stage),
     ("rules", rules_stage),  # uses ctx.results["segments"] when a segments stage ran before it
+    ("experiments", experiments_stage),  # keep last: reads segments and churn scores when present
 ]
 
 
