@@ -168,6 +168,38 @@ def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audience_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help="audience query, or a ready-made name (see experiments/README.md)")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--as-of", required=True, help="cut-off date: the query sees only rows before it")
+    p.add_argument("--run", type=Path, help="run directory with segments / churn / uplift scores")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--count", action="store_true", help="print the count only (the default without --out)")
+    out.add_argument("--out", type=Path, help="export file (.csv or .parquet)")
+    p.add_argument("--limit", type=int, help="export at most this many customers")
+
+
+@command("audience", "count or export an audience described in the query language", _audience_args)
+def audience_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from experiments.cli import audience_command
+
+    return audience_command(args, settings, as_of=parse_as_of(args.as_of))
+
+
+def _campaign_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign_id", help="campaign_id in the campaigns table")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--window-days", type=int, default=30, help="conversion window after sent_at (default 30)")
+    p.add_argument("--run", type=Path, help="run directory with segments.parquet for the per-segment breakdown")
+
+
+@command("campaign", "treatment against control: conversion, lift, 95% CI, p-value, SRM, per segment", _campaign_args)
+def campaign_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from experiments.cli import campaign_command
+
+    return campaign_command(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per registered command."""
     parser = argparse.ArgumentParser(
