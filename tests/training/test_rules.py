@@ -1,0 +1,332 @@
+"""Product rules: hand-computed metrics, transition baskets, rule base, candidates, reasons, the stage."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from portrait.settings import RuleSettings, Settings, TrackingSettings
+from training import tracking
+from training.rule_base import (
+    build_rule_base,
+    candidates_from_rules,
+    load_rule_base,
+    rule_reasons,
+    save_rule_base,
+)
+from training.rules import (
+    RULE_COLUMNS,
+    RulesError,
+    build_holding_baskets,
+    build_transition_baskets,
+    mark_risk,
+    mine_rules,
+    mine_segment_rules,
+)
+from training.rules_stage import mine_all_rules, rules_stage
+
+T = pd.Timestamp
+LOOSE = RuleSettings(min_support=0.25, min_confidence=0.0, min_lift=1.2)
+
+
+def baskets_of(*sets: str, prefix: str = "b") -> pd.DataFrame:
+    """Baskets from strings like "AB": one row per (basket, item); customer = basket."""
+    rows = [(f"{prefix}{i}", item) for i, s in enumerate(sets) for item in s]
+    frame = pd.DataFrame(rows, columns=["basket_id", "item"])
+    return frame.assign(customer_id=frame["basket_id"])
+
+
+def as_pairs(rules: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    return {
+        ("".join(r.antecedents), "".join(r.consequents)): r for r in rules.itertuples(index=False)
+    }
+
+
+# {A,B} {A,B,C} {A} {B,C}: sup A = B = 3/4, C = 1/2, AB = BC = 1/2, AC = ABC = 1/4.
+HAND = baskets_of("AB", "ABC", "A", "BC")
+
+
+def test_hand_made_baskets_give_hand_computed_metrics() -> None:
+    rules = mine_rules(HAND, settings=LOOSE, kind="holding")
+    pairs = as_pairs(rules)
+    assert set(pairs) == {
+        ("C", "B"),
+        ("AC", "B"),
+        ("B", "C"),
+        ("B", "AC"),
+    }  # lift 4/3 each; others <= 1
+    c_b, b_c = pairs[("C", "B")], pairs[("B", "C")]
+    assert (c_b.support, c_b.confidence, c_b.lift, c_b.leverage) == pytest.approx(
+        (0.5, 1.0, 4 / 3, 0.125)
+    )
+    assert math.isinf(c_b.conviction)
+    assert (b_c.support, b_c.confidence, b_c.lift, b_c.conviction) == pytest.approx(
+        (0.5, 2 / 3, 4 / 3, 1.5)
+    )
+    ac_b = pairs[("AC", "B")]
+    assert (ac_b.support, ac_b.antecedent_support, ac_b.confidence) == pytest.approx(
+        (0.25, 0.25, 1.0)
+    )
+    assert list(rules.columns) == RULE_COLUMNS
+    assert rules["n_baskets"].eq(4).all() and rules["segment_id"].isna().all()
+
+
+def test_sparse_and_dense_input_give_the_same_rules() -> None:
+    sparse_rules = mine_rules(HAND, settings=LOOSE, kind="holding")
+    dense_rules = mine_rules(HAND, settings=LOOSE, kind="holding", dense=True)
+    pd.testing.assert_frame_equal(sparse_rules, dense_rules)
+
+
+def test_thresholds_filter_support_confidence_and_lift() -> None:
+    strict = RuleSettings(min_support=0.5, min_confidence=0.9, min_lift=1.2)
+    assert set(as_pairs(mine_rules(HAND, settings=strict, kind="holding"))) == {("C", "B")}
+    none = mine_rules(HAND, settings=RuleSettings(min_support=0.5, min_lift=2.0), kind="holding")
+    assert none.empty and list(none.columns) == RULE_COLUMNS
+
+
+def test_empty_or_one_product_baskets_raise_a_clear_error() -> None:
+    with pytest.raises(RulesError, match="no baskets"):
+        mine_rules(HAND.iloc[0:0], settings=LOOSE, kind="holding")
+    with pytest.raises(RulesError, match="only 1 distinct product"):
+        mine_rules(baskets_of("A", "A", "A"), settings=LOOSE, kind="holding")
+    with pytest.raises(RulesError, match="rule kind"):
+        mine_rules(HAND, settings=LOOSE, kind="bundle")
+
+
+def _txn(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "ts", "type"])
+    return frame.assign(ts=pd.to_datetime(frame["ts"]), amount=100.0)
+
+
+# Cut-offs at 2025-01-01 and 2025-03-02 (two 60-day windows before as_of 2025-05-01).
+TXNS = _txn(
+    [
+        ("x", "A", "2024-12-01", "buy"), ("x", "B", "2025-01-10", "buy"),  # held A -> bought B
+        ("y", "A", "2024-12-05", "buy"), ("y", "A", "2025-01-20", "buy"),  # re-buying a held product is not new
+        ("z", "C", "2024-11-01", "buy"), ("z", "B", "2025-03-10", "buy"),
+        ("w", "B", "2025-02-01", "buy"),  # held nothing at the first cut-off: no basket there
+        ("x", "D", "2025-05-02", "buy"),  # after as_of: never used
+    ]
+)  # fmt: skip
+
+
+def test_transition_baskets_pair_holdings_with_new_buys_in_the_next_window() -> None:
+    baskets = build_transition_baskets(TXNS, as_of=T("2025-05-01"), window_days=60, n_windows=2)
+    got = baskets.groupby("basket_id")["item"].agg(lambda s: ",".join(sorted(s))).to_dict()
+    assert got == {
+        "x@2025-01-01": "bought:B,held:A",
+        "y@2025-01-01": "held:A",
+        "z@2025-01-01": "held:C",
+        "w@2025-03-02": "held:B",
+        "x@2025-03-02": "held:A,held:B",
+        "y@2025-03-02": "held:A",
+        "z@2025-03-02": "bought:B,held:C",
+    }
+
+
+def test_transition_rules_keep_only_held_to_bought_and_strip_prefixes() -> None:
+    baskets = build_transition_baskets(TXNS, as_of=T("2025-05-01"), window_days=60, n_windows=2)
+    settings = RuleSettings(transition_min_support=0.1, transition_min_confidence=0.0, min_lift=0.0)
+    pairs = as_pairs(mine_rules(baskets, settings=settings, kind="transition"))
+    # 7 baskets; held:A in 4, bought:B in 2, both in 1; held:C in 2, with bought:B in 1.
+    assert set(pairs) == {("A", "B"), ("C", "B")}
+    a_b, c_b = pairs[("A", "B")], pairs[("C", "B")]
+    assert (a_b.support, a_b.confidence, a_b.lift) == pytest.approx(
+        (1 / 7, 1 / 4, (1 / 4) / (2 / 7))
+    )
+    assert (c_b.support, c_b.confidence, c_b.lift) == pytest.approx(
+        (1 / 7, 1 / 2, (1 / 2) / (2 / 7))
+    )
+
+
+def test_holding_baskets_are_point_in_time() -> None:
+    baskets = build_holding_baskets(TXNS, as_of=T("2025-01-15"))
+    assert sorted(zip(baskets["customer_id"], baskets["item"], strict=True)) == [
+        ("x", "A"), ("x", "B"), ("y", "A"), ("z", "C"),
+    ]  # fmt: skip
+
+
+PRODUCTS = pd.DataFrame(
+    {
+        "product_id": ["A", "B", "C"],
+        "name": ["Money market fund A", "Short bond fund", "Equity fund"],
+        "risk_level": [1, 2, 4],
+    }
+)
+
+
+def _rules(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["rule_id", "kind", "segment_id", "antecedents", "consequents", "confidence", "lift"]
+    return pd.DataFrame(rows, columns=cols).assign(
+        segment_id=lambda f: f["segment_id"].astype("str"), support=0.1, antecedent_support=0.2,
+        consequent_support=0.1, leverage=0.01, conviction=1.5, n_baskets=100,
+    )  # fmt: skip
+
+
+RULES = _rules(
+    [
+        ("r1", "transition", None, ["A"], ["B"], 0.31, 4.2),
+        ("r2", "holding", None, ["A"], ["C"], 0.20, 1.5),
+        ("r3", "holding", None, ["A", "C"], ["B"], 0.50, 2.0),
+        ("r4", "transition", "s1", ["B"], ["C"], 0.40, 3.0),
+    ]
+)
+
+
+def test_reason_text_names_products_confidence_and_lift() -> None:
+    reasons = rule_reasons(RULES, PRODUCTS).tolist()
+    assert (
+        reasons[0]
+        == "holders of Money market fund A often add Short bond fund next: confidence 0.31, lift 4.2"
+    )
+    assert reasons[2] == (
+        "holders of Money market fund A and Equity fund often also hold Short bond fund: confidence 0.50, lift 2.0"
+    )
+    assert (
+        reasons[3]
+        == "in segment s1, holders of Short bond fund often add Equity fund next: confidence 0.40, lift 3.0"
+    )
+    assert rule_reasons(RULES).iloc[0].startswith("holders of A often add B next")
+
+
+def test_mark_risk_keeps_riskier_rules_and_marks_them() -> None:
+    marked = mark_risk(RULES, PRODUCTS)
+    assert marked["max_risk_level"].tolist() == [2, 4, 2, 4]
+    assert marked["risk_step_up"].tolist() == [True, True, False, True]
+
+
+def test_candidates_fire_when_all_antecedents_are_held_and_skip_held_products() -> None:
+    holdings = pd.DataFrame(
+        {"customer_id": ["u", "v", "v", "w"], "product_id": ["A", "A", "C", "B"]}
+    )
+    got = candidates_from_rules(holdings, RULES, 5)
+    assert list(got.columns) == ["customer_id", "product_id", "score", "rule_id", "reason"]
+    rows = list(
+        zip(got["customer_id"], got["product_id"], got["score"], got["rule_id"], strict=True)
+    )
+    # u: A -> B (r1, 0.31), A -> C (r2); v holds A and C: B via r3 (0.50 beats r1's 0.31), C held;
+    # w: only the segment rule r4 would fire, and no segments were given.
+    assert rows == [("u", "B", 0.31, "r1"), ("u", "C", 0.20, "r2"), ("v", "B", 0.50, "r3")]
+    assert got["reason"].iloc[0].startswith("holders of A often add B next")
+    top1 = candidates_from_rules(holdings, RULES, 1)
+    assert list(zip(top1["customer_id"], top1["product_id"], strict=True)) == [
+        ("u", "B"),
+        ("v", "B"),
+    ]
+
+
+def test_segment_rules_apply_only_inside_their_segment() -> None:
+    holdings = pd.DataFrame({"customer_id": ["w", "t"], "product_id": ["B", "B"]})
+    segments = pd.DataFrame({"customer_id": ["w", "t"], "segment_id": ["s1", "s2"]})
+    got = candidates_from_rules(holdings, RULES, 3, segments=segments)
+    assert list(zip(got["customer_id"], got["product_id"], got["rule_id"], strict=True)) == [
+        ("w", "C", "r4")
+    ]
+    with pytest.raises(RulesError, match="at least 1"):
+        candidates_from_rules(holdings, RULES, 0)
+    with pytest.raises(RulesError, match="product_id"):
+        candidates_from_rules(holdings[["customer_id"]], RULES, 3)
+
+
+def test_rule_base_round_trips_and_refuses_edited_files(tmp_path) -> None:
+    rules = mark_risk(mine_rules(HAND, settings=LOOSE, kind="holding"), PRODUCTS)
+    base = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2025-01-01"))
+    again = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2026-01-01"))
+    assert base.version == again.version and base.counts()["holding_rules"] == 4
+    loaded = load_rule_base(save_rule_base(base, tmp_path / "rb"))
+    assert loaded.version == base.version and loaded.created_at == "2025-01-01T00:00:00"
+    assert loaded.rules["antecedents"].tolist() == rules["antecedents"].tolist()
+    edited = loaded.rules.assign(lift=loaded.rules["lift"] * 2)
+    edited.to_parquet(tmp_path / "rb" / "rules.parquet", index=False)
+    with pytest.raises(RulesError, match="edited"):
+        load_rule_base(tmp_path / "rb")
+    with pytest.raises(RulesError, match="no rules.parquet"):
+        load_rule_base(tmp_path / "missing")
+
+
+# --- integration on a small demo bank -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank():
+    demo_bank = pytest.importorskip("features.demo_bank")
+    return demo_bank.generate_demo_bank(n_customers=3000, seed=7), demo_bank.DEMO_AS_OF
+
+
+def test_every_planted_affinity_is_the_top_transition_rule_for_its_antecedent(bank) -> None:
+    demo, as_of = bank
+    settings = RuleSettings()
+    baskets = build_transition_baskets(
+        demo.tables["transactions"],
+        as_of=as_of,
+        window_days=60,
+        n_windows=settings.transition_windows,
+    )
+    rules = mine_rules(baskets, settings=settings, kind="transition")
+    single = rules.loc[rules["antecedents"].map(len).eq(1) & rules["consequents"].map(len).eq(1)]
+    top = single.assign(
+        a=single["antecedents"].str[0], c=single["consequents"].str[0]
+    ).drop_duplicates("a")
+    best = dict(zip(top["a"], top["c"], strict=True))
+    per_basket = baskets.groupby("basket_id")["item"].agg(set)
+    checked = []
+    for a, c, _ in demo.truth["affinities"].itertuples(index=False):
+        evidence = int(per_basket.map(lambda s, a=a, c=c: {f"held:{a}", f"bought:{c}"} <= s).sum())
+        if evidence < 5:  # P22 (qualified-only margin) has a handful of buyers at this size
+            continue
+        checked.append((a, c))
+        assert best.get(a) == c, f"planted {a} -> {c} is not the top rule by lift for {a}"
+    assert len(checked) >= 5
+
+
+def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) -> None:
+    demo, as_of = bank
+    segments = demo.truth["customers"][["customer_id", "persona"]].rename(
+        columns={"persona": "segment_id"}
+    )
+    settings = Settings(tracking=TrackingSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"))
+    ctx = SimpleNamespace(
+        tables=demo.tables, as_of=as_of, out_dir=tmp_path, settings=settings,
+        results={"segments": segments}, metrics={}, sections=[],
+    )  # fmt: skip
+    tracking.configure(settings.tracking)
+    with tracking.start_run("rules test"):
+        rules_stage(ctx)
+    written = pd.read_parquet(tmp_path / "rules.parquet")
+    for column in (
+        "antecedents",
+        "consequents",
+        "support",
+        "confidence",
+        "lift",
+        "segment_id",
+        "kind",
+    ):
+        assert column in written.columns
+    base = load_rule_base(tmp_path / "rule_base")
+    assert base.version == ctx.results["rule_base"].version
+    assert (
+        ctx.metrics["rules"]["transition_rules"] > 0 and ctx.metrics["rules"]["segment_rules"] > 0
+    )
+    assert set(written["segment_id"].dropna()) <= set(segments["segment_id"])
+    assert "Top 20 rules by lift" in "".join(ctx.sections[0].parts)
+
+
+def test_no_purchases_give_notes_and_no_rules_not_a_crash(bank) -> None:
+    demo, as_of = bank
+    tables = {**demo.tables, "transactions": demo.tables["transactions"].iloc[0:0]}
+    rules, notes = mine_all_rules(tables, as_of=as_of, settings=RuleSettings(), segments=None)
+    assert rules.empty and len(notes) == 2 and all("no baskets" in n for n in notes)
+
+
+def test_segment_mining_skips_small_segments(bank) -> None:
+    demo, as_of = bank
+    baskets = build_holding_baskets(demo.tables["transactions"], as_of=as_of)
+    segments = pd.DataFrame(
+        {"customer_id": baskets["customer_id"].unique()[:50], "segment_id": "tiny"}
+    )
+    rules, skipped = mine_segment_rules(baskets, segments, settings=RuleSettings(), kind="holding")
+    assert rules.empty and skipped == ["tiny (50 baskets)"]
