@@ -1,0 +1,104 @@
+"""Benchmark: rule mining time and peak memory, sparse versus dense one-hot input.
+
+Synthetic baskets (1 + Poisson(2) items each, mildly skewed product popularity, a few
+planted pairs) for 100k and 1M baskets over 50 and 200 products. Each case runs in its
+own process so peak memory (max RSS, minus the RSS after imports) is the case's alone.
+
+    .venv/bin/python benchmarks/rules.py            # all cases, table + benchmarks/results/rules.json
+    .venv/bin/python benchmarks/rules.py --quick    # 100k baskets only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from portrait.settings import RuleSettings  # noqa: E402
+from training.rules import mine_rules, one_hot  # noqa: E402
+
+SETTINGS = RuleSettings(min_support=0.01, min_confidence=0.05, min_lift=1.2, max_len=3)
+SEED = 42
+
+
+def synthetic_baskets(*, n_baskets: int, n_products: int, seed: int) -> pd.DataFrame:
+    """Baskets [basket_id, customer_id, item] with skewed popularity and planted pairs (i -> i+1)."""
+    rng = np.random.default_rng(seed)
+    popularity = rng.dirichlet(np.full(n_products, 2.0))
+    sizes = 1 + rng.poisson(2.0, n_baskets)
+    basket = np.repeat(np.arange(n_baskets), sizes)
+    item = rng.choice(n_products, size=len(basket), p=popularity)
+    planted = (item % 10 == 0) & (
+        rng.random(len(item)) < 0.5
+    )  # every 10th product pulls its neighbour
+    basket = np.concatenate([basket, basket[planted]])
+    item = np.concatenate([item, (item[planted] + 1) % n_products])
+    ids = pd.Series(basket).astype(str)
+    return pd.DataFrame(
+        {"basket_id": ids, "customer_id": ids, "item": "P" + pd.Series(item).astype(str)}
+    )
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(n_baskets: int, n_products: int, mode: str) -> dict:
+    """Mine one case in this process and return its numbers."""
+    baskets = synthetic_baskets(n_baskets=n_baskets, n_products=n_products, seed=SEED)
+    base = _rss_mb()
+    started = time.perf_counter()
+    onehot = one_hot(baskets, min_support=SETTINGS.min_support, dense=mode == "dense")
+    encode_s = time.perf_counter() - started
+    rules = mine_rules(baskets, settings=SETTINGS, kind="holding", dense=mode == "dense")
+    total_s = time.perf_counter() - started
+    return {
+        "baskets": n_baskets, "products": n_products, "mode": mode, "columns_kept": onehot.shape[1],
+        "onehot_mb": round(onehot.memory_usage(deep=True).sum() / 2**20, 1), "rules": len(rules),
+        "seconds": round(total_s, 2), "encode_seconds": round(encode_s, 2),
+        "peak_rss_over_base_mb": round(_rss_mb() - base, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    """Run every case in a subprocess, print a table and write benchmarks/results/rules.json."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", help="internal: n_baskets,n_products,mode")
+    parser.add_argument("--quick", action="store_true", help="100k baskets only")
+    args = parser.parse_args()
+    if args.case:
+        n, p, mode = args.case.split(",")
+        print(json.dumps(run_case(int(n), int(p), mode)))
+        return
+    sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    results = []
+    for n in sizes:
+        for p in (50, 200):
+            for mode in ("sparse", "dense"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--case", f"{n},{p},{mode}"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"done: {results[-1]}", file=sys.stderr, flush=True)
+    table = pd.DataFrame(results)
+    print("\n" + table.to_string(index=False))
+    target = ROOT / "benchmarks" / "results" / "rules.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"settings": vars(SETTINGS), "cases": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
