@@ -185,7 +185,7 @@ def _check_columns(spec: TableSpec, raw: pd.DataFrame, reasons: _Reasons) -> dic
     for col in spec.columns:
         s = raw[col.name]
         missing = is_missing(s)
-        value, unparseable, fraction = parse_column(s, col.kind)
+        value, unparseable, fraction = parse_column(s, col.kind, missing)
         _check_type_break(spec, col, s, ~missing, unparseable)
         if not col.nullable:
             reasons.add(missing, f"missing required value in {col.name}")
