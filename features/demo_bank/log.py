@@ -27,6 +27,11 @@ _FIELDS = {
 }
 
 
+_DTYPES = {"t": np.float64, "event": np.int8, "page": np.int8, "product": np.int8, "prop": np.int8,
+           "prop_value": np.int32, "type": np.int8, "kind": np.int8, "score": np.float64,
+           "amount": np.float64, "total_assets": np.float64}  # fmt: skip
+
+
 @dataclass
 class Log:
     """Append-only column buffers per table; scalars broadcast to the length of ``c``."""
@@ -44,11 +49,16 @@ class Log:
         for name in _FIELDS[table][1:]:
             default = np.nan if name in ("score", "amount", "total_assets") else -1
             value = cols.get(name, default if name != "prop" else PROP_NONE)
-            self.parts[table][name].append(np.broadcast_to(np.asarray(value), (n,)).copy())
+            column = np.broadcast_to(np.asarray(value, dtype=_DTYPES[name]), (n,))
+            self.parts[table][name].append(column.copy())
 
     def columns(self, table: str) -> dict[str, np.ndarray]:
-        """The concatenated columns of one table."""
+        """The concatenated columns of one table; the buffers are released (call once)."""
         parts = self.parts[table]
         if not parts["c"]:
-            return {f: np.array([]) for f in _FIELDS[table]}
-        return {f: np.concatenate(v) for f, v in parts.items()}
+            return {f: np.array([], dtype=_DTYPES.get(f, np.int32)) for f in _FIELDS[table]}
+        out = {}
+        for f in list(parts):
+            out[f] = np.concatenate(parts[f])
+            parts[f] = []
+        return out
