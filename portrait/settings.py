@@ -90,6 +90,13 @@ class ExperimentSettings:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    engine: str = "pandas"  # pandas (one machine) or dask (training/engine.py)
+    scheduler: str = ""  # dask scheduler address; empty: start a LocalCluster for the run
+    partitions: int = 0  # customer partitions for the dask feature shuffle; 0 = automatic
+
+
+@dataclass(frozen=True)
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
@@ -98,6 +105,7 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     experiments: ExperimentSettings = field(default_factory=ExperimentSettings)
 
 
