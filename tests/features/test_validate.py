@@ -330,3 +330,23 @@ def test_missing_table_file_and_double_file_are_contract_errors(tmp_path):
         ContractError, match=r"table 'events' is given twice .*events.parquet and events.csv"
     ):
         read_dataset(tmp_path)
+
+
+def test_all_offset_timestamps_and_out_of_range_years():
+    raw = raw_tables()
+    raw["transactions"]["ts"] = [
+        "2024-02-01T10:00:00+08:00",
+        "2024-02-01T10:00:00Z",
+        "2024-02-01T00:30:00-01:00",
+        "2024-02-01T10:00:00+00:00",
+    ]
+    assert validate_tables(raw).tables["transactions"]["ts"].tolist() == [
+        pd.Timestamp("2024-02-01 02:00:00"),
+        pd.Timestamp("2024-02-01 10:00:00"),
+        pd.Timestamp("2024-02-01 01:30:00"),
+        pd.Timestamp("2024-02-01 10:00:00"),
+    ]
+    data = validate_tables(with_value("events", "ts", 3, "3000-01-01"), max_bad_fraction=ALL_BAD_OK)
+    assert data.quarantine["events"]["reason"].tolist() == [
+        "unparseable timestamp in ts: '3000-01-01'"
+    ]
