@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 
 from experiments.stage import experiments_stage
-from features.portrait import build_features
 from features.validate import ValidatedData, load_dataset, write_quality, write_quarantine
 from portrait.errors import ContractError
 from portrait.settings import Settings
 from training import tracking
+from training.engine import build_portrait, engine_session
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
 from training.statistics import quality_section, statistics_section
@@ -72,7 +72,7 @@ def validate_stage(ctx: RunContext) -> None:
 
 def features_stage(ctx: RunContext) -> None:
     """Build the point-in-time portrait and write features.parquet."""
-    ctx.portrait = build_features(ctx.tables, as_of=ctx.as_of, active_days=ctx.settings.time.active_days)
+    ctx.portrait = build_portrait(ctx.tables, as_of=ctx.as_of, settings=ctx.settings)  # pandas or dask
     ctx.portrait.to_parquet(ctx.out_dir / "features.parquet", index=False)
     ctx.sections.append(statistics_section(ctx.tables, ctx.portrait, as_of=ctx.as_of))
     ctx.metrics["features"] = {
@@ -100,7 +100,7 @@ def run_pipeline(
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(Path(data_dir), pd.Timestamp(as_of), out_dir, settings)
     uri = tracking.configure(settings.tracking)
-    with tracking.start_run(f"run {ctx.as_of.date()}") as run:
+    with tracking.start_run(f"run {ctx.as_of.date()}") as run, engine_session(settings.engine):
         tracking.log_params({"data_dir": str(data_dir), "as_of": str(ctx.as_of.date()), "settings": settings})
         for i, (name, stage) in enumerate(STAGES, start=1):
             started = time.perf_counter()
