@@ -90,6 +90,23 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         required=True,
         help="run directory for report.html, quality.json and tables",
     )
+    # Both are settings (engine.engine, engine.scheduler): appended to --set, so a flag wins over --config.
+    p.add_argument(
+        "--engine",
+        dest="set",
+        action="append",
+        type=lambda v: f"engine.engine={v}",
+        metavar="{pandas,dask}",
+        help="compute engine: pandas on this machine (default) or dask",
+    )
+    p.add_argument(
+        "--scheduler",
+        dest="set",
+        action="append",
+        type=lambda v: f"engine.scheduler={v}",
+        metavar="ADDRESS",
+        help="dask scheduler to connect to, e.g. tcp://10.0.0.5:8786 (default: start a LocalCluster)",
+    )
 
 
 @command(
