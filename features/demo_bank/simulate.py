@@ -90,7 +90,7 @@ def simulate_month(rng: np.random.Generator, w: World, m: int) -> None:
     shop_prev, w.shop = w.shop, alive & (rng.random(w.n) < cat.SHOP_P[persona])
     ids = np.arange(w.n)
     w.next_sid = log_sessions(rng, w.log, s_c, s_t, persona[s_c], w.shop[s_c], w.pref, w.next_sid)
-    funded = w.funnel["bind_card"].to_numpy() < t0
+    funded = w.funnel["invest_success"].to_numpy() < t0  # binders who never invested stay out
     log_funnel(rng, w, new, m)
     if m == CAMPAIGN_MONTH:
         w.campaign = run_campaign(rng, w, old)

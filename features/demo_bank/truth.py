@@ -74,7 +74,7 @@ def conversion_truth(
     c = np.flatnonzero(active)
     persona = lat["persona"].to_numpy()[c]
     held = snap["hold"][c] > 0
-    funded = world.funnel["bind_card"].to_numpy()[c] < AS_OF_T
+    funded = world.funnel["invest_success"].to_numpy()[c] < AS_OF_T
     months, _ = window_months()
     s = cat.SHOP_P[persona]
     shop_now = snap["shop"][c]
