@@ -54,6 +54,7 @@ class RuleSettings:
     # a purchase in one window is rarer than a holding, so transition rules get their own floors
     transition_min_support: float = 0.001
     transition_min_confidence: float = 0.01
+    min_rule_baskets: int = 5  # a rule needs this many supporting baskets (guards small segments)
     per_segment: bool = True
     min_segment_baskets: int = 200  # smaller segments get only the overall rules
     top_rules: int = 20  # rows of the top-rules table in the report
