@@ -1,0 +1,118 @@
+"""The conversion / next-best-product model over customer x product pairs, and the per-product variant.
+
+`ConversionModel` is one calibrated LightGBM over every pair (product id and category as
+categorical features, so it shares strength across products). `PerProductModel` fits one
+calibrated LightGBM per product on that product's pairs; products with too few positives fall
+back to the pair model's score. The models stage measures both on the validation fold and keeps
+the better one (its MAP@k is logged next to the other's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import PRODUCT_ID
+from training.gbm import CalibratedGBM
+from training.pairs import CUSTOMER_FEATURES, PAIR_CATEGORICAL, PAIR_FEATURES
+
+LABEL = "converted"
+FEATURES = [*CUSTOMER_FEATURES, *PAIR_FEATURES]
+MIN_PRODUCT_POSITIVES = 20
+
+PHRASES = {
+    "views_7d": "you viewed it {v:.0f} times in the last 7 days",
+    "views_30d": "you viewed it {v:.0f} times in the last 30 days",
+    "cohold_lift": "holders of your products often hold it too (lift {v:.1f})",
+    "cohold_conf": "{v:.0%} of holders of your products hold it",
+    "transition_lift": "customers with your products often buy it next (lift {v:.1f})",
+    "transition_conf": "{v:.0%} of customers with your products bought it next",
+    "peer_popularity": "{v:.0%} of customers like you hold it",
+    "segment_popularity": "{v:.0%} of your segment hold it",
+    "popularity": "{v:.0%} of all customers hold it",
+    "recent_buy_share": "{v:.0%} of recent purchases",
+    "risk_gap": "fits your risk level (your level minus product's: {v:+.0f})",
+    "affordability": "within your means",
+    "holds_same_category": "complements what you hold",
+    "n_buy_90d": "you bought {v:.0f} times in 90 days",
+    "product_views_7d": "you browsed {v:.0f} products this week",
+}
+
+
+def phrase(feature: str, values: pd.Series) -> pd.Series:
+    """Readable text of a pair feature's values; product and category read as their value."""
+    template = PHRASES.get(feature)
+    if template is None:
+        name = feature.removesuffix("_code").replace("_", " ")
+        return pd.Series([f"{name}: {v}" for v in values.astype(object)], dtype=object)
+    nums = pd.to_numeric(values, errors="coerce").astype(float).fillna(0.0)
+    return pd.Series([template.format(v=v) for v in nums], dtype=object)
+
+
+class ConversionModel(CalibratedGBM):
+    """P(customer buys this product in the horizon) for pairs not held at the cut-off."""
+
+    kind = "pair"
+
+    def __init__(self, *, params: dict[str, Any] | None = None, **kw) -> None:
+        kw.setdefault("features", FEATURES)
+        super().__init__(categorical=PAIR_CATEGORICAL, params=params, **kw)
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
+        """Fit on pairs (label `converted`, negatives weighted for subsampling)."""
+        return super().fit(train, label=label, weight=weight if weight in train else None)
+
+    def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
+        """Up to `top` reasons per pair that raise the purchase probability, strongest first."""
+        reasons = self.top_factors(
+            frame, top=top, phrase=phrase, up="+", down="-", positive_only=True
+        )
+        return [[r.removesuffix(" (+)") for r in row] for row in reasons]
+
+
+class PerProductModel:
+    """One calibrated LightGBM per product, with the pair model for products with few positives."""
+
+    kind = "per_product"
+
+    def __init__(self, *, params: dict[str, Any] | None = None, seed: int = 42, **kw) -> None:
+        self.params = params
+        self.seed = seed
+        self.kw = kw
+        self.features = [f for f in FEATURES if f not in PAIR_CATEGORICAL]
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
+        """Fit the fallback pair model and one model per product with enough positives."""
+        self.fallback_ = ConversionModel(params=self.params, seed=self.seed, **self.kw)
+        self.fallback_.fit(train, label=label, weight=weight)
+        positives = train.groupby(PRODUCT_ID)[label].sum()
+        self.models_ = {}
+        for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products
+            rows = train.loc[train[PRODUCT_ID] == product]
+            model = CalibratedGBM(
+                features=self.features, params=self.params, seed=self.seed, **self.kw
+            )
+            self.models_[product] = model.fit(
+                rows, label=label, weight=weight if weight in rows else None
+            )
+        return self
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each pair scored by its product's model (the pair model where none was fitted)."""
+        out = self.fallback_.predict_proba(frame)
+        products = frame[PRODUCT_ID].to_numpy()
+        for product, model in self.models_.items():
+            rows = np.flatnonzero(products == product)
+            if len(rows):
+                out[rows] = model.predict_proba(frame.iloc[rows])
+        return out
+
+    def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
+        """Reasons from the pair model (shared phrasing across products)."""
+        return self.fallback_.explain(frame, top=top)
+
+    def importance(self) -> pd.Series:
+        """The fallback pair model's gain importance."""
+        return self.fallback_.importance()
