@@ -154,7 +154,7 @@ def mine_rules(
         raise RulesError(
             f"cannot mine {kind} rules for {where}: {problem}; check the transactions table and as_of"
         )
-    settings = kind_settings(settings, kind)
+    settings = kind_settings(settings, kind, n_baskets=baskets[BASKET_ID].nunique())
     onehot = one_hot(baskets, min_support=settings.min_support, dense=dense)
     if onehot.shape[1] < 2:
         return empty_rules()
@@ -172,15 +172,20 @@ def mine_rules(
     )
 
 
-def kind_settings(settings: RuleSettings, kind: str) -> RuleSettings:
-    """The settings a kind is mined with: transitions use their own support and confidence floors."""
-    if kind != "transition":
-        return settings
-    return dataclasses.replace(
-        settings,
-        min_support=settings.transition_min_support,
-        min_confidence=settings.transition_min_confidence,
-    )
+def kind_settings(settings: RuleSettings, kind: str, *, n_baskets: int) -> RuleSettings:
+    """The settings a kind is mined with (transition floors; support raised to `min_rule_baskets`).
+
+    Transitions use their own support and confidence floors, and min support is raised so that
+    a rule rests on at least `min_rule_baskets` baskets (tiny segments give no one-off rules).
+    """
+    if kind == "transition":
+        settings = dataclasses.replace(
+            settings,
+            min_support=settings.transition_min_support,
+            min_confidence=settings.transition_min_confidence,
+        )
+    floor = settings.min_rule_baskets / max(n_baskets, 1)
+    return dataclasses.replace(settings, min_support=min(1.0, max(settings.min_support, floor)))
 
 
 def _tidy(

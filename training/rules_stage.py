@@ -57,6 +57,7 @@ def check_rule_settings(settings: RuleSettings) -> None:
         "transition_window_days",
         "transition_windows",
         "min_segment_baskets",
+        "min_rule_baskets",
         "top_rules",
     ):
         if getattr(settings, name) < 1:

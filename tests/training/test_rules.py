@@ -29,7 +29,7 @@ from training.rules import (
 from training.rules_stage import mine_all_rules, rules_stage
 
 T = pd.Timestamp
-LOOSE = RuleSettings(min_support=0.25, min_confidence=0.0, min_lift=1.2)
+LOOSE = RuleSettings(min_support=0.25, min_confidence=0.0, min_lift=1.2, min_rule_baskets=1)
 
 
 def baskets_of(*sets: str, prefix: str = "b") -> pd.DataFrame:
@@ -81,9 +81,20 @@ def test_sparse_and_dense_input_give_the_same_rules() -> None:
 
 
 def test_thresholds_filter_support_confidence_and_lift() -> None:
-    strict = RuleSettings(min_support=0.5, min_confidence=0.9, min_lift=1.2)
+    strict = RuleSettings(min_support=0.5, min_confidence=0.9, min_lift=1.2, min_rule_baskets=1)
     assert set(as_pairs(mine_rules(HAND, settings=strict, kind="holding"))) == {("C", "B")}
-    none = mine_rules(HAND, settings=RuleSettings(min_support=0.5, min_lift=2.0), kind="holding")
+    none = mine_rules(
+        HAND,
+        settings=RuleSettings(min_support=0.5, min_lift=2.0, min_rule_baskets=1),
+        kind="holding",
+    )
+    two_baskets = RuleSettings(
+        min_support=0.25, min_confidence=0.0, min_lift=1.2, min_rule_baskets=2
+    )
+    assert set(as_pairs(mine_rules(HAND, settings=two_baskets, kind="holding"))) == {
+        ("C", "B"),
+        ("B", "C"),
+    }
     assert none.empty and list(none.columns) == RULE_COLUMNS
 
 
@@ -129,7 +140,9 @@ def test_transition_baskets_pair_holdings_with_new_buys_in_the_next_window() -> 
 
 def test_transition_rules_keep_only_held_to_bought_and_strip_prefixes() -> None:
     baskets = build_transition_baskets(TXNS, as_of=T("2025-05-01"), window_days=60, n_windows=2)
-    settings = RuleSettings(transition_min_support=0.1, transition_min_confidence=0.0, min_lift=0.0)
+    settings = RuleSettings(
+        transition_min_support=0.1, transition_min_confidence=0.0, min_lift=0.0, min_rule_baskets=1
+    )
     pairs = as_pairs(mine_rules(baskets, settings=settings, kind="transition"))
     # 7 baskets; held:A in 4, bought:B in 2, both in 1; held:C in 2, with bought:B in 1.
     assert set(pairs) == {("A", "B"), ("C", "B")}
