@@ -119,7 +119,7 @@ def run_pipeline(
 
 def _write_outputs(ctx: RunContext) -> tuple[Path, Path]:
     quality = ctx.out_dir / "quality.json"
-    write_quality(ctx.data, quality, extra={"as_of": str(ctx.as_of.date()), "metrics": _jsonable(ctx.metrics)})
+    write_quality(ctx.data, quality, extra={"as_of": str(ctx.as_of.date()), "data_dir": str(ctx.data_dir.resolve()), "metrics": _jsonable(ctx.metrics)})
     report = write_report(
         ctx.sections,
         ctx.out_dir / "report.html",
