@@ -182,7 +182,28 @@ def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     print(f"report:   {result.report.resolve()}")
     print(f"quality:  {result.quality.resolve()}")
     print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
+    from serving.state import record_latest_run
+
+    record_latest_run(result.out_dir, result.tracking_uri)  # `portrait serve` default
     return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, help="run directory (default: the latest `portrait run`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    p.add_argument("--audit-log", type=Path, help="audit log (default RUN/audit/exclusions.jsonl)")
+
+
+@command("serve", "serve recommendations, profiles and audiences over HTTP (BentoML)", _serve_args)
+def serve_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from serving.launch import serve
+
+    overrides = dict(item.partition("=")[::2] for item in args.set or [])
+    return serve(
+        run_dir=args.run, settings=settings, config=args.config, overrides=overrides,
+        host=args.host, port=args.port, audit_log=args.audit_log,
+    )  # fmt: skip
 
 
 def _audience_args(p: argparse.ArgumentParser) -> None:
@@ -223,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portrait",
         description="Customer portraits, segments, product rules, churn and next-best-product models.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, arguments, _) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)
@@ -246,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     except PortraitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the edge: a bug must still end with one clear line
+        if args.debug:
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,129 @@
+"""Cold start: a plan for a customer the portrait does not know, from similar new customers.
+
+The request's sign-up attributes place the customer in a segment (the segmentation model's
+sign-up classifier, `training.segments.assign_segment`); the candidates are the products most
+held by that segment's new customers (the whole segment when it has too few new customers,
+everyone when there is no segmentation). The policy then applies as for anyone else: an
+unassessed customer gets risk-1 products only, and nobody new is a qualified investor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
+from serving.policy import customer_policy
+
+MIN_NEW_HOLDERS = 20  # fewer new customers with holdings in a segment: use the whole segment
+POPULARITY_COLUMNS = [SEGMENT_ID, PRODUCT_ID, "share", "basis"]
+
+
+@dataclass(frozen=True, eq=False)
+class Popularity:
+    """Share of customers holding each product: per segment (new customers first) and overall."""
+
+    by_segment: pd.DataFrame  # segment_id, product_id, share, basis
+    overall: pd.DataFrame  # product_id, share
+
+
+def build_popularity(
+    holdings: pd.DataFrame, portrait: pd.DataFrame, segments: pd.DataFrame | None, *, new_days: int
+) -> Popularity:
+    """Product popularity overall and per segment, preferring customers at most `new_days` old."""
+    held = holdings[[CUSTOMER_ID, PRODUCT_ID]].drop_duplicates().astype(str)
+    overall = _shares(held, pd.Series(0, index=portrait[CUSTOMER_ID].astype(str)))
+    if segments is None or segments.empty:
+        return Popularity(overall.iloc[0:0].assign(basis=""), overall.drop(columns=SEGMENT_ID))
+    seg = segments.set_index(segments[CUSTOMER_ID].astype(str))[SEGMENT_ID].astype(int)
+    tenure = portrait.set_index(portrait[CUSTOMER_ID].astype(str))["tenure_days"]
+    new = seg.loc[seg.index.intersection(tenure.index[tenure.le(new_days)])]
+    new_shares = _shares(held, new).assign(basis="new customers")
+    holders = held.loc[held[CUSTOMER_ID].isin(new.index)].merge(
+        new.rename(SEGMENT_ID), left_on=CUSTOMER_ID, right_index=True
+    )
+    enough = holders.groupby(SEGMENT_ID)[CUSTOMER_ID].nunique().loc[lambda s: s >= MIN_NEW_HOLDERS]
+    all_shares = _shares(held, seg).assign(basis="all customers")
+    by_segment = pd.concat(
+        [
+            new_shares.loc[new_shares[SEGMENT_ID].isin(enough.index)],
+            all_shares.loc[~all_shares[SEGMENT_ID].isin(enough.index)],
+        ],
+        ignore_index=True,
+    )
+    return Popularity(by_segment[POPULARITY_COLUMNS], overall.drop(columns=SEGMENT_ID))
+
+
+def _shares(held: pd.DataFrame, segment_of: pd.Series) -> pd.DataFrame:
+    """Per (segment, product): share of the segment's customers (in `segment_of`) holding it."""
+    sizes = segment_of.value_counts()
+    pairs = held.merge(segment_of.rename(SEGMENT_ID), left_on=CUSTOMER_ID, right_index=True)
+    counts = pairs.groupby([SEGMENT_ID, PRODUCT_ID]).size().rename("holders").reset_index()
+    counts["share"] = counts["holders"] / counts[SEGMENT_ID].map(sizes).astype(float)
+    return counts.sort_values(
+        [SEGMENT_ID, "share", PRODUCT_ID], ascending=[True, False, True], kind="stable"
+    )[[SEGMENT_ID, PRODUCT_ID, "share"]].reset_index(drop=True)
+
+
+def newcomer_frame(customer_id: str, attributes: dict[str, Any]) -> pd.DataFrame:
+    """One portrait-like row from request attributes: what the policy and the segment model read."""
+    risk = attributes.get("risk_level")
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: [customer_id],
+            "age": [attributes.get("age")],
+            "occupation": [attributes.get("occupation")],
+            "income_band": [attributes.get("income_band")],
+            "city_tier": [attributes.get("city_tier")],
+            "channel": [attributes.get("channel")],
+            "risk_level": [np.nan if risk is None else float(risk)],
+            "kyc_verified": [False],
+            "total_assets": [0.0],
+            "marketing_opt_out": [bool(attributes.get("marketing_opt_out", False))],
+        }
+    )
+
+
+def newcomer_policy(frame: pd.DataFrame, *, qualified_min_assets: float) -> pd.DataFrame:
+    """The policy row of a newcomer (THE policy's `customer_policy`, nothing re-implemented)."""
+    return customer_policy(frame, qualified_min_assets=qualified_min_assets)
+
+
+def cold_start_candidates(
+    popularity: Popularity, customer_id: str, segment: dict[str, Any] | None
+) -> pd.DataFrame:
+    """customer_id, product_id, score (share of similar customers holding it) and a reason each."""
+    if segment is not None:
+        rows = popularity.by_segment.loc[
+            popularity.by_segment[SEGMENT_ID].eq(segment["segment_id"])
+        ]
+        if not rows.empty:
+            basis = rows["basis"].iloc[0]
+            reason = (
+                "cold start: held by {:.0%} of "
+                + basis
+                + f" in segment '{segment['segment_name']}'"
+            )
+            return _candidates(rows, customer_id, reason)
+    return popular_candidates(
+        popularity, customer_id, "cold start: held by {:.0%} of all customers"
+    )
+
+
+def popular_candidates(popularity: Popularity, customer_id: str, template: str) -> pd.DataFrame:
+    """The overall most-held products as candidates (the non-personalised list)."""
+    return _candidates(popularity.overall, customer_id, template)
+
+
+def _candidates(rows: pd.DataFrame, customer_id: str, template: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: customer_id,
+            PRODUCT_ID: rows[PRODUCT_ID].astype(str).to_numpy(),
+            "score": rows["share"].astype(float).to_numpy(),
+            "reasons": [[template.format(s)] for s in rows["share"]],
+        }
+    )

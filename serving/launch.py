@@ -1,0 +1,57 @@
+"""`portrait serve`: find the run, pass it and the settings to `bentoml serve` through the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from portrait.errors import PortraitError
+from portrait.settings import Settings
+from serving.state import AUDIT_ENV, RUN_ENV, SETTINGS_ENV, latest_run_dir, run_manifest
+
+SERVICE = "serving.service:Portrait"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve_environment(
+    run_dir: Path, *, config: Path | None, overrides: dict[str, str], audit_log: Path | None
+) -> dict[str, str]:
+    """The environment the service reads once at start-up: run dir, settings, audit log path."""
+    env = dict(os.environ)
+    env[RUN_ENV] = str(Path(run_dir).resolve())
+    env[SETTINGS_ENV] = json.dumps(
+        {"config": str(config) if config else None, "overrides": overrides}
+    )
+    if audit_log is not None:
+        env[AUDIT_ENV] = str(Path(audit_log).resolve())
+    return env
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The `bentoml serve` command line for this interpreter."""
+    return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+
+
+def serve(
+    *,
+    run_dir: Path | None,
+    settings: Settings,
+    config: Path | None,
+    overrides: dict[str, str],
+    host: str,
+    port: int,
+    audit_log: Path | None,
+) -> int:
+    """Run the service in the foreground until interrupted; return its exit code."""
+    from training.tracking import tracking_uri
+
+    run_dir = run_dir or latest_run_dir(tracking_uri(settings.tracking))
+    run_manifest(run_dir)  # fail here, with a clear message, rather than inside the server
+    if not 0 < port < 65536:
+        raise PortraitError(f"--port must be between 1 and 65535, got {port}")
+    env = serve_environment(run_dir, config=config, overrides=overrides, audit_log=audit_log)
+    print(f"serving {Path(run_dir).resolve()} on http://{host}:{port}", file=sys.stderr)
+    return subprocess.call(serve_command(host, port), env=env, cwd=PROJECT_ROOT)

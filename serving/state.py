@@ -1,0 +1,256 @@
+"""Everything the service answers from, loaded once into one immutable, pre-indexed object.
+
+`load_state` reads a run directory (portrait, segments, rule base, churn scores, the dataset it
+was built from) and the `champion` models from the MLflow registry. `StateHolder` keeps the
+state being served and swaps in a new one only when it loaded and passed a smoke prediction,
+so a model that fails to load leaves the old one serving.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.holdings import build_holdings
+from features.validate import load_dataset
+from portrait.errors import PortraitError
+from portrait.settings import Settings
+from serving.cold_start import Popularity, build_popularity
+from serving.policy import customer_policy
+from serving.profile import TimelineIndex, build_timeline_index
+
+RUN_ENV = "PORTRAIT_RUN_DIR"
+SETTINGS_ENV = "PORTRAIT_SETTINGS"
+AUDIT_ENV = "PORTRAIT_AUDIT_LOG"
+POINTER_NAME = "portrait_latest_run"
+SEGMENT_FIELDS = ("segment_id", "segment_name", "value_tier", "lifecycle_stage", "tags")
+
+
+class StateError(PortraitError):
+    """A run directory or a model the service cannot load; the message says what to fix."""
+
+
+@dataclass(frozen=True, eq=False)
+class ServingState:
+    """One run's portrait, products, holdings, segments, rules, models and timeline, indexed."""
+
+    run_dir: Path
+    as_of: pd.Timestamp
+    settings: Settings
+    tables: dict[str, pd.DataFrame]
+    portrait: pd.DataFrame  # indexed by customer_id
+    policy: pd.DataFrame  # customer_policy rows, indexed by customer_id
+    products: pd.DataFrame  # the products table, indexed by product_id
+    holdings: pd.DataFrame
+    holdings_by_customer: dict[str, pd.DataFrame]
+    segments: pd.DataFrame | None
+    segment_rows: dict[str, dict[str, Any]]
+    segmentation: Any
+    rule_base: Any
+    popularity: Popularity
+    timeline: TimelineIndex
+    churn_probability: dict[str, float]
+    churn_reasons: dict[str, list[str]]
+    models: dict[str, Any] = field(default_factory=dict)
+    model_version: str = ""
+    notes: tuple[str, ...] = ()
+
+    def knows(self, customer_id: str) -> bool:
+        """Whether the customer is in the served portrait."""
+        return customer_id in self.portrait.index
+
+    def segment_of(self, customer_id: str) -> dict[str, Any]:
+        """Segment id and name, value tier, lifecycle stage and tags of a known customer."""
+        return self.segment_rows.get(customer_id, {})
+
+    def audience_extras(self) -> dict[str, pd.DataFrame]:
+        """Run frames the audience language can query next to the portrait."""
+        extras = {}
+        if self.segments is not None:
+            extras["segments"] = self.segments
+        if self.churn_probability:
+            extras["churn_scores"] = pd.DataFrame(
+                {
+                    CUSTOMER_ID: list(self.churn_probability),
+                    "churn_probability": list(self.churn_probability.values()),
+                }
+            )
+        return extras
+
+
+def run_manifest(run_dir: Path) -> dict[str, Any]:
+    """as_of and data_dir of a run, from its quality.json (written by `portrait run`)."""
+    quality = Path(run_dir) / "quality.json"
+    if not quality.is_file():
+        raise StateError(
+            f"{run_dir} is not a run directory (no quality.json); run `portrait run` first"
+        )
+    meta = json.loads(quality.read_text(encoding="utf-8"))
+    missing = [k for k in ("as_of", "data_dir") if k not in meta]
+    if missing:
+        raise StateError(
+            f"{quality} lacks {', '.join(missing)}; re-run `portrait run` to rewrite it"
+        )
+    return meta
+
+
+def load_state(run_dir: Path, settings: Settings) -> ServingState:
+    """Read a run directory and the champion models into a ServingState (slow: start-up and reload)."""
+    run_dir = Path(run_dir).resolve()
+    meta = run_manifest(run_dir)
+    as_of = pd.Timestamp(meta["as_of"])
+    tables = load_dataset(
+        meta["data_dir"], max_bad_fraction=settings.validation.max_bad_fraction
+    ).tables
+    portrait = _read(run_dir, "features.parquet", required=True)
+    segments = _read(run_dir, "segments.parquet", required=False)
+    holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
+        {CUSTOMER_ID: str, PRODUCT_ID: str}
+    )
+    models, version, notes = load_models(settings)
+    churn = _churn(run_dir, portrait, models.get("churn"))
+    return ServingState(
+        run_dir=run_dir,
+        as_of=as_of,
+        settings=settings,
+        tables=tables,
+        portrait=portrait.set_index(portrait[CUSTOMER_ID].astype(str)).rename_axis(None),
+        policy=customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
+        .set_index(CUSTOMER_ID, drop=False)
+        .rename_axis(None),
+        products=tables["products"]
+        .set_index(tables["products"][PRODUCT_ID].astype(str))
+        .rename_axis(None),
+        holdings=holdings,
+        holdings_by_customer={str(k): g for k, g in holdings.groupby(CUSTOMER_ID, sort=False)},
+        segments=segments,
+        segment_rows=_segment_rows(segments),
+        segmentation=_unpickle(run_dir / "segmentation.pkl"),
+        rule_base=_rule_base(run_dir),
+        popularity=build_popularity(
+            holdings, portrait, segments, new_days=settings.segments.new_days
+        ),
+        timeline=build_timeline_index(tables, as_of=as_of),
+        churn_probability=churn[0],
+        churn_reasons=churn[1],
+        models=models,
+        model_version=version,
+        notes=tuple(notes),
+    )
+
+
+def _read(run_dir: Path, name: str, *, required: bool) -> pd.DataFrame | None:
+    path = run_dir / name
+    if not path.is_file():
+        if required:
+            raise StateError(
+                f"run directory {run_dir} has no {name}; run `portrait run` to write it"
+            )
+        return None
+    return pd.read_parquet(path)
+
+
+def _segment_rows(segments: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    if segments is None:
+        return {}
+    cols = [c for c in SEGMENT_FIELDS if c in segments.columns]
+    records = segments[cols].to_dict(orient="records")
+    return {str(cid): rec for cid, rec in zip(segments[CUSTOMER_ID], records, strict=True)}
+
+
+def _unpickle(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return pickle.load(handle)  # our own run's artefact, written by `portrait run`
+
+
+def _rule_base(run_dir: Path) -> Any:
+    from training.rule_base import load_rule_base
+    from training.rules import RulesError
+
+    if not (run_dir / "rule_base").is_dir():
+        return None
+    try:
+        return load_rule_base(run_dir / "rule_base")
+    except RulesError as exc:
+        raise StateError(str(exc)) from exc
+
+
+def load_models(settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
+    """The champion models from the MLflow registry, their combined version and load notes."""
+    try:
+        from training import registry
+    except ImportError:
+        return {}, "no-registry", ["training.registry is not available: no champion models"]
+    models, versions = {}, []
+    for kind in ("churn", "conversion"):
+        champion = registry.load_champion(f"portrait-{kind}", settings=settings.tracking)
+        models[kind] = champion
+        versions.append(f"{kind}:v{getattr(champion, 'version', '?')}")
+    return models, ",".join(versions), []
+
+
+def _churn(
+    run_dir: Path, portrait: pd.DataFrame, model: Any
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    scores = _read(run_dir, "churn_scores.parquet", required=False)
+    if scores is None:
+        return {}, {}
+    ids = scores[CUSTOMER_ID].astype(str)
+    probability = dict(zip(ids, scores["churn_probability"].astype(float), strict=True))
+    if "reasons" in scores.columns:
+        return probability, {c: list(r) for c, r in zip(ids, scores["reasons"], strict=True)}
+    if model is None or not hasattr(model, "explain"):
+        return probability, {}
+    rows = portrait.loc[portrait[CUSTOMER_ID].astype(str).isin(ids)]
+    reasons = model.explain(rows)
+    return probability, dict(zip(rows[CUSTOMER_ID].astype(str), reasons, strict=True))
+
+
+def latest_pointer(tracking_uri: str) -> Path:
+    """Where `portrait run` records its latest run: beside a sqlite store, else the working directory."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / POINTER_NAME
+    return Path.cwd() / POINTER_NAME
+
+
+def record_latest_run(run_dir: Path, tracking_uri: str) -> Path:
+    """Write the pointer `portrait serve` follows when no --run is given."""
+    pointer = latest_pointer(tracking_uri)
+    pointer.write_text(str(Path(run_dir).resolve()), encoding="utf-8")
+    return pointer
+
+
+def latest_run_dir(tracking_uri: str) -> Path:
+    """The run directory recorded by the latest `portrait run` against this tracking store."""
+    pointer = latest_pointer(tracking_uri)
+    if not pointer.is_file():
+        raise StateError(f"no run recorded at {pointer}; run `portrait run` or pass --run RUN_DIR")
+    return Path(pointer.read_text(encoding="utf-8").strip())
+
+
+class StateHolder:
+    """The state being served; `swap` replaces it atomically, readers never see half a state."""
+
+    def __init__(self) -> None:
+        self._state: ServingState | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> ServingState | None:
+        """The state requests read now (None until the first load succeeded)."""
+        return self._state
+
+    def swap(self, state: ServingState) -> ServingState | None:
+        """Serve `state` from now on; return the one it replaced."""
+        with self._lock:
+            old, self._state = self._state, state
+        return old
