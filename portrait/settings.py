@@ -27,7 +27,7 @@ class TimeSettings:
 
 @dataclass(frozen=True)
 class SegmentSettings:
-    k_min: int = 3
+    k_min: int = 4  # fewer than 4 groups is too coarse for a marketer to act on
     k_max: int = 10
     top_n: int = 100
     seed: int = 42
