@@ -1,0 +1,173 @@
+"""Lifecycle stage per customer at a cut-off, and the counts moving between stages over cut-offs.
+
+Rules, first match wins (activity = any event or transaction before the cut-off):
+
+1. ``new``: signed up less than ``new_days`` ago.
+2. ``churned``: no activity for ``churned_days`` or more (or never any).
+3. ``dormant``: no activity in the last ``active_days`` (not active, not yet churned).
+4. ``declining``: 90-day asset trend <= -``trend`` or activity in the last 30 days under
+   ``activity_drop`` x the monthly rate of the 60 days before (``events_trend``).
+5. ``growing``: 90-day asset trend >= ``trend``, or any positive trend in the first year.
+6. ``mature``: everyone else (active, steady).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, TS
+from features.timeline import (
+    activity,
+    before,
+    count_by,
+    customer_codes,
+    days_before,
+    days_since,
+    last_ts,
+)
+from features.trading import asset_features
+from portrait.errors import PortraitError
+
+STAGES = ("new", "growing", "mature", "declining", "dormant", "churned")
+NOT_SIGNED_UP = "not_signed_up"
+LIFECYCLE_INPUTS = ("tenure_days", "days_since_last_activity", "asset_trend_90d", "events_trend")
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """Thresholds of the lifecycle rules (days, and trend levels on the portrait's scales)."""
+
+    new_days: int = 90
+    active_days: int = 90
+    churned_days: int = 180
+    trend: float = 0.1
+    activity_drop: float = 0.5
+
+
+def lifecycle_frame(portrait: pd.DataFrame) -> pd.DataFrame:
+    """The rule inputs from a portrait: days since the last event or transaction, whichever is later."""
+    last = portrait[["days_since_last_event", "days_since_last_transaction"]].min(axis=1)
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: portrait[CUSTOMER_ID].to_numpy(),
+            "tenure_days": portrait["tenure_days"].to_numpy(dtype=float),
+            "days_since_last_activity": last.to_numpy(dtype=float),
+            "asset_trend_90d": portrait["asset_trend_90d"].to_numpy(dtype=float),
+            "events_trend": portrait["events_trend"].to_numpy(dtype=float),
+        }
+    )
+
+
+def lifecycle_stages(inputs: pd.DataFrame, *, rule: LifecycleRule = LifecycleRule()) -> pd.Series:
+    """Stage name per row of `inputs` (columns LIFECYCLE_INPUTS), by the module's documented rules."""
+    missing = [c for c in LIFECYCLE_INPUTS if c not in inputs]
+    if missing:
+        raise PortraitError(
+            f"lifecycle stages need column(s) {missing}; use lifecycle_frame(portrait)"
+        )
+    if not 0 < rule.active_days <= rule.churned_days:
+        raise PortraitError(
+            f"lifecycle needs 0 < active_days <= churned_days, got {rule.active_days} and {rule.churned_days}"
+        )
+    tenure = inputs["tenure_days"].to_numpy(dtype=float)
+    idle = inputs["days_since_last_activity"].fillna(np.inf).to_numpy(dtype=float)
+    trend = inputs["asset_trend_90d"].fillna(0.0).to_numpy(dtype=float)
+    events = inputs["events_trend"].fillna(1.0).to_numpy(dtype=float)
+    conditions = [
+        tenure < rule.new_days,
+        idle >= rule.churned_days,
+        idle > rule.active_days,
+        (trend <= -rule.trend) | (events <= rule.activity_drop),
+        (trend >= rule.trend) | ((tenure < 365) & (trend > 0)),
+    ]
+    stage = np.select(conditions, ["new", "churned", "dormant", "declining", "growing"], "mature")
+    return pd.Series(stage, index=inputs.index, name="lifecycle_stage")
+
+
+def lifecycle_inputs(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Rule inputs computed straight from the tables at `as_of` (cheaper than a whole portrait)."""
+    as_of = pd.Timestamp(as_of)
+    customers = tables["customers"]
+    customers = customers.loc[customers["signup_at"] < as_of].sort_values(CUSTOMER_ID)
+    index = pd.Index(customers[CUSTOMER_ID], name=CUSTOMER_ID)
+    n = len(index)
+    acts = before(activity(tables), as_of)
+    codes = customer_codes(acts[CUSTOMER_ID], index)
+    events = before(tables["events"], as_of)
+    event_codes = customer_codes(events[CUSTOMER_ID], index)
+    age = days_before(events[TS], as_of)
+    recent, previous = (
+        count_by(event_codes[age <= 30], n),
+        count_by(event_codes[(age > 30) & (age <= 90)], n),
+    )
+    trend = asset_features(tables, index, as_of=as_of)["asset_trend_90d"].to_numpy()
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: index.to_numpy(),
+            "tenure_days": ((as_of - customers["signup_at"]) / pd.Timedelta(days=1)).to_numpy(),
+            "days_since_last_activity": days_since(last_ts(codes, acts[TS], n), as_of),
+            "asset_trend_90d": trend,
+            "events_trend": (recent + 1.0) / (previous / 2.0 + 1.0),
+        }
+    )
+
+
+def transition_cutoffs(as_of: pd.Timestamp, *, steps: int, step_days: int) -> list[pd.Timestamp]:
+    """`steps + 1` consecutive cut-offs ending at `as_of`, oldest first."""
+    as_of = pd.Timestamp(as_of)
+    return [as_of - pd.Timedelta(days=step_days * i) for i in range(steps, -1, -1)]
+
+
+def lifecycle_transitions(
+    tables: dict[str, pd.DataFrame],
+    *,
+    cutoffs: list[pd.Timestamp],
+    rule: LifecycleRule = LifecycleRule(),
+) -> pd.DataFrame:
+    """Counts of customers per (from_stage, to_stage) between each pair of consecutive cut-offs.
+
+    Long form: from_cutoff, to_cutoff, from_stage, to_stage, customers. Customers who had not
+    signed up at the earlier cut-off come from ``not_signed_up``.
+    """
+    if len(cutoffs) < 2:
+        raise PortraitError("a lifecycle transition table needs at least two cut-offs")
+    stages = [
+        lifecycle_inputs(tables, as_of=c).assign(
+            stage=lambda f: lifecycle_stages(f, rule=rule).to_numpy()
+        )
+        for c in cutoffs
+    ]
+    parts = []
+    for i in range(1, len(cutoffs)):
+        pair = stages[i][[CUSTOMER_ID, "stage"]].merge(
+            stages[i - 1][[CUSTOMER_ID, "stage"]],
+            on=CUSTOMER_ID,
+            how="left",
+            suffixes=("_to", "_from"),
+        )
+        counts = (
+            pair.fillna({"stage_from": NOT_SIGNED_UP}).groupby(["stage_from", "stage_to"]).size()
+        )
+        parts.append(
+            counts.rename("customers")
+            .reset_index()
+            .assign(from_cutoff=cutoffs[i - 1], to_cutoff=cutoffs[i])
+        )
+    table = pd.concat(parts, ignore_index=True).rename(
+        columns={"stage_from": "from_stage", "stage_to": "to_stage"}
+    )
+    return table[["from_cutoff", "to_cutoff", "from_stage", "to_stage", "customers"]]
+
+
+def transition_matrix(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Counts summed over all cut-off pairs as a from x to matrix in lifecycle order."""
+    rows = [NOT_SIGNED_UP, *STAGES]
+    matrix = transitions.pivot_table(
+        index="from_stage", columns="to_stage", values="customers", aggfunc="sum", fill_value=0
+    )
+    return matrix.reindex(
+        index=[r for r in rows if r in matrix.index], columns=list(STAGES), fill_value=0
+    )

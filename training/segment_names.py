@@ -1,0 +1,98 @@
+"""Readable segment names generated from what distinguishes each cluster from the population.
+
+A name is up to two adjectives and a noun, e.g. "young high-frequency traders". The input is
+the mean z-score of every clustering feature per segment; the same z-scores give the same
+names, so names are deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+MIN_Z = 0.3  # a feature this many standard deviations from the population is distinctive
+# feature -> (phrase when the segment is above the population, phrase when below)
+PHRASES: dict[str, tuple[str | None, str | None]] = {
+    "age": ("older", "young"),
+    "income_band": ("high-income", "lower-income"),
+    "city_tier": ("smaller-city", "big-city"),
+    "risk_level": ("risk-seeking", "cautious"),
+    "total_assets": ("affluent", "low-balance"),
+    "invested_total": ("heavily invested", "lightly invested"),
+    "buy_amount_365d": ("big-ticket", "small-ticket"),
+    "n_buy_365d": ("high-frequency", "rarely buying"),
+    "n_sell_365d": ("active-selling", None),
+    "events_90d": ("highly engaged", "quiet"),
+    "logins_30d": ("daily-login", "rarely logging in"),
+    "active_days_30d": ("daily-active", "rarely active"),
+    "product_views_90d": ("browsing", None),
+    "n_products_held": ("multi-product", "single-product"),
+    "max_risk_held": ("high-risk-holding", "low-risk-holding"),
+    "p2p_events_90d": ("P2P-focused", None),
+    "forex_events_90d": ("forex-focused", None),
+    "stock_events_90d": ("stock-focused", None),
+}
+# noun -> features whose mean z-score says the segment is that kind of customer (- = low is the sign)
+NOUNS: dict[str, tuple[str, ...]] = {
+    "traders": (
+        "n_buy_365d",
+        "n_sell_365d",
+        "stock_events_90d",
+        "forex_events_90d",
+        "holds_forex_copy",
+    ),
+    "savers": (
+        "holds_deposit",
+        "holds_money_market",
+        "holds_bond_fund",
+        "-risk_level",
+        "-max_risk_held",
+    ),
+    "yield seekers": ("holds_p2p", "p2p_events_90d"),
+    "investors": ("total_assets", "invested_total", "holds_equity_fund", "holds_stock_portfolio"),
+    "dabblers": ("-events_90d", "-n_products_held", "-total_assets"),
+}
+
+
+def phrase(feature: str, z: float) -> str | None:
+    """The adjective for one feature's z-score (None when the direction has no useful word)."""
+    if feature.startswith("holds_"):
+        category = feature.removeprefix("holds_").replace("_", " ")
+        return f"{category}-holding" if z > 0 else None
+    high, low = PHRASES.get(feature, (None, None))
+    return high if z > 0 else low
+
+
+def noun_for(z: pd.Series) -> tuple[str, set[str]]:
+    """The noun whose features stand out most, and the features it already speaks for."""
+    best, best_score, used = "customers", MIN_Z, set()
+    for noun, signed in NOUNS.items():
+        present = [(s.lstrip("-"), -1.0 if s.startswith("-") else 1.0) for s in signed]
+        present = [(f, sign) for f, sign in present if f in z.index]
+        if not present:
+            continue
+        score = sum(sign * z[f] for f, sign in present) / len(present)
+        if score > best_score:
+            best, best_score, used = noun, score, {f for f, _ in present}
+    return best, used
+
+
+def segment_name(z: pd.Series) -> str:
+    """Name for one segment from its feature z-scores: two strongest adjectives plus a noun."""
+    noun, used = noun_for(z)
+    ranked = z.drop(labels=list(used), errors="ignore")
+    ranked = ranked.reindex(ranked.abs().sort_values(ascending=False, kind="stable").index)
+    words: list[str] = []
+    for feature, value in ranked.items():
+        if abs(value) < MIN_Z or len(words) == 2:
+            break
+        word = phrase(str(feature), float(value))
+        if word and word not in words:
+            words.append(word)
+    return " ".join([*words, noun]) if words else f"typical {noun}"
+
+
+def name_segments(profile_z: pd.DataFrame) -> dict[int, str]:
+    """Unique name per segment id (rows of `profile_z`); duplicates get their segment number."""
+    names = {int(seg): segment_name(row) for seg, row in profile_z.iterrows()}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {seg: f"{name} ({seg})" if counts[name] > 1 else name for seg, name in names.items()}
