@@ -25,6 +25,8 @@ from portrait.settings import Settings
 from serving.cold_start import Popularity, build_popularity
 from serving.policy import customer_policy
 from serving.profile import TimelineIndex, build_timeline_index
+from serving.recommend import index_inputs
+from training.pairs import build_pair_context
 
 RUN_ENV = "PORTRAIT_RUN_DIR"
 SETTINGS_ENV = "PORTRAIT_SETTINGS"
@@ -58,6 +60,8 @@ class ServingState:
     timeline: TimelineIndex
     churn_probability: dict[str, float]
     churn_reasons: dict[str, list[str]]
+    recommend_inputs: Any = None  # serving.recommend.RecommendInputs
+    pair_context: Any = None  # training.pairs.PairContext at as_of
     models: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
     notes: tuple[str, ...] = ()
@@ -116,15 +120,17 @@ def load_state(run_dir: Path, settings: Settings) -> ServingState:
     )
     models, version, notes = load_models(settings)
     churn = _churn(run_dir, portrait, models.get("churn"))
+    policy = customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
+    inputs = index_inputs(
+        portrait=portrait, policy_customers=policy, holdings=holdings, segments=segments
+    )
     return ServingState(
         run_dir=run_dir,
         as_of=as_of,
         settings=settings,
         tables=tables,
-        portrait=portrait.set_index(portrait[CUSTOMER_ID].astype(str)).rename_axis(None),
-        policy=customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
-        .set_index(CUSTOMER_ID, drop=False)
-        .rename_axis(None),
+        portrait=inputs.portrait,
+        policy=inputs.policy_customers,
         products=tables["products"]
         .set_index(tables["products"][PRODUCT_ID].astype(str))
         .rename_axis(None),
@@ -136,6 +142,14 @@ def load_state(run_dir: Path, settings: Settings) -> ServingState:
         rule_base=_rule_base(run_dir),
         popularity=build_popularity(
             holdings, portrait, segments, new_days=settings.segments.new_days
+        ),
+        recommend_inputs=inputs,
+        pair_context=build_pair_context(
+            tables,
+            portrait,
+            cutoff=as_of,
+            window_days=settings.time.conversion_horizon_days,
+            segments=segments,
         ),
         timeline=build_timeline_index(tables, as_of=as_of),
         churn_probability=churn[0],

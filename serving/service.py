@@ -1,0 +1,171 @@
+"""The BentoML service: next best products, customer profile, audiences, reload, health.
+
+Start it with `portrait serve --run RUN_DIR` or `PORTRAIT_RUN_DIR=RUN_DIR bentoml serve
+serving.service:Portrait`. The run and the champion models load once, in the background, into
+one immutable state; /readyz answers 200 only once they are loaded. `POST /admin/reload` builds
+a new state and swaps it in only when it loaded and passed a smoke prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import pandas as pd
+from starlette.responses import JSONResponse
+
+from portrait.errors import PortraitError
+from portrait.settings import Settings, load_settings
+from serving.answers import UnknownCustomer, recommend_answer, smoke_check
+from serving.audit import ExclusionAudit, prometheus_counter
+from serving.profile import build_profile
+from serving.schemas import (
+    AudienceRequest,
+    AudienceResponse,
+    ProfileRequest,
+    ProfileResponse,
+    RecommendRequest,
+    RecommendResponse,
+    ReloadRequest,
+    ReloadResponse,
+)
+from serving.state import (
+    AUDIT_ENV,
+    RUN_ENV,
+    SETTINGS_ENV,
+    ServingState,
+    StateHolder,
+    latest_run_dir,
+    load_state,
+)
+
+log = logging.getLogger("portrait.service")
+
+
+def settings_from_env() -> Settings:
+    """Settings passed by `portrait serve` as JSON {"config": path, "overrides": {...}}."""
+    raw = json.loads(os.environ.get(SETTINGS_ENV) or "{}")
+    return load_settings(raw.get("config"), raw.get("overrides") or {})
+
+
+def error(status: int, message: str, detail: Any = None) -> JSONResponse:
+    """A 4xx/5xx answer with a JSON body {"error": ..., "detail": ...}."""
+    return JSONResponse({"error": message, "detail": detail}, status_code=status)
+
+
+@bentoml.service(name="portrait", workers=1, threads=4, traffic={"timeout": 60})
+class Portrait:
+    """Recommendations, profiles and audiences from one run and the champion models."""
+
+    def __init__(self) -> None:
+        self.settings = settings_from_env()
+        self.run_dir = Path(
+            os.environ.get(RUN_ENV) or latest_run_dir(_tracking_uri(self.settings))
+        ).resolve()
+        audit_path = os.environ.get(AUDIT_ENV) or self.run_dir / "audit" / "exclusions.jsonl"
+        self.audit = ExclusionAudit(Path(audit_path), count=prometheus_counter())
+        self.holder = StateHolder()
+        self.last_load = "loading"
+        threading.Thread(target=self._load, args=(self.run_dir,), daemon=True).start()
+
+    def _load(self, run_dir: Path) -> tuple[bool, str]:
+        """Build a state for `run_dir`, smoke-test it, and swap it in; on failure keep the old one."""
+        try:
+            state = load_state(run_dir, self.settings)
+            smoke_check(state)
+        except Exception as exc:  # any failure must leave the serving state untouched
+            self.last_load = f"failed: {type(exc).__name__}: {exc}"
+            log.exception("loading %s failed; the previous state keeps serving", run_dir)
+            return False, self.last_load
+        self.holder.swap(state)
+        self.run_dir = state.run_dir
+        self.last_load = f"loaded {state.run_dir} (models {state.model_version})"
+        log.info(self.last_load)
+        return True, self.last_load
+
+    def __is_ready__(self) -> bool:
+        """Ready once a state (run and champion models) is loaded."""
+        return self.holder.current is not None
+
+    def _state(self) -> ServingState | JSONResponse:
+        state = self.holder.current
+        return (
+            state if state is not None else error(503, "models are not loaded yet", self.last_load)
+        )
+
+    @bentoml.api(input_spec=RecommendRequest)
+    def recommend(self, **fields: Any) -> RecommendResponse:
+        """Top-k products for a customer, with reasons, policy applied and exclusions audited."""
+        state = self._state()
+        if isinstance(state, JSONResponse):
+            return state
+        request = RecommendRequest.model_validate(fields)
+        try:
+            answer, excluded = recommend_answer(state, request)
+        except UnknownCustomer as exc:
+            return error(404, str(exc), {"customer_id": request.customer_id})
+        self.audit.record(excluded, model_version=state.model_version, at=datetime.now(UTC))
+        return RecommendResponse.model_validate(answer)
+
+    @bentoml.api(input_spec=ProfileRequest)
+    def profile(self, **fields: Any) -> ProfileResponse:
+        """The portrait of a customer for front-line staff, with a paged behaviour timeline."""
+        state = self._state()
+        if isinstance(state, JSONResponse):
+            return state
+        request = ProfileRequest.model_validate(fields)
+        if not state.knows(request.customer_id):
+            return error(404, f"customer {request.customer_id!r} is not in the portrait", None)
+        profile = build_profile(
+            state, request.customer_id, page=request.page, page_size=request.page_size
+        )
+        return ProfileResponse.model_validate(profile)
+
+    @bentoml.api(input_spec=AudienceRequest)
+    def audience(self, **fields: Any) -> AudienceResponse:
+        """Count and sample of an audience query; opted-out customers are never included."""
+        from experiments.audience import run_audience
+
+        state = self._state()
+        if isinstance(state, JSONResponse):
+            return state
+        request = AudienceRequest.model_validate(fields)
+        try:
+            result = run_audience(
+                request.query,
+                tables=state.tables,
+                portrait=state.portrait.reset_index(drop=True),
+                extras=state.audience_extras(),
+                as_of=pd.Timestamp(request.as_of) if request.as_of else state.as_of,
+                limit=request.limit,
+            )
+        except PortraitError as exc:
+            return error(400, str(exc), {"query": request.query})
+        sample = json.loads(result.frame.to_json(orient="records", date_format="iso"))
+        return AudienceResponse.model_validate({**result.summary(), "sample": sample})
+
+    @bentoml.api(route="/admin/reload", input_spec=ReloadRequest)
+    def reload(self, **fields: Any) -> ReloadResponse:
+        """Load a run and the current champions; swap only if they load and predict."""
+        request = ReloadRequest.model_validate(fields)
+        run_dir = Path(request.run_dir).resolve() if request.run_dir else self.run_dir
+        ok, reason = self._load(run_dir)
+        state = self.holder.current
+        return ReloadResponse(
+            reloaded=ok,
+            run_dir=str(state.run_dir if state else run_dir),
+            model_version=state.model_version if state else "",
+            reason=reason,
+        )
+
+
+def _tracking_uri(settings: Settings) -> str:
+    from training.tracking import tracking_uri
+
+    return tracking_uri(settings.tracking)
