@@ -23,6 +23,7 @@ from training import tracking
 from training.engine import build_portrait, engine_session
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
+from training.segments_stage import segments_stage
 from training.statistics import quality_section, statistics_section
 
 
@@ -86,6 +87,7 @@ Stage = Callable[[RunContext], None]
 STAGES: list[tuple[str, Stage]] = [
     ("validate", validate_stage),
     ("features", features_stage),
+    ("segments", segments_stage),  # ctx.results["segments"], ctx.results["segment_model"]
     ("rules", rules_stage),  # uses ctx.results["segments"] when a segments stage ran before it
     ("experiments", experiments_stage),  # keep last: reads segments and churn scores when present
 ]
