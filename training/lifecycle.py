@@ -6,7 +6,7 @@ Rules, first match wins (activity = any event or transaction before the cut-off)
 2. ``churned``: no activity for ``churned_days`` or more (or never any).
 3. ``dormant``: no activity in the last ``active_days`` (not active, not yet churned).
 4. ``declining``: 90-day asset trend <= -``trend`` or activity in the last 30 days under
-   ``activity_drop`` x the monthly rate of the 60 days before (``events_trend``).
+   ``activity_drop`` (a third) x the monthly rate of the 60 days before (``events_trend``).
 5. ``growing``: 90-day asset trend >= ``trend``, or any positive trend in the first year.
 6. ``mature``: everyone else (active, steady).
 """
@@ -44,7 +44,7 @@ class LifecycleRule:
     active_days: int = 90
     churned_days: int = 180
     trend: float = 0.1
-    activity_drop: float = 0.5
+    activity_drop: float = 0.34
 
 
 def lifecycle_frame(portrait: pd.DataFrame) -> pd.DataFrame:
