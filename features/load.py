@@ -133,7 +133,8 @@ def parse_timestamp(s: pd.Series) -> pd.Series:
             value = value.mask(clock)
     # Parsed at microsecond resolution; years outside 1677..2262 do not fit in ns.
     v = value.to_numpy()
-    outside = (v < np.datetime64(pd.Timestamp.min)) | (v > np.datetime64(pd.Timestamp.max))
+    # Day-resolution bounds: comparing with Timestamp.min/max in µs would overflow at ns resolution.
+    outside = (v < np.datetime64("1678-01-01")) | (v >= np.datetime64("2262-01-01"))
     if outside.any():
         value = value.mask(outside)
     return value.astype("datetime64[ns]")

@@ -36,7 +36,10 @@ def asset_features(
     out["total_assets"] = latest.reindex(index).fillna(0.0)
     ordered = snaps.sort_values("date", kind="stable")
     for days in ASSET_LOOKBACKS:
-        probe = pd.DataFrame({CUSTOMER_ID: index, "at": as_of - pd.Timedelta(days=days)})
+        at = pd.Series(as_of - pd.Timedelta(days=days), index=range(len(index))).astype(
+            ordered["date"].dtype
+        )
+        probe = pd.DataFrame({CUSTOMER_ID: index, "at": at})
         past = pd.merge_asof(
             probe, ordered, left_on="at", right_on="date", by=CUSTOMER_ID, direction="backward"
         )

@@ -209,10 +209,14 @@ def serve_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def _audience_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", help="audience query, or a ready-made name (see experiments/README.md)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
-    p.add_argument("--as-of", required=True, help="cut-off date: the query sees only rows before it")
+    p.add_argument(
+        "--as-of", required=True, help="cut-off date: the query sees only rows before it"
+    )
     p.add_argument("--run", type=Path, help="run directory with segments / churn / uplift scores")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--count", action="store_true", help="print the count only (the default without --out)")
+    out.add_argument(
+        "--count", action="store_true", help="print the count only (the default without --out)"
+    )
     out.add_argument("--out", type=Path, help="export file (.csv or .parquet)")
     p.add_argument("--limit", type=int, help="export at most this many customers")
 
@@ -227,11 +231,19 @@ def audience_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign_id", help="campaign_id in the campaigns table")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
-    p.add_argument("--window-days", type=int, default=30, help="conversion window after sent_at (default 30)")
-    p.add_argument("--run", type=Path, help="run directory with segments.parquet for the per-segment breakdown")
+    p.add_argument(
+        "--window-days", type=int, default=30, help="conversion window after sent_at (default 30)"
+    )
+    p.add_argument(
+        "--run", type=Path, help="run directory with segments.parquet for the per-segment breakdown"
+    )
 
 
-@command("campaign", "treatment against control: conversion, lift, 95% CI, p-value, SRM, per segment", _campaign_args)
+@command(
+    "campaign",
+    "treatment against control: conversion, lift, 95%% CI, p-value, SRM, per segment",
+    _campaign_args,
+)
 def campaign_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from experiments.cli import campaign_command
 
@@ -244,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portrait",
         description="Customer portraits, segments, product rules, churn and next-best-product models.",
     )
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an internal error"
+    )
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, arguments, _) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)
@@ -271,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the edge: a bug must still end with one clear line
         if args.debug:
             raise
-        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", file=sys.stderr)
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

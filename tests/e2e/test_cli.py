@@ -1,0 +1,125 @@
+"""The real `portrait` command line: demo data, validation, the whole run, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+PORTRAIT = [sys.executable, "-m", "portrait.cli"]
+
+
+def portrait(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*PORTRAIT, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    done = portrait("demo-data", str(root / "data"), "--customers", "1500", "--seed", "3", cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(bank) -> Path:
+    store = f"sqlite:///{bank / 'mlflow.db'}"
+    done = portrait(
+        "run",
+        "--data",
+        str(bank / "data"),
+        "--as-of",
+        "2025-11-01",
+        "--out",
+        str(bank / "run"),
+        "--set",
+        f"tracking.tracking_uri={store}",
+        "--set",
+        "models.n_trials=2",
+        cwd=bank,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "report:" in done.stdout and "mlflow ui --backend-store-uri" in done.stdout
+    return bank / "run"
+
+
+def test_run_writes_the_contract_outputs(run_dir):
+    for name in ("report.html", "quality.json", "features.parquet"):
+        assert (run_dir / name).exists(), name
+    quality = json.loads((run_dir / "quality.json").read_text())
+    customers = quality["tables"]["customers"]
+    assert customers["read"] == customers["kept"] + customers["quarantined"]
+    html = (run_dir / "report.html").read_text()
+    for heading in ("Data quality", "Customer statistics"):
+        assert heading in html
+    features = pd.read_parquet(run_dir / "features.parquet")
+    assert features["customer_id"].is_unique and len(features) > 1000
+
+
+def test_validate_quarantines_bad_rows_and_counts_them(tmp_path):
+    done = portrait(
+        "demo-data",
+        str(tmp_path / "bad"),
+        "--customers",
+        "600",
+        "--seed",
+        "5",
+        "--bad-rows",
+        "0.005",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    checked = portrait(
+        "validate", str(tmp_path / "bad"), "--set", "validation.max_bad_fraction=0.05", cwd=tmp_path
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "quarantined" in checked.stdout
+    quality = json.loads((tmp_path / "bad" / "quality.json").read_text())
+    assert sum(t["quarantined"] for t in quality["tables"].values()) > 0
+    quarantined = pd.read_parquet(tmp_path / "bad" / "quarantine" / "transactions.parquet")
+    assert quarantined["reason"].str.len().gt(0).all()
+
+
+def test_too_many_bad_rows_stops_with_one_clear_message(tmp_path):
+    portrait(
+        "demo-data",
+        str(tmp_path / "bad"),
+        "--customers",
+        "600",
+        "--seed",
+        "5",
+        "--bad-rows",
+        "0.05",
+        cwd=tmp_path,
+    )
+    done = portrait("validate", str(tmp_path / "bad"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "max_bad_fraction" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--data", "nowhere", "--as-of", "2025-11-01", "--out", "r"], "does not exist"),
+        (["run", "--data", ".", "--as-of", "yesterday-ish", "--out", "r"], "is not a date"),
+        (["validate", ".", "--set", "models.unknown=1"], "unknown setting models.unknown"),
+        (["features", "nowhere", "--as-of", "2025-11-01", "--out", "f.parquet"], "nowhere"),
+    ],
+)
+def test_bad_input_gives_a_clear_error_not_a_traceback(tmp_path, args, expected):
+    done = portrait(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_explains_every_command(tmp_path):
+    done = portrait("--help", cwd=tmp_path)
+    for name in ("validate", "demo-data", "features", "run"):
+        assert name in done.stdout
