@@ -11,7 +11,7 @@ READY_MADE = {
         " and did not invest_success and did not buy"
     ),
     # Large customers the churn model says are leaving (needs --run for value_tier and churn_probability).
-    "churn_risk_large": "churn_probability > 0.6 and value_tier in (large, potential_large)",
+    "churn_risk_large": "churn_probability > 0.6 and value_tier in (top, potential_large)",
     # Ranked by the uplift model instead of raw propensity (needs --run with uplift_scores.parquet).
     "persuadable": "uplift > 0",
 }
