@@ -242,7 +242,7 @@ class _Parser:
     def value_list(self) -> tuple[Value, ...]:
         if self.peek.kind != "lparen":
             raise self.error(
-                "expected `(` after `in`, as in `value_tier in (large, potential_large)`"
+                "expected `(` after `in`, as in `value_tier in (top, potential_large)`"
             )
         self.take()
         values = [self.value()]

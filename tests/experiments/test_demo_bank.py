@@ -130,7 +130,7 @@ def test_churn_risk_among_large_customers_uses_run_extras(bank, portrait):
         "segments": pd.DataFrame(
             {
                 "customer_id": ids,
-                "value_tier": np.where(portrait["total_assets"] > 50000, "large", "small"),
+                "value_tier": np.where(portrait["total_assets"] > 50000, "top", "small"),
             }
         ),
         "churn_scores": pd.DataFrame(
