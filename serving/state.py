@@ -64,7 +64,6 @@ class ServingState:
     pair_context: Any = None  # training.pairs.PairContext at as_of
     models: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
-    notes: tuple[str, ...] = ()
 
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is in the served portrait."""
@@ -105,8 +104,13 @@ def run_manifest(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def load_state(run_dir: Path, settings: Settings) -> ServingState:
-    """Read a run directory and the champion models into a ServingState (slow: start-up and reload)."""
+def load_state(
+    run_dir: Path, settings: Settings, *, models: tuple[dict[str, Any], str] | None = None
+) -> ServingState:
+    """Read a run directory and the champion models into a ServingState (slow: start-up and reload).
+
+    `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests.
+    """
     run_dir = Path(run_dir).resolve()
     meta = run_manifest(run_dir)
     as_of = pd.Timestamp(meta["as_of"])
@@ -118,7 +122,7 @@ def load_state(run_dir: Path, settings: Settings) -> ServingState:
     holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
-    models, version, notes = load_models(settings)
+    models, version = models if models is not None else load_models(settings)
     churn = _churn(run_dir, portrait, models.get("churn"))
     policy = customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
     inputs = index_inputs(
@@ -156,7 +160,6 @@ def load_state(run_dir: Path, settings: Settings) -> ServingState:
         churn_reasons=churn[1],
         models=models,
         model_version=version,
-        notes=tuple(notes),
     )
 
 
@@ -198,18 +201,17 @@ def _rule_base(run_dir: Path) -> Any:
         raise StateError(str(exc)) from exc
 
 
-def load_models(settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
-    """The champion models from the MLflow registry, their combined version and load notes."""
-    try:
-        from training import registry
-    except ImportError:
-        return {}, "no-registry", ["training.registry is not available: no champion models"]
+def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
+    """The `champion` churn and conversion models from the MLflow registry and their versions."""
+    from training import registry, tracking
+
+    tracking.configure(settings.tracking)
     models, versions = {}, []
     for kind in ("churn", "conversion"):
-        champion = registry.load_champion(f"portrait-{kind}", settings=settings.tracking)
-        models[kind] = champion
-        versions.append(f"{kind}:v{getattr(champion, 'version', '?')}")
-    return models, ",".join(versions), []
+        model, version = registry.require_champion(f"portrait-{kind}")
+        models[kind] = model
+        versions.append(f"{kind}:v{version}")
+    return models, ",".join(versions)
 
 
 def _churn(
