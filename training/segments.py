@@ -146,7 +146,8 @@ class SegmentationModel(BaseEstimator):
         return design.sample(n=self.sample_size, random_state=self.random_state)
 
     def _pipeline(self, k: int, seed: int) -> Pipeline:
-        steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)  # an all-missing column stays (as 0)
+        steps = [("impute", impute), ("scale", StandardScaler())]
         if self.n_components:
             steps.append(("reduce", PCA(n_components=self.n_components, random_state=seed)))
         if self.method == "kmeans":
@@ -196,7 +197,7 @@ class SegmentationModel(BaseEstimator):
 def _signup_classifier() -> Pipeline:
     numeric = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
             ("scale", StandardScaler()),
         ]
     )

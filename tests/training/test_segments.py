@@ -1,0 +1,167 @@
+"""Segmentation: names, k choice, determinism, cold start, errors, and persona recovery on the demo bank."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from features.demo_bank import DEMO_AS_OF, generate_demo_bank
+from features.portrait import build_features
+from portrait.errors import PortraitError
+from portrait.settings import Settings, SegmentSettings
+from training.segment_names import name_segments, segment_name
+from training.segments import SIGNUP_FEATURES, SegmentationModel, assign_segment
+from training.segments_stage import SEGMENT_COLUMNS, build_segments, segments_stage
+
+GROUPS = {  # age, risk, events_90d, stock events, p2p events, assets, occupation, channel
+    0: (26.0, 5.0, 300.0, 150.0, 0.0, 5_000.0, "student", "app_store"),
+    1: (62.0, 1.0, 10.0, 0.0, 0.0, 80_000.0, "retired", "branch"),
+    2: (40.0, 3.0, 60.0, 0.0, 50.0, 20_000.0, "sales", "wechat"),
+}
+
+
+def _blobs(n_per_group: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three well-separated, hand-specified customer groups with a little seeded noise."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(list(GROUPS), n_per_group)
+    spec = np.array([GROUPS[g][:6] for g in truth], dtype=float)
+    noise = rng.normal(1.0, 0.05, spec.shape)
+    frame = pd.DataFrame(spec * noise, columns=["age", "risk_level", "events_90d", "stock_events_90d", "p2p_events_90d", "total_assets"])
+    frame["risk_level"] = frame["risk_level"].round()
+    frame.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(frame))])
+    frame["income_band"] = 3.0
+    frame["occupation"] = pd.array([GROUPS[g][6] for g in truth], dtype="string")
+    frame["channel"] = pd.array([GROUPS[g][7] for g in truth], dtype="string")
+    frame["is_active"] = True
+    return frame, truth
+
+
+def test_segment_name_uses_the_strongest_distinguishing_features():
+    z = pd.Series({"age": -1.2, "n_buy_365d": 1.5, "stock_events_90d": 1.4, "events_90d": 0.9, "income_band": 0.1})
+    assert segment_name(z) == "young highly engaged traders"
+    z = pd.Series({"age": 1.1, "risk_level": -1.3, "holds_deposit": 1.0, "events_90d": -0.5})
+    assert segment_name(z) == "older quiet savers"
+    assert segment_name(pd.Series({"age": 0.1, "events_90d": -0.1})) == "typical customers"
+
+
+def test_duplicate_names_get_their_segment_number():
+    profile = pd.DataFrame({"age": [-1.0, -1.0, 1.0], "events_90d": [0.0, 0.0, 0.0]})
+    assert name_segments(profile) == {0: "young customers (0)", 1: "young customers (1)", 2: "older customers"}
+
+
+def test_blobs_are_recovered_named_and_deterministic():
+    frame, truth = _blobs()
+    model = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(frame)
+    assert model.k_ == 3
+    labels = model.predict(frame)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    assert model.stability_ari_ == 1.0
+    assert np.bincount(labels).tolist() == [60, 60, 60]
+    again = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(frame)
+    assert again.names_ == model.names_
+    assert np.array_equal(again.predict(frame), labels)
+    young = model.names_[int(labels[0])]
+    assert young.endswith("traders")  # the stock-trading group
+
+
+def test_cold_start_assigns_from_signup_attributes_only():
+    frame, _ = _blobs()
+    model = SegmentationModel(k_min=2, k_max=4, random_state=3).fit(frame)
+    newcomers = frame[["customer_id", "age", "occupation", "channel"]].iloc[[0, 60, 120]]
+    assigned = assign_segment(model, newcomers)
+    full = assign_segment(model, frame.iloc[[0, 60, 120]])
+    assert assigned["assigned_by"].unique().tolist() == ["signup"]
+    assert full["assigned_by"].unique().tolist() == ["behaviour"]
+    assert assigned["segment_id"].tolist() == full["segment_id"].tolist()
+    assert assigned["segment_name"].tolist() == full["segment_name"].tolist()
+    assert model.cold_start_agreement_ == 1.0
+
+
+def test_bad_settings_and_inputs_give_clear_errors():
+    frame, _ = _blobs(n_per_group=5)
+    with pytest.raises(PortraitError, match="k_min..k_max"):
+        SegmentationModel(k_min=5, k_max=3).fit(frame)
+    with pytest.raises(PortraitError, match="lower segments.k_max"):
+        SegmentationModel(k_min=2, k_max=20).fit(frame)
+    with pytest.raises(PortraitError, match="no customers"):
+        SegmentationModel().fit(frame.iloc[:0])
+    with pytest.raises(PortraitError, match="method"):
+        SegmentationModel(method="dbscan").fit(frame)
+    inactive = frame.assign(is_active=False)
+    with pytest.raises(PortraitError, match="no customer is active"):
+        build_segments(inactive, settings=SegmentSettings())
+    model = SegmentationModel(k_min=2, k_max=3).fit(frame)
+    with pytest.raises(PortraitError, match="sign-up attribute"):
+        assign_segment(model, frame[["customer_id"]])
+    with pytest.raises(PortraitError, match="customer_id"):
+        assign_segment(model, frame.drop(columns="customer_id"))
+
+
+# ---- integration: the demo bank -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank():
+    demo = generate_demo_bank(n_customers=2500, seed=11)
+    # Validation hands features microsecond timestamps; mirror that for the raw generator output.
+    tables = {
+        name: t.astype({c: "datetime64[us]" for c in t.columns if str(t[c].dtype).startswith("datetime")})
+        for name, t in demo.tables.items()
+    }
+    portrait = build_features(tables, as_of=DEMO_AS_OF)
+    segments, model = build_segments(portrait, settings=SegmentSettings())
+    return SimpleNamespace(tables=tables, truth=demo.truth, portrait=portrait, segments=segments, model=model)
+
+
+def test_demo_clusters_recover_planted_personas(bank):
+    personas = bank.truth["customers"].set_index("customer_id")["persona"]
+    merged = bank.segments.assign(persona=bank.segments["customer_id"].map(personas))
+    active = merged["customer_id"].isin(bank.portrait.loc[bank.portrait["is_active"], "customer_id"])
+    ari = adjusted_rand_score(merged.loc[active, "persona"], merged.loc[active, "segment_id"])
+    # Personas overlap by design (lognormal activity and deposits, shared ages and channels); random
+    # labels give 0 and ~0.49 was measured on seed 7 at k=7. 0.40 leaves room for seed noise while
+    # failing if the feature subset or scaling regresses (the all-features clustering scored ~0.2).
+    assert ari >= 0.40, f"ARI vs personas {ari:.3f}"
+    assert bank.model.stability_ari_ >= 0.8
+    assert bank.model.cold_start_agreement_ > bank.model.cold_start_baseline_ + 0.15
+
+
+def test_demo_every_customer_gets_every_column(bank):
+    seg = bank.segments
+    assert list(seg.columns) == SEGMENT_COLUMNS
+    assert len(seg) == len(bank.portrait) and seg["customer_id"].is_unique
+    assert set(seg["value_tier"]) == {"top", "potential_large", "small"}
+    assert (seg["value_tier"] == "top").sum() == 100
+    assert set(seg["lifecycle_stage"]) <= {"new", "growing", "mature", "declining", "dormant", "churned"}
+    assert seg["segment_name"].nunique() == bank.model.k_
+    assert all(isinstance(t, list) for t in seg["tags"])
+
+
+def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatch):
+    logged = []
+    monkeypatch.setattr("training.tracking.log_artifact", lambda path, folder=None: logged.append(path.name))
+    monkeypatch.setattr("training.tracking.log_dict", lambda data, name: logged.append(name))
+    ctx = SimpleNamespace(
+        tables=bank.tables, portrait=bank.portrait, as_of=DEMO_AS_OF, out_dir=tmp_path,
+        settings=Settings(), results={}, metrics={}, sections=[],
+    )  # fmt: skip
+    segments_stage(ctx)
+    written = pd.read_parquet(tmp_path / "segments.parquet")
+    assert written["tags"].map(list).tolist() == bank.segments["tags"].tolist()
+    assert written[SEGMENT_COLUMNS[:5]].equals(bank.segments[SEGMENT_COLUMNS[:5]])  # same seed, same result
+    loaded = joblib.load(tmp_path / "segmentation.pkl")
+    assert loaded.names_ == bank.model.names_
+    signup_only = assign_segment(loaded, bank.portrait[["customer_id", *SIGNUP_FEATURES]])
+    assert signup_only["segment_id"].between(0, loaded.k_ - 1).all()
+    cards = ctx.results["segment_profiles"]
+    assert cards["customers"].sum() == len(bank.portrait)
+    assert {"top_products", "recent_churn_rate", "recent_conversion_rate"} <= set(cards.columns)
+    metrics = ctx.metrics["segments"]
+    assert metrics["k"] == bank.model.k_ and metrics["tier_top"] == 100
+    assert "segmentation.pkl" in logged and "segmentation/k_selection.json" in logged
+    assert ctx.sections[0].title.startswith("Segments")
