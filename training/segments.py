@@ -32,7 +32,13 @@ from training.segment_names import name_segments
 # how much they use the app and which business line they use (P2P, forex, stock). The dozen
 # holds_<category> flags and the many count windows were tried and left out: they add noise
 # dimensions that swamp the behavioural differences (ARI vs personas fell from ~0.5 to ~0.2).
-LOG_FEATURES = ("total_assets", "events_90d", "p2p_events_90d", "forex_events_90d", "stock_events_90d")
+LOG_FEATURES = (
+    "total_assets",
+    "events_90d",
+    "p2p_events_90d",
+    "forex_events_90d",
+    "stock_events_90d",
+)
 PLAIN_FEATURES = ("age", "income_band", "risk_level", "max_risk_held", "holds_p2p")
 CLUSTER_FEATURES = PLAIN_FEATURES + LOG_FEATURES
 SIGNUP_CATEGORICAL = ("occupation", "channel")
@@ -146,7 +152,9 @@ class SegmentationModel(BaseEstimator):
         return design.sample(n=self.sample_size, random_state=self.random_state)
 
     def _pipeline(self, k: int, seed: int) -> Pipeline:
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)  # an all-missing column stays (as 0)
+        impute = SimpleImputer(
+            strategy="median", keep_empty_features=True
+        )  # an all-missing column stays (as 0)
         steps = [("impute", impute), ("scale", StandardScaler())]
         if self.n_components:
             steps.append(("reduce", PCA(n_components=self.n_components, random_state=seed)))
@@ -197,7 +205,10 @@ class SegmentationModel(BaseEstimator):
 def _signup_classifier() -> Pipeline:
     numeric = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            (
+                "impute",
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            ),
             ("scale", StandardScaler()),
         ]
     )

@@ -22,17 +22,18 @@ from training.lifecycle import (
     lifecycle_stages,
     lifecycle_transitions,
     transition_cutoffs,
-    transition_matrix,
 )
-from training.report import Section, figure
 from training.segments import SegmentationModel, assign_segment, design_matrix
+from training.segments_report import segments_section
 from training.tags import build_tags, tag_coverage
 from training.tiers import TIERS, PotentialRule, measure_potential, value_tiers
 
 SEGMENT_COLUMNS = [CUSTOMER_ID, SEGMENT_ID, "segment_name", "value_tier", "lifecycle_stage", "tags"]
 
 
-def build_segments(portrait: pd.DataFrame, *, settings: SegmentSettings, active_days: int = 90) -> tuple[pd.DataFrame, SegmentationModel]:
+def build_segments(
+    portrait: pd.DataFrame, *, settings: SegmentSettings, active_days: int = 90
+) -> tuple[pd.DataFrame, SegmentationModel]:
     """Fit the segmentation on active customers and give every customer segment, tier, stage and tags."""
     active = portrait.loc[portrait["is_active"].astype(bool)]
     if active.empty:
@@ -45,7 +46,9 @@ def build_segments(portrait: pd.DataFrame, *, settings: SegmentSettings, active_
         sample_size=settings.sample_size, n_reseeds=settings.n_reseeds, random_state=settings.seed,
     ).fit(active)  # fmt: skip
     assigned = assign_segment(model, portrait)
-    tiers = value_tiers(portrait, top_n=settings.top_n, rule=PotentialRule(floor=settings.potential_floor))
+    tiers = value_tiers(
+        portrait, top_n=settings.top_n, rule=PotentialRule(floor=settings.potential_floor)
+    )
     rule = lifecycle_rule(settings, active_days=active_days)
     stages = lifecycle_stages(lifecycle_frame(portrait), rule=rule)
     segments = assigned.drop(columns="assigned_by").assign(
@@ -57,7 +60,9 @@ def build_segments(portrait: pd.DataFrame, *, settings: SegmentSettings, active_
 
 def lifecycle_rule(settings: SegmentSettings, *, active_days: int) -> LifecycleRule:
     """Lifecycle thresholds from the settings."""
-    return LifecycleRule(new_days=settings.new_days, active_days=active_days, churned_days=settings.churned_days)
+    return LifecycleRule(
+        new_days=settings.new_days, active_days=active_days, churned_days=settings.churned_days
+    )
 
 
 def profile_cards(
@@ -72,7 +77,9 @@ def profile_cards(
     seg = segments.set_index(CUSTOMER_ID)[SEGMENT_ID].reindex(portrait[CUSTOMER_ID]).to_numpy()
     # Means in the features' own units; z-scores on the clustering scale (log money) so whales do not rule.
     scaled = design_matrix(portrait, model.features_)
-    raw = scaled.assign(**{c: portrait[c].astype(float).to_numpy() for c in model.features_ if c in portrait})
+    raw = scaled.assign(
+        **{c: portrait[c].astype(float).to_numpy() for c in model.features_ if c in portrait}
+    )
     means, population = raw.groupby(seg).mean(), raw.mean()
     z = (scaled.groupby(seg).mean() - scaled.mean()) / scaled.std(ddof=0).replace(0, np.nan)
     sizes = pd.Series(seg).value_counts().reindex(means.index, fill_value=0)
@@ -83,8 +90,12 @@ def profile_cards(
     if holdings is not None:
         cards["top_products"] = _top_products(holdings, segments).reindex(means.index).to_numpy()
     if outcomes is not None:
-        rates = outcomes.merge(segments[[CUSTOMER_ID, SEGMENT_ID]], on=CUSTOMER_ID).drop(columns=CUSTOMER_ID)
-        cards = cards.merge(rates.groupby(SEGMENT_ID).mean().reset_index(), on=SEGMENT_ID, how="left")
+        rates = outcomes.merge(segments[[CUSTOMER_ID, SEGMENT_ID]], on=CUSTOMER_ID).drop(
+            columns=CUSTOMER_ID
+        )
+        cards = cards.merge(
+            rates.groupby(SEGMENT_ID).mean().reset_index(), on=SEGMENT_ID, how="left"
+        )
     versus = pd.concat({"segment_mean": means.stack(), "z": z.stack()}, axis=1)
     versus = versus.rename_axis([SEGMENT_ID, "feature"]).reset_index()
     versus["population_mean"] = versus["feature"].map(population)
@@ -93,22 +104,45 @@ def profile_cards(
 
 def _top_products(holdings: pd.DataFrame, segments: pd.DataFrame, n: int = 3) -> pd.Series:
     """'P03 (45%), P05 (30%)': the products held by the largest share of each segment."""
-    held = holdings[[CUSTOMER_ID, PRODUCT_ID]].drop_duplicates().merge(segments[[CUSTOMER_ID, SEGMENT_ID]], on=CUSTOMER_ID)
+    held = (
+        holdings[[CUSTOMER_ID, PRODUCT_ID]]
+        .drop_duplicates()
+        .merge(segments[[CUSTOMER_ID, SEGMENT_ID]], on=CUSTOMER_ID)
+    )
     size = segments.groupby(SEGMENT_ID).size()
-    share = held.groupby([SEGMENT_ID, PRODUCT_ID]).size().div(size, level=SEGMENT_ID).rename("share").reset_index()
+    share = (
+        held.groupby([SEGMENT_ID, PRODUCT_ID])
+        .size()
+        .div(size, level=SEGMENT_ID)
+        .rename("share")
+        .reset_index()
+    )
     share = share.sort_values([SEGMENT_ID, "share", PRODUCT_ID], ascending=[True, False, True])
     top = share.groupby(SEGMENT_ID).head(n)
-    label = top[PRODUCT_ID].astype(str) + " (" + (top["share"] * 100).round().astype(int).astype(str) + "%)"
+    label = (
+        top[PRODUCT_ID].astype(str)
+        + " ("
+        + (top["share"] * 100).round().astype(int).astype(str)
+        + "%)"
+    )
     return label.groupby(top[SEGMENT_ID]).agg(", ".join)
 
 
-def recent_outcomes(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int, horizon_days: int) -> pd.DataFrame:
+def recent_outcomes(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int, horizon_days: int
+) -> pd.DataFrame:
     """Observed churn and conversion over the last horizon (labels at as_of - horizon), per customer."""
     start = pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)
-    churn = build_churn_labels(tables, as_of=start, active_days=active_days, horizon_days=horizon_days)
-    converted = build_conversion_labels(tables, as_of=start, horizon_days=horizon_days)[CUSTOMER_ID].unique()
+    churn = build_churn_labels(
+        tables, as_of=start, active_days=active_days, horizon_days=horizon_days
+    )
+    converted = build_conversion_labels(tables, as_of=start, horizon_days=horizon_days)[
+        CUSTOMER_ID
+    ].unique()
     churn["converted"] = churn[CUSTOMER_ID].isin(converted).astype(int)
-    return churn.rename(columns={"churned": "recent_churn_rate", "converted": "recent_conversion_rate"})
+    return churn.rename(
+        columns={"churned": "recent_churn_rate", "converted": "recent_conversion_rate"}
+    )
 
 
 def segments_stage(ctx: Any) -> None:
@@ -118,10 +152,21 @@ def segments_stage(ctx: Any) -> None:
     segments.to_parquet(ctx.out_dir / "segments.parquet", index=False)
     joblib.dump(model, ctx.out_dir / "segmentation.pkl")
     holdings = build_holdings(ctx.tables["transactions"], as_of=ctx.as_of)
-    outcomes = recent_outcomes(ctx.tables, as_of=ctx.as_of, active_days=days, horizon_days=ctx.settings.time.churn_horizon_days)
-    cards, versus = profile_cards(ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes)
-    cutoffs = transition_cutoffs(ctx.as_of, steps=settings.transition_steps, step_days=settings.transition_step_days)
-    transitions = lifecycle_transitions(ctx.tables, cutoffs=cutoffs, rule=lifecycle_rule(settings, active_days=days))
+    outcomes = recent_outcomes(
+        ctx.tables,
+        as_of=ctx.as_of,
+        active_days=days,
+        horizon_days=ctx.settings.time.churn_horizon_days,
+    )
+    cards, versus = profile_cards(
+        ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes
+    )
+    cutoffs = transition_cutoffs(
+        ctx.as_of, steps=settings.transition_steps, step_days=settings.transition_step_days
+    )
+    transitions = lifecycle_transitions(
+        ctx.tables, cutoffs=cutoffs, rule=lifecycle_rule(settings, active_days=days)
+    )
     potential = measure_potential(
         ctx.tables, as_of=ctx.as_of, top_n=settings.top_n, back_days=settings.potential_back_days,
         rule=PotentialRule(floor=settings.potential_floor),
@@ -130,14 +175,32 @@ def segments_stage(ctx: Any) -> None:
     cards.to_parquet(ctx.out_dir / "segment_profiles.parquet", index=False)
     transitions.to_parquet(ctx.out_dir / "lifecycle_transitions.parquet", index=False)
     ctx.metrics["segments"] = segment_metrics(model, segments, potential)
-    ctx.results.update(segments=segments, segment_model=model, segment_profiles=cards, lifecycle_transitions=transitions)
+    ctx.results.update(
+        segments=segments,
+        segment_model=model,
+        segment_profiles=cards,
+        lifecycle_transitions=transitions,
+    )
     tracking.log_artifact(ctx.out_dir / "segmentation.pkl", folder="segmentation")
-    tracking.log_dict({str(k): v for k, v in model.criterion_.items()}, "segmentation/k_selection.json")
-    tracking.log_dict(cards.astype({c: str for c in cards.columns if cards[c].dtype == object}).to_dict("records"), "segmentation/profile_cards.json")
-    ctx.sections.append(segments_section(ctx.portrait, segments, model, cards, versus, transitions, coverage, potential))
+    tracking.log_dict(
+        {str(k): v for k, v in model.criterion_.items()}, "segmentation/k_selection.json"
+    )
+    tracking.log_dict(
+        cards.astype({c: str for c in cards.columns if cards[c].dtype == object}).to_dict(
+            "records"
+        ),
+        "segmentation/profile_cards.json",
+    )
+    ctx.sections.append(
+        segments_section(
+            ctx.portrait, segments, model, cards, versus, transitions, coverage, potential
+        )
+    )
 
 
-def segment_metrics(model: SegmentationModel, segments: pd.DataFrame, potential: dict[str, float]) -> dict[str, float]:
+def segment_metrics(
+    model: SegmentationModel, segments: pd.DataFrame, potential: dict[str, float]
+) -> dict[str, float]:
     """Numbers logged to MLflow and quality.json: k, criterion, stability, cold start, tier and stage counts."""
     tiers = segments["value_tier"].value_counts()
     stages = segments["lifecycle_stage"].value_counts()
@@ -151,75 +214,3 @@ def segment_metrics(model: SegmentationModel, segments: pd.DataFrame, potential:
     metrics.update({f"stage_{s}": int(stages.get(s, 0)) for s in STAGES})
     metrics.update(potential)
     return metrics
-
-
-def segments_section(portrait, segments, model, cards, versus, transitions, coverage, potential) -> Section:  # noqa: ANN001
-    """Report section: sizes, profile heat map, 2-D projection, tiers, lifecycle, tags."""
-    section = Section("Segments, value tiers and lifecycle")
-    section.text(
-        f"{model.k_} behavioural segments chosen by silhouette over k={model.k_min}..{model.k_max} "
-        f"(silhouette {model.criterion_[model.k_]['silhouette']:.3f}); reseed stability (adjusted Rand) "
-        f"{model.stability_ari_:.2f}; sign-up-only assignment agrees with the full one for "
-        f"{model.cold_start_agreement_:.0%} of held-out customers (largest segment alone: {model.cold_start_baseline_:.0%})."
-    )
-    section.table(cards, caption="Profile cards")
-    section.figures(_sizes_plot(cards), _heatmap(versus, cards), _projection(portrait, segments, model), _k_plot(model))
-    section.figures(_bar(segments["value_tier"], TIERS, "Value tiers"), _bar(segments["lifecycle_stage"], STAGES, "Lifecycle stages"))
-    section.text(
-        f"Potential-large back-test: of {potential['potential_flagged']} customers flagged at as_of - window, "
-        f"{potential['potential_precision']:.1%} reached the top tier (small customers: {potential['small_base_rate']:.2%}; "
-        f"lift {potential['potential_lift']:.1f})."
-    )
-    section.table(transition_matrix(transitions), caption="Lifecycle transitions (rows: from, columns: to), summed over cut-offs", index=True, floatfmt="{:,.0f}")
-    section.table(coverage, caption="Tags and their coverage")
-    return section
-
-
-def _sizes_plot(cards: pd.DataFrame):  # noqa: ANN202
-    fig, ax = figure(5.5, 3.2)
-    ax.barh(cards["segment_name"], cards["customers"], color="#4c72b0")
-    ax.invert_yaxis()
-    ax.set_xlabel("customers")
-    return fig, "Segment sizes"
-
-
-def _heatmap(versus: pd.DataFrame, cards: pd.DataFrame):  # noqa: ANN202
-    grid = versus.pivot(index=SEGMENT_ID, columns="feature", values="z").reindex(cards[SEGMENT_ID])
-    fig, ax = figure(6.5, 0.5 + 0.45 * len(grid))
-    image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
-    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(grid)), cards["segment_name"], fontsize=7)
-    fig.colorbar(image, ax=ax, label="z vs population")
-    return fig, "Profile heat map: feature means against the population (z-scores)"
-
-
-def _projection(portrait: pd.DataFrame, segments: pd.DataFrame, model: SegmentationModel):  # noqa: ANN202
-    from sklearn.decomposition import PCA
-
-    take = np.random.default_rng(model.random_state).permutation(len(portrait))[:3000]
-    coords = PCA(n_components=2, random_state=model.random_state).fit_transform(model.transform(portrait.iloc[take]))
-    fig, ax = figure(5, 3.6)
-    scatter = ax.scatter(coords[:, 0], coords[:, 1], c=segments[SEGMENT_ID].to_numpy()[take], cmap="tab10", s=4)
-    ax.legend(*scatter.legend_elements(), fontsize=6, title="segment", loc="best")
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    return fig, "2-D projection (PCA of the scaled clustering features)"
-
-
-def _k_plot(model: SegmentationModel):  # noqa: ANN202
-    fig, ax = figure()
-    ks = sorted(model.criterion_)
-    ax.plot(ks, [model.criterion_[k]["silhouette"] for k in ks], marker="o")
-    ax.axvline(model.k_, color="grey", linestyle="--")
-    ax.set_xlabel("k")
-    ax.set_ylabel("silhouette")
-    return fig, "k selection (silhouette on a seeded sample)"
-
-
-def _bar(values: pd.Series, order: tuple[str, ...], title: str):  # noqa: ANN202
-    counts = values.value_counts().reindex(list(order), fill_value=0)
-    fig, ax = figure(4.5, 3)
-    ax.bar(counts.index, counts.to_numpy(), color="#55a868")
-    ax.tick_params(axis="x", rotation=30)
-    ax.set_ylabel("customers")
-    return fig, f"{title} ({len(values):,} customers)"

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.errors import PortraitError
-from portrait.settings import Settings, SegmentSettings
+from portrait.settings import SegmentSettings, Settings
 from training.segment_names import name_segments, segment_name
 from training.segments import SIGNUP_FEATURES, SegmentationModel, assign_segment
 from training.segments_stage import SEGMENT_COLUMNS, build_segments, segments_stage
@@ -31,7 +31,17 @@ def _blobs(n_per_group: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarr
     truth = np.repeat(list(GROUPS), n_per_group)
     spec = np.array([GROUPS[g][:6] for g in truth], dtype=float)
     noise = rng.normal(1.0, 0.05, spec.shape)
-    frame = pd.DataFrame(spec * noise, columns=["age", "risk_level", "events_90d", "stock_events_90d", "p2p_events_90d", "total_assets"])
+    frame = pd.DataFrame(
+        spec * noise,
+        columns=[
+            "age",
+            "risk_level",
+            "events_90d",
+            "stock_events_90d",
+            "p2p_events_90d",
+            "total_assets",
+        ],
+    )
     frame["risk_level"] = frame["risk_level"].round()
     frame.insert(0, "customer_id", [f"C{i:04d}" for i in range(len(frame))])
     frame["income_band"] = 3.0
@@ -42,7 +52,15 @@ def _blobs(n_per_group: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarr
 
 
 def test_segment_name_uses_the_strongest_distinguishing_features():
-    z = pd.Series({"age": -1.2, "n_buy_365d": 1.5, "stock_events_90d": 1.4, "events_90d": 0.9, "income_band": 0.1})
+    z = pd.Series(
+        {
+            "age": -1.2,
+            "n_buy_365d": 1.5,
+            "stock_events_90d": 1.4,
+            "events_90d": 0.9,
+            "income_band": 0.1,
+        }
+    )
     assert segment_name(z) == "young highly engaged traders"
     z = pd.Series({"age": 1.1, "risk_level": -1.3, "holds_deposit": 1.0, "events_90d": -0.5})
     assert segment_name(z) == "older quiet savers"
@@ -51,7 +69,11 @@ def test_segment_name_uses_the_strongest_distinguishing_features():
 
 def test_duplicate_names_get_their_segment_number():
     profile = pd.DataFrame({"age": [-1.0, -1.0, 1.0], "events_90d": [0.0, 0.0, 0.0]})
-    assert name_segments(profile) == {0: "young customers (0)", 1: "young customers (1)", 2: "older customers"}
+    assert name_segments(profile) == {
+        0: "young customers (0)",
+        1: "young customers (1)",
+        2: "older customers",
+    }
 
 
 def test_blobs_are_recovered_named_and_deterministic():
@@ -110,18 +132,24 @@ def bank():
     demo = generate_demo_bank(n_customers=2500, seed=11)
     # Validation hands features microsecond timestamps; mirror that for the raw generator output.
     tables = {
-        name: t.astype({c: "datetime64[us]" for c in t.columns if str(t[c].dtype).startswith("datetime")})
+        name: t.astype(
+            {c: "datetime64[us]" for c in t.columns if str(t[c].dtype).startswith("datetime")}
+        )
         for name, t in demo.tables.items()
     }
     portrait = build_features(tables, as_of=DEMO_AS_OF)
     segments, model = build_segments(portrait, settings=SegmentSettings())
-    return SimpleNamespace(tables=tables, truth=demo.truth, portrait=portrait, segments=segments, model=model)
+    return SimpleNamespace(
+        tables=tables, truth=demo.truth, portrait=portrait, segments=segments, model=model
+    )
 
 
 def test_demo_clusters_recover_planted_personas(bank):
     personas = bank.truth["customers"].set_index("customer_id")["persona"]
     merged = bank.segments.assign(persona=bank.segments["customer_id"].map(personas))
-    active = merged["customer_id"].isin(bank.portrait.loc[bank.portrait["is_active"], "customer_id"])
+    active = merged["customer_id"].isin(
+        bank.portrait.loc[bank.portrait["is_active"], "customer_id"]
+    )
     ari = adjusted_rand_score(merged.loc[active, "persona"], merged.loc[active, "segment_id"])
     # Personas overlap by design (lognormal activity and deposits, shared ages and channels); random
     # labels give 0 and ~0.49 was measured on seed 7 at k=7. 0.40 leaves room for seed noise while
@@ -137,14 +165,23 @@ def test_demo_every_customer_gets_every_column(bank):
     assert len(seg) == len(bank.portrait) and seg["customer_id"].is_unique
     assert set(seg["value_tier"]) == {"top", "potential_large", "small"}
     assert (seg["value_tier"] == "top").sum() == 100
-    assert set(seg["lifecycle_stage"]) <= {"new", "growing", "mature", "declining", "dormant", "churned"}
+    assert set(seg["lifecycle_stage"]) <= {
+        "new",
+        "growing",
+        "mature",
+        "declining",
+        "dormant",
+        "churned",
+    }
     assert seg["segment_name"].nunique() == bank.model.k_
     assert all(isinstance(t, list) for t in seg["tags"])
 
 
 def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatch):
     logged = []
-    monkeypatch.setattr("training.tracking.log_artifact", lambda path, folder=None: logged.append(path.name))
+    monkeypatch.setattr(
+        "training.tracking.log_artifact", lambda path, folder=None: logged.append(path.name)
+    )
     monkeypatch.setattr("training.tracking.log_dict", lambda data, name: logged.append(name))
     ctx = SimpleNamespace(
         tables=bank.tables, portrait=bank.portrait, as_of=DEMO_AS_OF, out_dir=tmp_path,
@@ -153,7 +190,9 @@ def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatc
     segments_stage(ctx)
     written = pd.read_parquet(tmp_path / "segments.parquet")
     assert written["tags"].map(list).tolist() == bank.segments["tags"].tolist()
-    assert written[SEGMENT_COLUMNS[:5]].equals(bank.segments[SEGMENT_COLUMNS[:5]])  # same seed, same result
+    assert written[SEGMENT_COLUMNS[:5]].equals(
+        bank.segments[SEGMENT_COLUMNS[:5]]
+    )  # same seed, same result
     loaded = joblib.load(tmp_path / "segmentation.pkl")
     assert loaded.names_ == bank.model.names_
     signup_only = assign_segment(loaded, bank.portrait[["customer_id", *SIGNUP_FEATURES]])

@@ -30,10 +30,21 @@ def _tier_portrait() -> pd.DataFrame:
 
 
 def test_tiers_top_n_by_assets_ties_by_id_and_potential_rule():
-    tiers = value_tiers(_tier_portrait(), top_n=2, rule=PotentialRule(floor=0.1, min_trend=0.05, min_inflow_share=0.05))
+    tiers = value_tiers(
+        _tier_portrait(),
+        top_n=2,
+        rule=PotentialRule(floor=0.1, min_trend=0.05, min_inflow_share=0.05),
+    )
     # A and B are top (B beats C on id at equal assets); threshold 100, floor 10:
     # C grows 0.2 -> potential; E has net inflow 6 >= 5 -> potential; D has no assets; F is under the floor.
-    assert tiers["value_tier"].tolist() == ["top", "top", "potential_large", "small", "potential_large", "small"]
+    assert tiers["value_tier"].tolist() == [
+        "top",
+        "top",
+        "potential_large",
+        "small",
+        "potential_large",
+        "small",
+    ]
     assert tiers["top_threshold"].iloc[0] == 100.0
 
 
@@ -50,7 +61,16 @@ def test_tiers_never_put_empty_accounts_on_top_and_reject_bad_n():
 def test_lifecycle_rules_one_customer_per_stage():
     inputs = pd.DataFrame(
         {
-            "customer_id": ["new", "churned", "dormant", "declining_assets", "declining_use", "growing", "young_growth", "mature"],
+            "customer_id": [
+                "new",
+                "churned",
+                "dormant",
+                "declining_assets",
+                "declining_use",
+                "growing",
+                "young_growth",
+                "mature",
+            ],
             "tenure_days": [30, 400, 400, 400, 400, 400, 200, 400],
             "days_since_last_activity": [2, 200, 120, 5, 5, 5, 5, 5],
             "asset_trend_90d": [0.5, 0.0, 0.0, -0.2, 0.0, 0.15, 0.01, 0.01],
@@ -58,7 +78,16 @@ def test_lifecycle_rules_one_customer_per_stage():
         }
     )
     stages = lifecycle_stages(inputs, rule=LifecycleRule())
-    assert stages.tolist() == ["new", "churned", "dormant", "declining", "declining", "growing", "growing", "mature"]
+    assert stages.tolist() == [
+        "new",
+        "churned",
+        "dormant",
+        "declining",
+        "declining",
+        "growing",
+        "growing",
+        "mature",
+    ]
 
 
 def test_lifecycle_never_active_is_churned_and_bad_rule_is_an_error():
@@ -112,11 +141,15 @@ def test_tags_lists_in_definition_order_and_coverage():
     ]
     coverage = tag_coverage(portrait).set_index("tag")
     assert coverage.loc["senior", "customers"] == 1
-    assert coverage.loc["app_regular", "coverage"] == 0.0  # column absent -> nobody tagged, no error
+    assert (
+        coverage.loc["app_regular", "coverage"] == 0.0
+    )  # column absent -> nobody tagged, no error
     assert coverage.loc["high_income", "coverage"] == pytest.approx(1 / 3)
     assert coverage["definition"].str.len().gt(10).all()
 
 
 def test_tags_for_no_customers_is_empty():
-    empty = pd.DataFrame({"customer_id": pd.Series([], dtype=str), "age": pd.Series([], dtype=float)})
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series([], dtype=str), "age": pd.Series([], dtype=float)}
+    )
     assert build_tags(empty)["tags"].tolist() == []
