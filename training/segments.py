@@ -77,7 +77,7 @@ class SegmentationModel(BaseEstimator):
     """Clusters customers, names the clusters and assigns new ones (full or sign-up-only features)."""
 
     def __init__(
-        self, *, k_min: int = 3, k_max: int = 10, method: str = "kmeans", n_components: int = 0,
+        self, *, k_min: int = 4, k_max: int = 10, method: str = "kmeans", n_components: int = 0,
         sample_size: int = 5000, n_reseeds: int = 3, n_threads: int = 1, random_state: int = 42,
     ) -> None:  # fmt: skip
         self.k_min = k_min
