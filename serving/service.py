@@ -44,6 +44,8 @@ from serving.state import (
     latest_run_dir,
     load_state,
 )
+from serving.ui import create_app as create_ui_app
+from serving.ui import current_service_audit, current_service_state
 
 log = logging.getLogger("portrait.service")
 
@@ -59,6 +61,8 @@ def error(status: int, message: str, detail: Any = None) -> JSONResponse:
     return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
 
+# Web pages for staff and marketers (serving/ui), reading the same state as the API.
+@bentoml.asgi_app(create_ui_app(current_service_state, audit=current_service_audit), path="/ui")
 @bentoml.service(name="portrait", workers=1, threads=4, traffic={"timeout": 60})
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""
