@@ -34,10 +34,12 @@
       link.href = base + "/customers/" + encodeURIComponent(row.customer_id);
       link.textContent = row.customer_id;
       var first = document.createElement("td");
+      first.dataset.label = "customer";
       first.appendChild(link);
       tr.appendChild(first);
       ["channel", "matched_because"].forEach(function (key) {
         var td = document.createElement("td");
+        td.dataset.label = key.replace("_", " ");
         td.textContent = row[key] || "";
         tr.appendChild(td);
       });
