@@ -7,7 +7,7 @@ DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 7
 DEMO_AS_OF ?= 2025-11-01
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install browser demo test lint format bench clean
 
 $(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ demo: install
 	$(BIN)/portrait demo-data demo/data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
 	$(BIN)/portrait run --data demo/data --as-of $(DEMO_AS_OF) --out demo/run
 
-test: install
+# Debian's chromium + chromedriver for the UI browser tests (never a browser download); needs root.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+test: install browser
 	$(BIN)/pytest
 
 lint: install
