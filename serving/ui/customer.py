@@ -84,7 +84,7 @@ def opted_out(state: ServingState, customer_id: str) -> bool:
     return value is None or bool(value)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)  # the state being served; a swap replaces it
 def _segment_means(state: ServingState) -> tuple[pd.DataFrame, pd.Series]:
     """Means of the card features per segment and over everybody (once per served state)."""
     cols = [c for c, _ in CARD_FEATURES if c in state.portrait.columns]
@@ -184,7 +184,7 @@ def holdings_view(state: ServingState, customer_id: str) -> list[dict[str, Any]]
     return sorted(holdings_of(state, customer_id), key=lambda h: -h["invested"])
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)  # the state being served; a swap replaces it
 def _balances_index(state: ServingState) -> dict[str, pd.DataFrame]:
     balances = state.tables.get("balances")
     if balances is None:
