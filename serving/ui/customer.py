@@ -167,7 +167,9 @@ def not_offered(state: ServingState, customer_id: str, offered: set[str]) -> lis
     holdings = held if held is not None else state.holdings.iloc[:0]
     result = apply_policy(
         candidates,
-        customers=state.policy.reset_index(drop=True).loc[lambda p: p[CUSTOMER_ID] == customer_id],
+        customers=state.policy.loc[[customer_id]].reset_index(
+            drop=True
+        ),  # keeps its customer_id column
         products=products,
         holdings=holdings,
     )
