@@ -1,0 +1,184 @@
+"""The `models` stage of `portrait run`: train, tune, gate and register both models, then score at as_of.
+
+Writes churn_scores.parquet (customers active at as_of) and recommendations.parquet (every
+customer) with the current champions, so a candidate that fails the gate never changes what is
+served. In the demo, when `truth/` sits in the data directory, the planted probabilities are
+scored on the realised labels at as_of next to the models (logged, never trained on).
+Segments are not model features (they are computed at as_of and would leak into earlier
+cut-offs); they feed the recommender's segment popularity fallback and segment rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from features.contract import CUSTOMER_ID
+from features.holdings import build_holdings
+from portrait.settings import Settings
+from serving.policy import customer_policy
+from serving.recommend import recommend
+from training import tracking
+from training.churn import LABEL as CHURN_LABEL
+from training.datasets import (
+    churn_training_set,
+    conversion_training_set,
+    history,
+    model_cutoffs,
+    portraits_at,
+    stamp,
+)
+from training.metrics import pr_auc
+from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
+from training.models_report import log_outcome, models_section
+from training.pairs import build_pair_context
+from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, require_champion
+from training.truth import truth_metrics
+
+NEGATIVE_RATE = 0.3
+
+
+@dataclass
+class TrainedModels:
+    """Both outcomes, their gate decisions and the registered versions."""
+
+    churn: Outcome
+    conversion: Outcome
+    decisions: dict[str, Any]
+    versions: dict[str, str]
+
+
+def train_and_gate(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, settings: Settings, log: bool = True
+) -> TrainedModels:
+    """Training sets, tuning, baselines, MLflow logging and the gate for both models."""
+    time = settings.time
+    cuts = model_cutoffs(
+        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs
+    )
+    cuts2 = model_cutoffs(
+        as_of, horizon_days=time.conversion_horizon_days, n_training=time.training_cutoffs
+    )
+    past = history(tables, as_of=as_of)
+    portraits = portraits_at(past, [*cuts.labelled, *cuts2.labelled], active_days=time.active_days)
+    churn_set = churn_training_set(tables, as_of=as_of, time=time, portraits=portraits)
+    conv_set = conversion_training_set(
+        tables, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
+        portraits=portraits,
+    )  # fmt: skip
+    decisions, versions = {}, {}
+    with tracking.start_run("churn model", nested=True):
+        churn = train_churn(churn_set, settings=settings.models, log=log)
+        y = churn.valid[CHURN_LABEL].to_numpy()
+        decisions["churn"], versions["churn"] = gate_and_register(
+            churn.model, name=CHURN_MODEL, metric=churn.primary,
+            score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
+            baselines=churn.baseline_scores(), frame=churn.valid,
+        )  # fmt: skip
+        log_outcome(churn, decisions["churn"], tables=tables, cutoffs=churn_set.cutoffs)
+    with tracking.start_run("conversion model", nested=True):
+        conv = train_conversion(conv_set, settings=settings.models, log=log)
+        k = settings.models.k
+        decisions["conversion"], versions["conversion"] = gate_and_register(
+            conv.model, name=CONVERSION_MODEL, metric=conv.primary,
+            score=lambda m: pair_ranking_metrics(conv.valid, m.predict_proba(conv.valid), k=k)[
+                conv.primary
+            ],
+            baselines=conv.baseline_scores(), frame=conv.valid,
+        )  # fmt: skip
+        log_outcome(conv, decisions["conversion"], tables=tables, cutoffs=conv_set.cutoffs)
+    return TrainedModels(churn, conv, decisions, versions)
+
+
+def score_churn(model: Any, portrait: pd.DataFrame) -> pd.DataFrame:
+    """churn_probability and reasons for every customer active at the portrait's cut-off."""
+    active = portrait.loc[portrait["is_active"].astype(bool)].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: active[CUSTOMER_ID].astype(str).to_numpy(),
+            "churn_probability": model.predict_proba(active),
+            "reasons": model.explain(active, top=3),
+        }
+    )
+
+
+def score_recommendations(
+    model: Any,
+    tables: dict[str, pd.DataFrame],
+    portrait: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    settings: Settings,
+    segments: pd.DataFrame | None,
+    rule_base: Any,
+) -> pd.DataFrame:
+    """Top-k allowed products for every customer through the shared recommender."""
+    past = history(tables, as_of=as_of)
+    context = build_pair_context(
+        past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
+        segments=segments,
+    )  # fmt: skip
+    return recommend(
+        portrait,
+        portrait=portrait,
+        products=tables["products"],
+        holdings=build_holdings(past["transactions"], as_of=as_of),
+        conversion_model=model,
+        rule_base=rule_base,
+        segments=segments,
+        policy_customers=customer_policy(
+            portrait, qualified_min_assets=settings.policy.qualified_min_assets
+        ),
+        k=settings.models.k,
+        context=context,
+    )
+
+
+def models_stage(ctx) -> None:
+    """Train and gate both models, write churn_scores.parquet and recommendations.parquet, report."""
+    as_of, settings = stamp(ctx.as_of), ctx.settings
+    segments = ctx.results.get("segments")
+    with tracking.start_run("models", nested=True):
+        trained = train_and_gate(ctx.tables, as_of=as_of, settings=settings)
+        churn_model, churn_version = require_champion(CHURN_MODEL)
+        conv_model, conv_version = require_champion(CONVERSION_MODEL)
+        scores = score_churn(churn_model, ctx.portrait)
+        recs = score_recommendations(
+            conv_model, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
+            segments=segments, rule_base=ctx.results.get("rule_base"),
+        )  # fmt: skip
+        truth = truth_metrics(
+            ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
+            churn_model=churn_model, conversion_model=conv_model,
+            churn_baseline=trained.churn.extra["baseline"],
+        )  # fmt: skip
+        if truth:
+            tracking.log_dict(truth, "truth_metrics.json")
+    scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
+    recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
+    ctx.results["churn_scores"] = scores
+    ctx.results["recommendations"] = recs
+    ctx.results["champions"] = {
+        CHURN_MODEL: {"version": churn_version, "gate": trained.decisions["churn"].reason},
+        CONVERSION_MODEL: {"version": conv_version, "gate": trained.decisions["conversion"].reason},
+    }
+    ctx.metrics["models"] = _flat_metrics(trained, truth)
+    ctx.sections.append(
+        models_section(trained, truth, recs=recs, champions=ctx.results["champions"])
+    )
+
+
+def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
+        for who, values in outcome.metrics.items():
+            for metric, value in values.items():
+                out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
+        out[f"{name}.promoted"] = float(trained.decisions[name].passed)
+    for name, values in (truth or {}).items():
+        for who, metrics in values.items():
+            for metric, value in metrics.items():
+                out[f"truth.{name}.{who}.{metric}"] = value
+    return {k.replace("@", "_at_"): v for k, v in out.items()}
