@@ -21,6 +21,7 @@ from portrait.errors import ContractError
 from portrait.settings import Settings
 from training import tracking
 from training.engine import build_portrait, engine_session
+from training.models_stage import models_stage
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
 from training.segments_stage import segments_stage
@@ -89,6 +90,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("features", features_stage),
     ("segments", segments_stage),  # ctx.results["segments"], ctx.results["segment_model"]
     ("rules", rules_stage),  # uses ctx.results["segments"] when a segments stage ran before it
+    ("models", models_stage),  # churn_scores.parquet, recommendations.parquet, champions
     ("experiments", experiments_stage),  # keep last: reads segments and churn scores when present
 ]
 
