@@ -250,6 +250,33 @@ def campaign_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return campaign_command(args, settings)
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    from training.models_cli import model_arguments
+
+    model_arguments(p)
+
+
+@command("train", "train churn and conversion models (default parameters), gate, register", _model_args)
+def train_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from training.models_cli import train_command
+
+    return train_command(args, settings)
+
+
+@command("tune", "tune both models with Optuna (--trials), refit, gate, register", _model_args)
+def tune_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from training.models_cli import tune_command
+
+    return tune_command(args, settings)
+
+
+@command("evaluate", "score the champion models and baselines on the validation fold", _model_args)
+def evaluate_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from training.models_cli import evaluate_command
+
+    return evaluate_command(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per registered command."""
     parser = argparse.ArgumentParser(
