@@ -45,6 +45,13 @@ class RecencyBaseline:
         """Calibrated churn probability from recency alone."""
         return self.calibrator_.predict(recency_score(frame))
 
+    def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
+        """The rule's one reason: how long the customer has been quiet."""
+        days = np.minimum(recency_score(frame), NO_ACTIVITY_DAYS)
+        return [
+            [f"no activity for {d:.0f} days (recency rule, no champion model yet)"] for d in days
+        ]
+
     def rank_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The raw rule score (strictly ordered, for ROC and PR AUC without isotonic ties)."""
         return recency_score(frame)

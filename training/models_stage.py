@@ -34,7 +34,7 @@ from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
 from training.pairs import build_pair_context
-from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, require_champion
+from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, load_champion
 from training.truth import truth_metrics
 
 NEGATIVE_RATE = 0.3
@@ -142,14 +142,18 @@ def models_stage(ctx) -> None:
     segments = ctx.results.get("segments")
     with tracking.start_run("models", nested=True):
         trained = train_and_gate(ctx.tables, as_of=as_of, settings=settings)
-        churn_model, churn_version = require_champion(CHURN_MODEL)
-        conv_model, conv_version = require_champion(CONVERSION_MODEL)
+        # serve the champions: a candidate that failed the gate changes nothing downstream
+        churn_model, churn_version = load_champion(CHURN_MODEL) or (
+            trained.churn.extra["baseline"],
+            "none (recency rule)",
+        )
+        conv_model, conv_version = load_champion(CONVERSION_MODEL) or (None, "none (rules)")
         scores = score_churn(churn_model, ctx.portrait)
         recs = score_recommendations(
             conv_model, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
-        truth = truth_metrics(
+        truth = conv_model and truth_metrics(
             ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             churn_model=churn_model, conversion_model=conv_model,
             churn_baseline=trained.churn.extra["baseline"],

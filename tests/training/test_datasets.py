@@ -1,0 +1,113 @@
+"""Training sets over cut-offs: exact cut-offs, negative subsampling, and no leakage across time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.demo_bank import DEMO_AS_OF, generate_demo_bank
+from portrait.errors import PortraitError
+from portrait.settings import TimeSettings
+from tests.conftest import make_tables
+from training.datasets import (
+    churn_training_set,
+    conversion_training_set,
+    history,
+    model_cutoffs,
+    subsample_negatives,
+)
+
+T = pd.Timestamp
+TIME = TimeSettings(training_cutoffs=1)
+
+
+def test_model_cutoffs_step_back_one_horizon():
+    cuts = model_cutoffs(T("2025-11-01"), horizon_days=60, n_training=2)
+    assert cuts.validation == T("2025-09-02")
+    assert cuts.training == (T("2025-05-05"), T("2025-07-04"))
+    assert cuts.scoring == T("2025-11-01")
+    assert cuts.labelled[-1] == cuts.validation
+
+
+def test_history_keeps_only_rows_before_as_of():
+    tables = make_tables()
+    past = history(tables, as_of=T("2025-01-01"))
+    assert past["transactions"]["ts"].max() < T("2025-01-01")
+    assert len(past["transactions"]) == 5  # the two January 2025 rows are cut
+    assert len(past["customers"]) == 3
+    assert past["products"] is tables["products"]
+
+
+def test_subsample_negatives_keeps_positives_and_weights():
+    pairs = pd.DataFrame({"converted": [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]})
+    out = subsample_negatives(pairs, rate=0.5, seed=3)
+    assert out["converted"].sum() == 2
+    assert set(out.loc[out["converted"] == 0, "weight"]) == {2.0}
+    assert set(out.loc[out["converted"] == 1, "weight"]) == {1.0}
+    again = subsample_negatives(pairs, rate=0.5, seed=3)
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_too_little_history_is_a_clear_error():
+    with pytest.raises(PortraitError, match="both classes are needed"):
+        churn_training_set(make_tables(), as_of=T("2025-02-01"), time=TIME)
+
+
+@pytest.fixture(scope="module")
+def bank_tables():
+    return generate_demo_bank(n_customers=1000, seed=11).tables
+
+
+def _future_noise(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Every other customer logs in and buys a product at and after `start`."""
+    ids = tables["customers"]["customer_id"].iloc[::2]
+    out = dict(tables)
+    events = tables["events"].head(len(ids)).copy()
+    events["customer_id"] = ids.to_numpy()
+    events["ts"] = start
+    txns = tables["transactions"].head(len(ids)).copy()
+    txns["customer_id"] = ids.to_numpy()
+    txns["ts"] = start + pd.Timedelta(days=1)
+    txns["type"] = "buy"
+    txns["product_id"] = "P05"
+    out["events"] = pd.concat([tables["events"], events], ignore_index=True)
+    out["transactions"] = pd.concat([tables["transactions"], txns], ignore_index=True)
+    return out
+
+
+def test_rows_at_or_after_as_of_never_reach_training_sets(bank_tables):
+    as_of = DEMO_AS_OF
+    clean = churn_training_set(bank_tables, as_of=as_of, time=TIME)
+    noisy = churn_training_set(_future_noise(bank_tables, as_of), as_of=as_of, time=TIME)
+    pd.testing.assert_frame_equal(clean.train, noisy.train)
+    pd.testing.assert_frame_equal(clean.valid, noisy.valid)
+    conv = conversion_training_set(bank_tables, as_of=as_of, time=TIME, negative_rate=0.3, seed=1)
+    conv_noisy = conversion_training_set(
+        _future_noise(bank_tables, as_of), as_of=as_of, time=TIME, negative_rate=0.3, seed=1
+    )
+    pd.testing.assert_frame_equal(conv.valid, conv_noisy.valid)
+
+
+def test_features_at_a_cutoff_ignore_rows_after_it(bank_tables):
+    """Rows inside the validation label window change labels, never the validation features."""
+    as_of = DEMO_AS_OF
+    clean = churn_training_set(bank_tables, as_of=as_of, time=TIME)
+    start = clean.cutoffs.validation
+    noisy = churn_training_set(_future_noise(bank_tables, start), as_of=as_of, time=TIME)
+    features = [c for c in clean.valid.columns if c != "churned"]
+    pd.testing.assert_frame_equal(clean.valid[features], noisy.valid[features])
+    assert noisy.valid["churned"].sum() < clean.valid["churned"].sum()
+    conv = conversion_training_set(bank_tables, as_of=as_of, time=TIME, negative_rate=0.3, seed=1)
+    conv_noisy = conversion_training_set(
+        _future_noise(bank_tables, start), as_of=as_of, time=TIME, negative_rate=0.3, seed=1
+    )
+    cols = [c for c in conv.valid.columns if c != "converted"]
+    pd.testing.assert_frame_equal(conv.valid[cols], conv_noisy.valid[cols])
+    assert conv_noisy.valid["converted"].sum() > conv.valid["converted"].sum()
+
+
+def test_training_rows_come_from_earlier_cutoffs(bank_tables):
+    data = churn_training_set(bank_tables, as_of=DEMO_AS_OF, time=TimeSettings(training_cutoffs=2))
+    assert set(data.train["cutoff"]) == set(data.cutoffs.training)
+    assert set(data.valid["cutoff"]) == {data.cutoffs.validation}
+    assert data.cutoffs.validation + pd.Timedelta(days=60) == DEMO_AS_OF
