@@ -110,33 +110,58 @@ def partition_by_customer(tables: dict[str, Any], *, npartitions: int) -> dict[s
     return out
 
 
-def _partition_features(*parts: pd.DataFrame, names: tuple[str, ...], products: pd.DataFrame,
-                        as_of: pd.Timestamp, active_days: int) -> pd.DataFrame:  # fmt: skip
-    tables = dict(zip(names, parts, strict=True))
+def _check_aligned(tables: dict[str, pd.DataFrame]) -> None:
     known = tables["customers"][CUSTOMER_ID]
-    for name in names[1:]:
-        stray = ~tables[name][CUSTOMER_ID].isin(known)
+    for name, frame in tables.items():
+        stray = ~frame[CUSTOMER_ID].isin(known)
         if stray.any():
             raise AssertionError(
                 f"table '{name}': {int(stray.sum())} rows sit in a partition without their customer "
-                f"(e.g. {tables[name].loc[stray, CUSTOMER_ID].iloc[0]!r}); the tables are not aligned"
+                f"(e.g. {frame.loc[stray, CUSTOMER_ID].iloc[0]!r}); the tables are not aligned"
             )
-    return build_features({**tables, "products": products}, as_of=as_of, active_days=active_days)
+
+
+def _on_partition(*parts: pd.DataFrame, fn, names: tuple[str, ...], broadcast: dict, kwargs: dict):
+    tables = dict(zip(names, parts, strict=True))
+    _check_aligned(tables)
+    return fn({**tables, **broadcast}, **kwargs)
+
+
+def map_customer_partitions(
+    fn, tables: dict[str, Any], *, names: tuple[str, ...] | None = None, **kwargs: Any
+) -> dd.DataFrame:
+    """``fn(tables_of_one_partition, **kwargs)`` over tables already aligned by ``partition_by_customer``.
+
+    ``names`` picks the per-customer tables handed over (customers first); broadcast tables
+    (products) are added whole. Any per-customer pandas function fits: features, labels, baskets.
+    """
+    names = names or ("customers", *[n for n in CUSTOMER_TABLES[1:] if n in tables])
+    spec = {"fn": fn, "names": names, "kwargs": kwargs,
+            "broadcast": {n: tables[n] for n in BROADCAST if n in tables}}  # fmt: skip
+    meta = _on_partition(*[tables[n]._meta for n in names], **spec)
+    return dd.map_partitions(
+        _on_partition, *[tables[n] for n in names], **spec,
+        meta=meta, align_dataframes=False, enforce_metadata=False,
+    )  # fmt: skip
 
 
 def build_features_distributed(
-    tables: dict[str, Any], *, as_of: pd.Timestamp | str, active_days: int = 90, npartitions: int
+    tables: dict[str, Any],
+    *,
+    as_of: pd.Timestamp | str,
+    active_days: int = 90,
+    npartitions: int,
+    aligned: bool = False,
 ) -> dd.DataFrame:
-    """Lazy portrait: ``build_features`` over aligned customer partitions (rows in no set order)."""
-    aligned = partition_by_customer(tables, npartitions=npartitions)
-    names = ("customers", *[n for n in CUSTOMER_TABLES[1:] if n in aligned])
-    kwargs = {"names": names, "products": aligned["products"], "as_of": pd.Timestamp(as_of),
-              "active_days": active_days}  # fmt: skip
-    meta = _partition_features(*[aligned[n]._meta for n in names], **kwargs)
-    return dd.map_partitions(
-        _partition_features, *[aligned[n] for n in names], **kwargs,
-        meta=meta, align_dataframes=False, enforce_metadata=False,
-    )  # fmt: skip
+    """Lazy portrait: ``build_features`` over aligned customer partitions (rows in no set order).
+
+    ``aligned=True`` skips the shuffle for tables that already went through ``partition_by_customer``.
+    """
+    if not aligned:
+        tables = partition_by_customer(tables, npartitions=npartitions)
+    return map_customer_partitions(
+        build_features, tables, as_of=pd.Timestamp(as_of), active_days=active_days
+    )
 
 
 def collect_portrait(portrait: dd.DataFrame) -> pd.DataFrame:

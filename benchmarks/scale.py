@@ -1,0 +1,341 @@
+"""Scale: each stage and the whole pipeline at growing sizes, on pandas and on Dask.
+
+Run: `.venv/bin/python benchmarks/scale.py [--sizes 20000 200000 1000000] [--timeout 3600]`.
+Each (size, engine) runs in its own process, so memory is measured per run and an
+out-of-memory run fails alone. The stages are those of `portrait run`: validate, features,
+segments (fit + assign), rules (holding and transition), churn model (LightGBM on one
+training cut-off). Peak memory is the highest resident memory of the process and all its
+children (the Dask workers) sampled every 0.1 s during the stage. Prints a table and writes
+benchmarks/results/scale.json. Not a test: timings depend on the machine.
+
+The data are demo banks written in chunks of CHUNK customers (ids prefixed per chunk), one
+Parquet file per chunk in TABLE/ directories, so the largest bank never has to sit in the
+generator's memory at once. The pandas run concatenates every chunk, as a user would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from features.contract import CUSTOMER_ID  # noqa: E402
+from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "scale.json"
+DATA_ROOT = Path(os.environ.get("PORTRAIT_SCALE_DATA", "/tmp/portrait_scale"))
+CHUNK = 50_000
+TABLES = ("customers", "products", "transactions", "events", "balances", "interactions")
+AS_OF = DEMO_AS_OF.as_unit("ns")  # validated timestamps are datetime64[ns]
+MEMORY_CAP_GB = 20  # address-space cap of a run: a MemoryError instead of the OOM killer
+TREES = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "random_state": 42,
+         "deterministic": True, "force_row_wise": True, "verbosity": -1}  # fmt: skip
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def write_bank(n_customers: int, out: Path) -> dict[str, int]:
+    """Demo bank of ``n_customers`` in chunks; returns row counts per table (cached on disk)."""
+    done = out / "rows.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    rows = dict.fromkeys(TABLES, 0)
+    for k, start in enumerate(range(0, n_customers, CHUNK)):
+        bank = generate_demo_bank(n_customers=min(CHUNK, n_customers - start), seed=7 + k)
+        for name in TABLES:
+            frame = bank.tables[name]
+            if name == "products":
+                if k:
+                    continue
+            else:
+                frame = frame.assign(**{CUSTOMER_ID: f"K{k:03d}-" + frame[CUSTOMER_ID].astype(str)})
+            # Microsecond stamps: features/load.py's range check overflows on datetime64[ns].
+            stamps = {c: "datetime64[us]" for c, t in frame.dtypes.items() if t.kind == "M"}
+            (out / f"{name}.parquet").mkdir(parents=True, exist_ok=True)
+            frame.astype(stamps).to_parquet(
+                out / f"{name}.parquet" / f"part-{k:04d}.parquet",
+                index=False,
+                row_group_size=1_000_000,
+            )
+            rows[name] += len(frame)
+        del bank
+    done.write_text(json.dumps(rows))
+    return rows
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Peak resident memory (GB) of this process and its children while the block runs."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            rss = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+            self.peak = max(self.peak, rss)
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.gb = round(self.peak / 2**30, 2)
+
+
+def timed(stages: list, name: str, fn, *args, **kwargs):
+    """Run one stage, append {stage, seconds, peak_gb}, return its result."""
+    with PeakMemory() as mem:
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        seconds = time.perf_counter() - started
+    stages.append({"stage": name, "seconds": round(seconds, 2), "peak_gb": mem.gb})
+    print(f"  {name:<10} {seconds:8.1f}s {mem.gb:6.2f} GB", flush=True)
+    return result
+
+
+# --- the two engines ------------------------------------------------------------------------
+
+
+def run_pandas(data: Path) -> list[dict]:
+    """Every stage with the embedded functions on whole in-memory tables."""
+    from lightgbm import LGBMClassifier
+
+    from features.labels import build_churn_labels
+    from features.portrait import build_features
+    from features.validate import validate_tables
+    from portrait.settings import RuleSettings, SegmentSettings
+    from training import rules as rl
+    from training.distributed import segmentation_model
+    from training.segments import assign_segment
+
+    stages: list[dict] = []
+
+    def validate():
+        return validate_tables({n: pd.read_parquet(data / f"{n}.parquet") for n in TABLES}).tables
+
+    tables = timed(stages, "validate", validate)
+    portrait = timed(stages, "features", build_features, tables, as_of=AS_OF)
+
+    def segments():
+        model = segmentation_model(SegmentSettings(n_reseeds=1)).fit(portrait)
+        return assign_segment(model, portrait)
+
+    timed(stages, "segments", segments)
+
+    def rules():
+        s, txns = RuleSettings(), tables["transactions"]
+        holding = rl.build_holding_baskets(txns, as_of=AS_OF)
+        transition = rl.build_transition_baskets(
+            txns, as_of=AS_OF, window_days=s.transition_window_days, n_windows=s.transition_windows
+        )
+        return [
+            rl.mine_rules(b, settings=s, kind=k)
+            for k, b in (("holding", holding), ("transition", transition))
+        ]
+
+    timed(stages, "rules", rules)
+
+    def churn():
+        train_at = AS_OF - pd.Timedelta(days=60)
+        train = build_features(tables, as_of=train_at).merge(
+            build_churn_labels(tables, as_of=train_at), on=CUSTOMER_ID
+        )
+        x = train.select_dtypes("number").drop(columns="churned")
+        return LGBMClassifier(**TREES).fit(x, train["churned"])
+
+    timed(stages, "churn", churn)
+    return stages
+
+
+def run_dask(data: Path, *, workers: int, memory_limit: str) -> list[dict]:
+    """Every stage on a LocalCluster: Parquet read lazily, features per customer partition."""
+    import logging
+
+    from distributed import Client, LocalCluster, wait
+
+    from features import distributed as fd
+    from features.labels import build_churn_labels
+    from portrait.settings import RuleSettings, SegmentSettings
+    from training import distributed as td
+    from training.engine import QUIET_LOGGERS
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    stages: list[dict] = []
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit) as cluster,
+        Client(cluster) as client,
+    ):
+
+        def read():
+            frames = fd.read_tables(data)
+            n = max(2 * workers, frames["events"].npartitions)
+            aligned = fd.partition_by_customer(frames, npartitions=n)
+            persisted = {k: v if k == "products" else client.persist(v) for k, v in aligned.items()}
+            wait([v for k, v in persisted.items() if k != "products"])
+            return persisted, n
+
+        tables, n = timed(stages, "validate", read)
+
+        def features(as_of):
+            portrait = fd.build_features_distributed(
+                tables, as_of=as_of, npartitions=n, aligned=True
+            )
+            portrait = client.persist(portrait)
+            wait(portrait)
+            return portrait
+
+        portrait = timed(stages, "features", features, AS_OF)
+
+        def segments():
+            model = td.fit_segments_distributed(
+                portrait, SegmentSettings(n_reseeds=1), fit_rows=100_000
+            )
+            out = client.persist(td.assign_segments_distributed(model, portrait))
+            wait(out)
+            return out
+
+        timed(stages, "segments", segments)
+
+        def rules():
+            s, txns = RuleSettings(), tables["transactions"]
+            holding = td.holding_baskets_distributed(txns, as_of=AS_OF)
+            transition = td.transition_baskets_distributed(txns, as_of=AS_OF, settings=s)
+            return [td.mine_rules_distributed(client.persist(b), settings=s, kind=k)
+                    for k, b in (("holding", holding), ("transition", transition))]  # fmt: skip
+
+        timed(stages, "rules", rules)
+
+        def churn():
+            train_at = AS_OF - pd.Timedelta(days=60)
+            train = features(train_at)
+            labels = fd.map_customer_partitions(
+                build_churn_labels, tables, names=("customers", "events", "transactions"),
+                as_of=train_at,
+            )  # fmt: skip
+            joined = train.merge(labels, on=CUSTOMER_ID)
+            numeric = [c for c, t in joined.dtypes.items() if t.kind in "fiub" and c != "churned"]
+            return td.fit_classifier_distributed(
+                joined[numeric], joined["churned"], params=TREES, client=client
+            )
+
+        timed(stages, "churn", churn)
+    return stages
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> None:
+    cap = MEMORY_CAP_GB * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap)) if args.engine == "pandas" else None
+    data = Path(args.data)
+    if args.engine == "pandas":
+        stages = run_pandas(data)
+    else:
+        stages = run_dask(data, workers=args.workers, memory_limit=args.memory_limit)
+    Path(args.out).write_text(json.dumps(stages))
+
+
+def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
+    """One (size, engine) run in a child process, bounded by ``args.timeout``."""
+    data = DATA_ROOT / str(size)
+    rows = write_bank(size, data)
+    out = DATA_ROOT / f"stages-{size}-{engine}.json"
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),
+           "--out", str(out), "--workers", str(args.workers), "--memory-limit", args.memory_limit]  # fmt: skip
+    print(f"{size:,} customers, {rows['events']:,} events on {engine}", flush=True)
+    with PeakMemory() as mem:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, timeout=args.timeout, capture_output=True, text=True)
+            status = "ok" if proc.returncode == 0 else _failure(proc)
+        except subprocess.TimeoutExpired:
+            status = f"stopped after {args.timeout}s"
+        total = time.perf_counter() - started
+    stages = json.loads(out.read_text()) if out.exists() else []
+    return {"customers": size, "engine": engine, "events": rows["events"],
+            "transactions": rows["transactions"], "status": status,
+            "total_s": round(total, 1), "peak_gb": mem.gb, "stages": stages}  # fmt: skip
+
+
+def _failure(proc: subprocess.CompletedProcess) -> str:
+    tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+    if "MemoryError" in tail[0] or proc.returncode in (-9, 137):
+        return f"out of memory ({tail[0][:80]})"
+    return f"failed: {tail[0][:120]}"
+
+
+def table(results: list[dict]) -> str:
+    """Seconds and peak GB per stage, one row per (size, engine)."""
+    names = ("validate", "features", "segments", "rules", "churn")
+    head = f"{'customers':>10} {'events':>12} {'engine':<7}" + "".join(f" {n:>16}" for n in names)
+    lines = [head + f" {'total':>16}  status", "-" * (len(head) + 28)]
+    for r in results:
+        by = {s["stage"]: s for s in r["stages"]}
+        cells = "".join(
+            f" {by[n]['seconds']:>8.1f}s {by[n]['peak_gb']:>5.1f}G" if n in by else f" {'-':>16}"
+            for n in names
+        )
+        lines.append(f"{r['customers']:>10,} {r['events']:>12,} {r['engine']:<7}{cells}"
+                     f" {r['total_s']:>8.1f}s {r['peak_gb']:>5.1f}G  {r['status']}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000, 1_000_000])
+    parser.add_argument("--engines", nargs="+", default=["pandas", "dask"])
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per (size, engine) run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit", default="8GiB", help="per Dask worker")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    results = []
+    for size in args.sizes:
+        for engine in args.engines:
+            results.append(measure(size, engine, args))
+            _write(results)
+    print(table(results))
+
+
+def _write(results: list[dict]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "as_of": str(AS_OF.date())}  # fmt: skip
+    RESULTS.write_text(json.dumps({**meta, "rows": results}, indent=2) + "\n")
+    print(table(results), flush=True)
+
+
+if __name__ == "__main__":  # a LocalCluster's worker processes re-import this file
+    main()
