@@ -47,7 +47,7 @@ class CalibratedGBM:
         categorical: tuple[str, ...] = (),
         params: dict[str, Any] | None = None,
         seed: int = 42,
-        num_boost_round: int = 2000,
+        num_boost_round: int = 600,
         early_stopping_rounds: int = 50,
         calibration_share: float = 0.2,
     ) -> None:

@@ -19,6 +19,7 @@ from portrait.settings import ModelSettings
 from training.baselines import RecencyBaseline, product_baselines
 from training.churn import LABEL as CHURN_LABEL
 from training.churn import ChurnModel, churn_features
+from training.conversion import DEFAULT_PARAMS as CONVERSION_DEFAULTS
 from training.conversion import LABEL as CONVERSION_LABEL
 from training.conversion import ConversionModel, PerProductModel
 from training.datasets import TrainingSet
@@ -103,6 +104,7 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
         seed=settings.seed,
         name="conversion",
         log_trials=log,
+        defaults=CONVERSION_DEFAULTS,
     )
     pair = fitted(result.best_params)
     per_product = PerProductModel(params=result.best_params, seed=settings.seed).fit(data.train)

@@ -37,7 +37,7 @@ from training.pairs import build_pair_context
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, load_champion
 from training.truth import truth_metrics
 
-NEGATIVE_RATE = 0.3
+NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs (weighted back)
 
 
 @dataclass
@@ -153,7 +153,7 @@ def models_stage(ctx) -> None:
             conv_model, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
-        truth = conv_model and truth_metrics(
+        truth = truth_metrics(
             ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             churn_model=churn_model, conversion_model=conv_model,
             churn_baseline=trained.churn.extra["baseline"],

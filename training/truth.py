@@ -103,7 +103,7 @@ def truth_metrics(
             tables, portrait, truth["customers"], as_of=as_of, settings=settings,
             model=churn_model, baseline=churn_baseline,
         ),
-        "conversion": conversion_truth_metrics(
+        "conversion": None if conversion_model is None else conversion_truth_metrics(
             tables, portrait, truth["conversion"], as_of=as_of, settings=settings,
             model=conversion_model,
         ),

@@ -30,10 +30,10 @@ class TuningResult:
 def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
     """The search space (depth capped so TreeSHAP reasons stay cheap)."""
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.04, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 7, 31),
         "max_depth": trial.suggest_int("max_depth", 3, 6),
-        "min_child_samples": trial.suggest_int("min_child_samples", 10, 200, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 10, 400, log=True),
         "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
         "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
         "bagging_freq": 1,
@@ -48,14 +48,15 @@ def tune(
     seed: int,
     name: str,
     log_trials: bool = True,
+    defaults: dict[str, Any] | None = None,
 ) -> TuningResult:
     """Maximise `objective(params)` over `n_trials` seeded TPE trials; each trial logged as a nested run."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), study_name=name
     )
-    study.enqueue_trial({**DEFAULT_PARAMS, "feature_fraction": 1.0, "bagging_fraction": 1.0,
-                         "lambda_l2": 1e-3})  # fmt: skip
+    start = {"feature_fraction": 1.0, "bagging_fraction": 1.0, "lambda_l2": 1e-3}
+    study.enqueue_trial({**start, **(defaults or DEFAULT_PARAMS)})
 
     def run_trial(trial: optuna.Trial) -> float:
         params = suggest_params(trial)
