@@ -174,6 +174,11 @@ def known_answer(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """A known customer's answer from THE shared recommender (`serving.recommend.recommend`)."""
     inputs = state.recommend_inputs
+    if not state.products["is_active"].astype(bool).any():  # nothing on sale: nothing to rank
+        empty = pd.DataFrame({c: pd.Series(dtype=str) for c in (CUSTOMER_ID, PRODUCT_ID, "reason")})
+        answer = envelope(state, request, [], personalised=False, cold_start=False,
+                          label="nothing on sale")  # fmt: skip
+        return answer, empty
     ranked = recommend(
         request.customer_id,
         portrait=inputs.portrait,

@@ -9,12 +9,12 @@ so a model that fails to load leaves the old one serving.
 from __future__ import annotations
 
 import json
-import pickle
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
@@ -185,8 +185,7 @@ def _segment_rows(segments: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
 def _unpickle(path: Path) -> Any:
     if not path.is_file():
         return None
-    with path.open("rb") as handle:
-        return pickle.load(handle)  # our own run's artefact, written by `portrait run`
+    return joblib.load(path)  # our own run's artefact, written by `portrait run` with joblib
 
 
 def _rule_base(run_dir: Path) -> Any:
