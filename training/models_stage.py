@@ -155,7 +155,7 @@ def models_stage(ctx) -> None:
         )  # fmt: skip
         truth = truth_metrics(
             ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
-            churn_model=churn_model, conversion_model=conv_model,
+            churn_model=churn_model, conversion_model=conv_model or trained.conversion.model,
             churn_baseline=trained.churn.extra["baseline"],
         )  # fmt: skip
         if truth:
