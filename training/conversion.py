@@ -42,17 +42,26 @@ PHRASES = {
     "holds_same_category": "complements what you hold",
     "n_buy_90d": "you bought {v:.0f} times in 90 days",
     "product_views_7d": "you browsed {v:.0f} products this week",
+    "log_min_amount": "minimum investment {e:,.0f}",
+    "product_risk": "product risk level R{v:.0f}",
+}
+LABEL_PHRASES = {
+    "product_code": "{v} is often chosen by customers with your profile",
+    "category_code": "{v} products suit your profile",
 }
 
 
 def phrase(feature: str, values: pd.Series) -> pd.Series:
     """Readable text of a pair feature's values; product and category read as their value."""
     template = PHRASES.get(feature)
+    if feature in LABEL_PHRASES:
+        text = LABEL_PHRASES[feature]
+        return pd.Series([text.format(v=str(v).replace("_", " ")) for v in values], dtype=object)
     if template is None:
-        name = feature.removesuffix("_code").replace("_", " ")
-        return pd.Series([f"{name}: {v}" for v in values.astype(object)], dtype=object)
+        name = feature.replace("_", " ")
+        return pd.Series([f"{name}: {v:.3g}" for v in values.astype(float)], dtype=object)
     nums = pd.to_numeric(values, errors="coerce").astype(float).fillna(0.0)
-    return pd.Series([template.format(v=v) for v in nums], dtype=object)
+    return pd.Series([template.format(v=v, e=np.expm1(v)) for v in nums], dtype=object)
 
 
 class ConversionModel(CalibratedGBM):
