@@ -201,16 +201,22 @@ def _rule_base(run_dir: Path) -> Any:
 
 
 def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
-    """The `champion` churn and conversion models from the MLflow registry and their versions."""
+    """The `champion` models from the MLflow registry and their versions, e.g. "churn:v3,conversion:v2".
+
+    The churn champion is required. The conversion model may have no champion yet (the quality
+    gate keeps the alias off a model that does not beat rules and popularity); the recommender
+    then ranks by rules and popularity, and the version says "conversion:none".
+    """
     from training import registry, tracking
 
     tracking.configure(settings.tracking)
-    models, versions = {}, []
-    for kind in ("churn", "conversion"):
-        model, version = registry.require_champion(f"portrait-{kind}")
-        models[kind] = model
-        versions.append(f"{kind}:v{version}")
-    return models, ",".join(versions)
+    churn, churn_version = registry.require_champion(registry.CHURN_MODEL)
+    found = registry.load_champion(registry.CONVERSION_MODEL)
+    conversion, conversion_version = found if found is not None else (None, None)
+    version = f"churn:v{churn_version},conversion:" + (
+        f"v{conversion_version}" if conversion_version else "none"
+    )
+    return {"churn": churn, "conversion": conversion}, version
 
 
 def _churn(

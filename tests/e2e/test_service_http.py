@@ -58,7 +58,10 @@ def test_known_customer_gets_ranked_reasoned_suitable_products(server, customers
 
 def test_session_views_change_the_answer(server, customers):
     cid = served(customers, customers["risk_level"].ge(4) & ~customers["marketing_opt_out"])
-    before = post(server, "/recommend", {"customer_id": cid, "k": 5}).json()["items"]
+    first = post(server, "/recommend", {"customer_id": cid, "k": 5}).json()
+    if first["model_version"].endswith("conversion:none"):
+        pytest.skip("no conversion champion in this run: views reach the ranking only through it")
+    before = first["items"]
     last = before[-1]["product_id"]
     views = [{"event": "view_product", "product_id": last, "page": "product"}] * 20
     after = post(
