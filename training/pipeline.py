@@ -62,7 +62,9 @@ class RunResult:
 def validate_stage(ctx: RunContext) -> None:
     """Load and validate every table; quarantine files are written even when the run stops."""
     try:
-        ctx.data = load_dataset(ctx.data_dir, max_bad_fraction=ctx.settings.validation.max_bad_fraction)
+        ctx.data = load_dataset(
+            ctx.data_dir, max_bad_fraction=ctx.settings.validation.max_bad_fraction
+        )
     except ContractError as exc:
         partial = getattr(exc, "data", None)
         if partial is not None:
@@ -74,7 +76,9 @@ def validate_stage(ctx: RunContext) -> None:
 
 def features_stage(ctx: RunContext) -> None:
     """Build the point-in-time portrait and write features.parquet."""
-    ctx.portrait = build_portrait(ctx.tables, as_of=ctx.as_of, settings=ctx.settings)  # pandas or dask
+    ctx.portrait = build_portrait(
+        ctx.tables, as_of=ctx.as_of, settings=ctx.settings
+    )  # pandas or dask
     ctx.portrait.to_parquet(ctx.out_dir / "features.parquet", index=False)
     ctx.sections.append(statistics_section(ctx.tables, ctx.portrait, as_of=ctx.as_of))
     ctx.metrics["features"] = {
@@ -100,12 +104,16 @@ def run_pipeline(
 ) -> RunResult:
     """Run every stage, write report.html and quality.json, and log the run to MLflow."""
     if not Path(data_dir).is_dir():
-        raise ContractError(f"data directory {data_dir} does not exist; create one with `portrait demo-data`")
+        raise ContractError(
+            f"data directory {data_dir} does not exist; create one with `portrait demo-data`"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(Path(data_dir), pd.Timestamp(as_of), out_dir, settings)
     uri = tracking.configure(settings.tracking)
     with tracking.start_run(f"run {ctx.as_of.date()}") as run, engine_session(settings.engine):
-        tracking.log_params({"data_dir": str(data_dir), "as_of": str(ctx.as_of.date()), "settings": settings})
+        tracking.log_params(
+            {"data_dir": str(data_dir), "as_of": str(ctx.as_of.date()), "settings": settings}
+        )
         for i, (name, stage) in enumerate(STAGES, start=1):
             started = time.perf_counter()
             _say(echo, f"[{i}/{len(STAGES)}] {name} ...")
@@ -123,7 +131,15 @@ def run_pipeline(
 
 def _write_outputs(ctx: RunContext) -> tuple[Path, Path]:
     quality = ctx.out_dir / "quality.json"
-    write_quality(ctx.data, quality, extra={"as_of": str(ctx.as_of.date()), "data_dir": str(ctx.data_dir.resolve()), "metrics": _jsonable(ctx.metrics)})
+    write_quality(
+        ctx.data,
+        quality,
+        extra={
+            "as_of": str(ctx.as_of.date()),
+            "data_dir": str(ctx.data_dir.resolve()),
+            "metrics": _jsonable(ctx.metrics),
+        },
+    )
     report = write_report(
         ctx.sections,
         ctx.out_dir / "report.html",
@@ -134,7 +150,9 @@ def _write_outputs(ctx: RunContext) -> tuple[Path, Path]:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
 
 
 def _say(echo: bool, message: str) -> None:
