@@ -1,7 +1,7 @@
 """Feature building throughput: customers/s and events/s at 20k and 200k customers.
 
-Run: `.venv/bin/python benchmarks/features.py [--sizes 20000 200000]`. Prints a table and writes
-benchmarks/results/features.json. Not a test: machines are noisy.
+Run: `.venv/bin/python -m benchmarks.feature_build [--sizes 20000 200000]`. Prints a table and writes
+benchmarks/results/feature_build.json. Not a test: machines are noisy.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from features.validate import validate_tables
 
-RESULTS = Path(__file__).parent / "results" / "features.json"
+RESULTS = Path(__file__).parent / "results" / "feature_build.json"
 
 
 def measure(n_customers: int, seed: int = 7) -> dict:
