@@ -23,11 +23,12 @@ from serving.policy import apply_policy
 from training.pairs import PairContext, build_pairs, peer_key
 
 OUTPUT_COLUMNS = [CUSTOMER_ID, "rank", PRODUCT_ID, "score", "reasons", "personalised", "source"]
-SOURCES = ("model", "rules", "segment_popularity", "popularity", "cold_start")
+SOURCES = ("model", "session", "rules", "segment_popularity", "popularity", "cold_start")
 OPT_OUT_REASON = (
     "you opted out of personalised marketing, so popular with customers like you is NOT used; "
     "popular overall"
 )
+MAX_AUDITED_CUSTOMERS = 100
 COLD_START_REASON = "new to us: popular products suitable for everyone"
 
 
@@ -107,9 +108,16 @@ def recommend(
     seg = _lookup(inputs.segments, ids)
     model_cands, pairs = _model_candidates(rows, conversion_model, context, session_events)
     cands = [model_cands]
+    if model_cands is None:  # with a model, session views already move the model's view features
+        cands.append(_session_candidates(rows, session_events))
     cands.append(_rule_candidates(held, rule_base, seg, k))
     cands.extend(_popular_candidates(rows, ids, context, products, seg))
-    cands = pd.concat([c for c in cands if c is not None and len(c)], ignore_index=True)
+    cands = [c for c in cands if c is not None and len(c)]
+    if not cands:  # nothing on sale at all: an empty, well-formed answer
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+        out.attrs["excluded"] = {}
+        return out
+    cands = pd.concat(cands, ignore_index=True)
     result = apply_policy(
         cands,
         customers=_lookup(inputs.policy_customers, ids).astype({CUSTOMER_ID: str}),
@@ -121,6 +129,10 @@ def recommend(
     opted = pd.Index(policy.loc[policy["marketing_opt_out"].astype(bool), CUSTOMER_ID].astype(str))
     out = _explain_model_rows(_top_k(result.kept, k, opted_out=opted), pairs, conversion_model)
     out.attrs["excluded"] = result.exclusion_counts()
+    if (
+        len(ids) <= MAX_AUDITED_CUSTOMERS
+    ):  # per-product audit lines for the service; attrs copy on every op
+        out.attrs["excluded_rows"] = result.excluded[[CUSTOMER_ID, PRODUCT_ID, "reason"]]
     return out
 
 
@@ -154,6 +166,21 @@ def _explain_model_rows(out: pd.DataFrame, pairs: pd.DataFrame | None, model: An
     reasons = [r or ["predicted to suit you"] for r in model.explain(chosen, top=3)]
     out.loc[is_model, "reasons"] = pd.Series(reasons, index=out.index[is_model], dtype=object)
     return out
+
+
+def _session_candidates(rows, session_events) -> pd.DataFrame | None:
+    """Products a known customer viewed in this visit, most viewed first (the policy still applies)."""
+    if session_events is None or len(session_events) == 0 or rows.empty:
+        return None
+    views = session_events.loc[session_events[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
+    views = views.astype(str)
+    views = views.loc[views[CUSTOMER_ID].isin(rows[CUSTOMER_ID].astype(str))]
+    if views.empty:
+        return None
+    counts = views.value_counts([CUSTOMER_ID, PRODUCT_ID]).rename("score").reset_index()
+    counts["score"] = counts["score"].astype(float)
+    counts["reasons"] = [[f"viewed {int(n)} time(s) in this visit"] for n in counts["score"]]
+    return counts.assign(personalised=True, source="session")
 
 
 def _rule_candidates(held, rule_base, seg, k) -> pd.DataFrame | None:

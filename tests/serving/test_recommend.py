@@ -67,6 +67,19 @@ def test_cold_start_is_labelled(tiny):
     assert all(r == [COLD_START_REASON] for r in out["reasons"])
 
 
+def test_session_views_lead_without_a_model_but_never_break_the_policy(tiny):
+    # C (risk 2) views P3 (risk 2, suitable) and P2 (risk 4, not suitable) in this visit.
+    session = pd.DataFrame(
+        {"customer_id": ["C", "C", "C"], "ts": AS_OF, "event": "view_product", "page": None,
+         "product_id": ["P3", "P3", "P2"]}
+    )  # fmt: skip
+    out = recommend(["C"], k=2, session_events=session, **tiny)
+    assert out.iloc[0]["product_id"] == "P3" and out.iloc[0]["source"] == "session"
+    assert out.iloc[0]["reasons"] == ["viewed 2 time(s) in this visit"]
+    assert "P2" not in set(out["product_id"])
+    assert set(out.attrs["excluded_rows"]["reason"]) >= {"risk_above_customer"}
+
+
 def test_k_must_be_positive(tiny):
     with pytest.raises(ValueError, match="k must be at least 1"):
         recommend(["A"], k=0, **tiny)
