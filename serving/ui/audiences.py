@@ -80,16 +80,7 @@ def summary(result: AudienceResult) -> dict[str, Any]:
     sample = result.frame.head(SAMPLE_SIZE)
     columns = [c for c in ("customer_id", "channel", "matched_because") if c in sample.columns]
     rows = sample[columns].astype(object).where(sample[columns].notna(), "").astype(str)
-    return {
-        "query": result.query,
-        "as_of": str(result.as_of.date()),
-        "eligible": result.eligible,
-        "matched": result.matched,
-        "count": result.count,
-        "opted_out_excluded": result.opted_out_excluded,
-        "columns": columns,
-        "sample": rows.to_dict(orient="records"),
-    }
+    return {**result.summary(), "columns": columns, "sample": rows.to_dict(orient="records")}
 
 
 def export(result: AudienceResult, fmt: str) -> tuple[bytes, str, str]:

@@ -61,18 +61,14 @@ def test_run_writes_the_contract_outputs(run_dir):
     assert features["customer_id"].is_unique and len(features) > 1000
 
 
+def bad_bank(tmp_path: Path, fraction: str) -> subprocess.CompletedProcess:
+    """A small demo bank with a fraction of injected bad rows in tmp_path/bad."""
+    args = ("--customers", "600", "--seed", "5", "--bad-rows", fraction)
+    return portrait("demo-data", str(tmp_path / "bad"), *args, cwd=tmp_path)
+
+
 def test_validate_quarantines_bad_rows_and_counts_them(tmp_path):
-    done = portrait(
-        "demo-data",
-        str(tmp_path / "bad"),
-        "--customers",
-        "600",
-        "--seed",
-        "5",
-        "--bad-rows",
-        "0.005",
-        cwd=tmp_path,
-    )
+    done = bad_bank(tmp_path, "0.005")
     assert done.returncode == 0, done.stderr
     checked = portrait(
         "validate", str(tmp_path / "bad"), "--set", "validation.max_bad_fraction=0.05", cwd=tmp_path
@@ -86,17 +82,7 @@ def test_validate_quarantines_bad_rows_and_counts_them(tmp_path):
 
 
 def test_too_many_bad_rows_stops_with_one_clear_message(tmp_path):
-    portrait(
-        "demo-data",
-        str(tmp_path / "bad"),
-        "--customers",
-        "600",
-        "--seed",
-        "5",
-        "--bad-rows",
-        "0.05",
-        cwd=tmp_path,
-    )
+    bad_bank(tmp_path, "0.05")
     done = portrait("validate", str(tmp_path / "bad"), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "max_bad_fraction" in done.stderr
