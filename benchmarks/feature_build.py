@@ -49,7 +49,11 @@ def main() -> None:
     header = list(rows[0])
     print(" | ".join(f"{h:>15}" for h in header))
     for row in rows:
-        print(" | ".join(f"{row[h]:>15,}" if isinstance(row[h], int) else f"{row[h]:>15}" for h in header))
+        print(
+            " | ".join(
+                f"{row[h]:>15,}" if isinstance(row[h], int) else f"{row[h]:>15}" for h in header
+            )
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "rows": rows}, indent=2))
     print(f"written {RESULTS}")

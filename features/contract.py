@@ -154,4 +154,12 @@ SPECS: dict[str, TableSpec] = {
     for s in (CUSTOMERS, PRODUCTS, TRANSACTIONS, EVENTS, BALANCES, CAMPAIGNS, INTERACTIONS)
 }
 # Order matters: referenced tables are validated before the tables that point at them.
-TABLE_ORDER = ("customers", "products", "transactions", "events", "balances", "campaigns", "interactions")
+TABLE_ORDER = (
+    "customers",
+    "products",
+    "transactions",
+    "events",
+    "balances",
+    "campaigns",
+    "interactions",
+)

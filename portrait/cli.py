@@ -256,7 +256,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     model_arguments(p)
 
 
-@command("train", "train churn and conversion models (default parameters), gate, register", _model_args)
+@command(
+    "train", "train churn and conversion models (default parameters), gate, register", _model_args
+)
 def train_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from training.models_cli import train_command
 

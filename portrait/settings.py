@@ -35,7 +35,9 @@ class SegmentSettings:
     n_components: int = 0  # PCA components before clustering; 0 = none
     sample_size: int = 5000  # rows used to score each k (silhouette) and to check reseed stability
     n_reseeds: int = 3
-    potential_floor: float = 0.1  # potential_large needs this share of the smallest top-tier balance
+    potential_floor: float = (
+        0.1  # potential_large needs this share of the smallest top-tier balance
+    )
     potential_back_days: int = 180  # back-test window of the potential-large rule
     new_days: int = 90
     churned_days: int = 180
