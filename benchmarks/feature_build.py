@@ -12,6 +12,7 @@ import platform
 import time
 from pathlib import Path
 
+from benchmarks.table import print_table
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from features.validate import validate_tables
@@ -46,14 +47,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     args = parser.parse_args()
     rows = [measure(n) for n in args.sizes]
-    header = list(rows[0])
-    print(" | ".join(f"{h:>15}" for h in header))
-    for row in rows:
-        print(
-            " | ".join(
-                f"{row[h]:>15,}" if isinstance(row[h], int) else f"{row[h]:>15}" for h in header
-            )
-        )
+    print_table(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "rows": rows}, indent=2))
     print(f"written {RESULTS}")

@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.table import print_table  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from features.holdings import build_holdings  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
@@ -100,14 +101,7 @@ def main() -> None:
     for n in args.sizes:
         rows.append(bench(n, trials=args.trials))
         print(json.dumps(rows[-1]), flush=True)
-    keys = list(rows[0])
-    print(" | ".join(f"{k:>18}" for k in keys))
-    for row in rows:
-        print(
-            " | ".join(
-                f"{row[k]:>18,.2f}" if isinstance(row[k], float) else f"{row[k]:>18,}" for k in keys
-            )
-        )
+    print_table(rows, width=18)
     out = ROOT / "benchmarks" / "results" / "train.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"trials": args.trials, "rows": rows}, indent=2))
