@@ -36,7 +36,9 @@ lint: install
 format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
+# `bench` adds the optional `peers` group (pyspark, for Spark FPGrowth in benchmarks/peers.py; needs Java 17+).
 bench: install
+	$(UV) sync --frozen --inexact --quiet --group peers
 	for b in benchmarks/[a-z]*.py; do $(BIN)/python -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:
