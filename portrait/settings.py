@@ -54,12 +54,17 @@ class RuleSettings:
     transition_window_days: int = 60  # "held at a cut-off -> bought in the next window"
     transition_windows: int = 10  # cut-offs stepping back from as_of, one window each
     # a purchase in one window is rarer than a holding, so transition rules get their own floors
-    transition_min_support: float = 0.001
-    transition_min_confidence: float = 0.01
+    # low enough for a rare product's affinity (margin after a stock portfolio: support ~5e-4,
+    # confidence ~0.8%); min_rule_baskets and the lift_lower ranking keep thin rules down
+    transition_min_support: float = 0.0002
+    transition_min_confidence: float = 0.005
     min_rule_baskets: int = 5  # a rule needs this many supporting baskets (guards small segments)
     per_segment: bool = True
     min_segment_baskets: int = 200  # smaller segments get only the overall rules
-    top_rules: int = 20  # rows of the top-rules table in the report
+    top_rules: int = 20  # rows of each top-rules table in the report
+    # rules are ranked by lift within strata of this customers column (suitability confounds
+    # raw lift); empty = no strata
+    strata_column: str = "risk_level"
 
 
 @dataclass(frozen=True)

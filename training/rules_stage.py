@@ -2,7 +2,8 @@
 
 Writes `rules.parquet` (the contract's columns plus kind, metrics, risk marks and reason) and
 `rule_base/` (loadable by serving with `training.rule_base.load_rule_base`) in the run
-directory, adds a report section (top rules by lift, lift against support) and logs the
+directory, adds a report section (top pair rules per kind by lift_lower, lift against
+support; see training.rules_ranking for why not raw lift) and logs the
 rule base's parameters, version and counts to MLflow.
 """
 
@@ -27,17 +28,17 @@ from training.rules import (
     mark_risk,
     mine_rules,
     mine_segment_rules,
-    sort_rules,
 )
+from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
 
 TABLE_COLUMNS = [
-    "kind",
-    SEGMENT_ID,
     "rule",
+    "observed",
     "support",
     "confidence",
     "lift",
-    "conviction",
+    "adjusted_lift",
+    "lift_lower",
     "max_risk_level",
 ]
 
@@ -71,8 +72,9 @@ def mine_all_rules(
     settings: RuleSettings,
     segments: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Holding and transition rules, overall and per segment, risk-marked, with reasons; plus notes."""
+    """Holding and transition rules, overall and per segment, ranked, risk-marked, with reasons; plus notes."""
     check_rule_settings(settings)
+    strata = _strata(tables.get("customers"), settings.strata_column)
     txns = tables["transactions"]
     baskets = {
         "holding": build_holding_baskets(txns, as_of=as_of),
@@ -83,25 +85,53 @@ def mine_all_rules(
             n_windows=settings.transition_windows,
         ),
     }
-    frames, notes = [empty_rules()], []
+    frames, notes = [_ranked_empty()], []
     for kind, kind_baskets in baskets.items():
         try:
-            frames.append(mine_rules(kind_baskets, settings=settings, kind=kind))
+            overall = mine_rules(kind_baskets, settings=settings, kind=kind)
         except RulesError as exc:
             notes.append(str(exc))
             continue
+        frames.append(rank_rules(overall, kind_baskets, strata))
         if segments is not None and settings.per_segment:
             seg_rules, skipped = mine_segment_rules(
                 kind_baskets, segments, settings=settings, kind=kind
             )
-            frames.append(seg_rules)
+            frames.extend(_rank_per_segment(seg_rules, kind_baskets, segments, strata))
             if skipped:
                 notes.append(
                     f"{kind} rules: segments with too few baskets used overall rules only: {', '.join(skipped)}"
                 )
-    rules = sort_rules(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
+    rules = sort_ranked(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
     rules = mark_risk(rules, tables["products"])
     return rules.assign(**{REASON: rule_reasons(rules, tables["products"]).to_numpy()}), notes
+
+
+def _strata(customers: pd.DataFrame | None, column: str) -> pd.Series | None:
+    if column and (customers is None or column not in customers.columns):
+        raise RulesError(
+            f"rules.strata_column {column!r} is not a column of the customers table; "
+            "name one (e.g. risk_level) or set it empty to rank by plain lift"
+        )
+    return customer_strata(customers, column)
+
+
+def _rank_per_segment(
+    rules: pd.DataFrame, baskets: pd.DataFrame, segments: pd.DataFrame, strata: pd.Series | None
+) -> list[pd.DataFrame]:
+    """Rank each segment's rules against that segment's own baskets."""
+    if rules.empty:
+        return []
+    seg_of = segments.astype({CUSTOMER_ID: str}).set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str)
+    in_segment = baskets[CUSTOMER_ID].astype(str).map(seg_of)
+    return [
+        rank_rules(group, baskets.loc[in_segment.eq(seg).to_numpy()], strata)
+        for seg, group in rules.groupby(SEGMENT_ID, sort=True)
+    ]
+
+
+def _ranked_empty() -> pd.DataFrame:
+    return rank_rules(empty_rules(), pd.DataFrame())
 
 
 def segment_frame(segments: Any) -> pd.DataFrame | None:
@@ -147,14 +177,18 @@ def _summary_metrics(rules: pd.DataFrame) -> dict[str, float]:
 
 
 def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section:
-    """Report section: counts, the top rules by lift, and lift against support per kind."""
+    """Report section: counts, the top pair rules per kind by lift_lower, and lift against support."""
     rules, counts = rule_base.rules, rule_base.counts()
     section = Section("Product rules").text(
         f"Rule base {rule_base.version}: {counts['rules']} rules ({counts['holding_rules']} holding, "
         f"{counts['transition_rules']} transition; {counts['segment_rules']} segment-specific). "
-        "Transition rules read 'customers holding A go on to buy B within the next window'; "
-        "rules whose products are riskier than the antecedents are kept and marked, and the "
-        "recommendation policy drops them for customers below max_risk_level."
+        "Transition rules read 'customers holding A go on to buy B within the next window'. "
+        "Rules are ranked by lift_lower: the 95% lower bound of lift measured within customers "
+        f"of the same {rule_base.params.get('strata_column') or 'population'} (a customer can "
+        "only buy products up to their risk level, so raw lift makes any two risky products "
+        "look related, and a rule on a handful of baskets can show any lift). Rules whose "
+        "products are riskier than the antecedents are kept and marked; the recommendation "
+        "policy drops them for customers below max_risk_level."
     )
     for note in notes:
         section.text(note, css="note")
@@ -163,10 +197,13 @@ def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section
             "No rule passed the thresholds; lower rules.min_support or rules.min_confidence.",
             css="bad",
         )
-    table = rules.head(top).assign(rule=rules[REASON].head(top))[TABLE_COLUMNS]
-    section.table(
-        table.fillna({SEGMENT_ID: "all"}), caption=f"Top {min(top, len(rules))} rules by lift"
-    )
+    for kind in ("transition", "holding"):
+        best = top_rules(rules, kind=kind, n=top)
+        section.table(
+            best.assign(rule=best[REASON])[TABLE_COLUMNS],
+            caption=f"Top {len(best)} {kind} rules (one product to one product, all customers) "
+            "by lift_lower",
+        )
     return section.figures((_lift_support_plot(rules), "Lift against support, one point per rule"))
 
 

@@ -325,7 +325,8 @@ def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) 
         ctx.metrics["rules"]["transition_rules"] > 0 and ctx.metrics["rules"]["segment_rules"] > 0
     )
     assert set(written["segment_id"].dropna()) <= set(segments["segment_id"])
-    assert "Top 20 rules by lift" in "".join(ctx.sections[0].parts)
+    html = "".join(ctx.sections[0].parts)
+    assert "Top 20 transition rules" in html and "by lift_lower" in html
 
 
 def test_no_purchases_give_notes_and_no_rules_not_a_crash(bank) -> None:
