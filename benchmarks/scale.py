@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import platform
-import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +40,10 @@ DATA_ROOT = Path(os.environ.get("PORTRAIT_SCALE_DATA", "/tmp/portrait_scale"))
 CHUNK = 50_000
 TABLES = ("customers", "products", "transactions", "events", "balances", "interactions")
 AS_OF = DEMO_AS_OF.as_unit("ns")  # validated timestamps are datetime64[ns]
-MEMORY_CAP_GB = 20  # address-space cap of a run: a MemoryError instead of the OOM killer
+FLOOR_GB = 1.5  # stop a run before the machine (shared with other work) runs out of memory
+# Session rate x0.25: ~53 events per customer instead of ~190, so 1M customers are ~53M events.
+ACTIVITY_SCALE = 0.25
+MEMORY_CAP_GB = 14  # resident memory of a run (process + Dask workers) before the watchdog stops it
 TREES = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "random_state": 42,
          "deterministic": True, "force_row_wise": True, "verbosity": -1}  # fmt: skip
 
@@ -48,14 +51,18 @@ TREES = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "random_st
 # --- data -----------------------------------------------------------------------------------
 
 
-def write_bank(n_customers: int, out: Path) -> dict[str, int]:
+def write_bank(
+    n_customers: int, out: Path, *, activity_scale: float = ACTIVITY_SCALE
+) -> dict[str, int]:
     """Demo bank of ``n_customers`` in chunks; returns row counts per table (cached on disk)."""
     done = out / "rows.json"
     if done.exists():
         return json.loads(done.read_text())
     rows = dict.fromkeys(TABLES, 0)
     for k, start in enumerate(range(0, n_customers, CHUNK)):
-        bank = generate_demo_bank(n_customers=min(CHUNK, n_customers - start), seed=7 + k)
+        bank = generate_demo_bank(
+            n_customers=min(CHUNK, n_customers - start), seed=7 + k, activity_scale=activity_scale
+        )
         for name in TABLES:
             frame = bank.tables[name]
             if name == "products":
@@ -81,7 +88,15 @@ def write_bank(n_customers: int, out: Path) -> dict[str, int]:
 
 
 class PeakMemory:
-    """Peak resident memory (GB) of this process and its children while the block runs."""
+    """Peak resident memory (GB) of a process tree while the block runs (default: this process).
+
+    With ``cap_gb`` it is also the run's watchdog: when the tree's resident memory passes the cap,
+    or the machine's available memory falls under ``FLOOR_GB`` (other sessions share it), it
+    kills the tree's process group and says why in ``killed``.
+    """
+
+    def __init__(self, root: psutil.Process | None = None, *, cap_gb: float = 0) -> None:
+        self.root, self.cap, self.killed = root, cap_gb * 2**30, ""
 
     def __enter__(self) -> PeakMemory:
         self.peak, self._stop = 0, threading.Event()
@@ -90,14 +105,29 @@ class PeakMemory:
         return self
 
     def _sample(self) -> None:
-        me = psutil.Process()
+        root = self.root or psutil.Process()
         while not self._stop.is_set():
             rss = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
+            with contextlib.suppress(psutil.Error):
+                for p in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
             self.peak = max(self.peak, rss)
+            if self.cap and not self.killed:
+                self._guard(root, rss)
             time.sleep(0.1)
+
+    def _guard(self, root: psutil.Process, rss: int) -> None:
+        available = psutil.virtual_memory().available
+        if rss > self.cap:
+            self.killed = f"over the {self.cap / 2**30:.0f} GB memory cap"
+        elif available < FLOOR_GB * 2**30:
+            self.killed = (
+                f"machine down to {available / 2**30:.1f} GB available at {rss / 2**30:.1f} GB"
+            )
+        if self.killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(root.pid, signal.SIGKILL)  # the child leads its own session
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -105,13 +135,26 @@ class PeakMemory:
         self.gb = round(self.peak / 2**30, 2)
 
 
-def timed(stages: list, name: str, fn, *args, **kwargs):
+class StageLog(list):
+    """Stage records, rewritten to ``out`` after each change so a killed run keeps what it did."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self.out = out
+
+    def save(self, running: str | None = None) -> None:
+        self.out.write_text(json.dumps({"stages": list(self), "running": running}))
+
+
+def timed(stages: StageLog, name: str, fn, *args, **kwargs):
     """Run one stage, append {stage, seconds, peak_gb}, return its result."""
+    stages.save(running=name)
     with PeakMemory() as mem:
         started = time.perf_counter()
         result = fn(*args, **kwargs)
         seconds = time.perf_counter() - started
     stages.append({"stage": name, "seconds": round(seconds, 2), "peak_gb": mem.gb})
+    stages.save()
     print(f"  {name:<10} {seconds:8.1f}s {mem.gb:6.2f} GB", flush=True)
     return result
 
@@ -119,7 +162,7 @@ def timed(stages: list, name: str, fn, *args, **kwargs):
 # --- the two engines ------------------------------------------------------------------------
 
 
-def run_pandas(data: Path) -> list[dict]:
+def run_pandas(data: Path, stages: StageLog) -> list[dict]:
     """Every stage with the embedded functions on whole in-memory tables."""
     from lightgbm import LGBMClassifier
 
@@ -130,8 +173,6 @@ def run_pandas(data: Path) -> list[dict]:
     from training import rules as rl
     from training.distributed import segmentation_model
     from training.segments import assign_segment
-
-    stages: list[dict] = []
 
     def validate():
         return validate_tables({n: pd.read_parquet(data / f"{n}.parquet") for n in TABLES}).tables
@@ -170,7 +211,7 @@ def run_pandas(data: Path) -> list[dict]:
     return stages
 
 
-def run_dask(data: Path, *, workers: int, memory_limit: str) -> list[dict]:
+def run_dask(data: Path, stages: StageLog, *, workers: int, memory_limit: str) -> list[dict]:
     """Every stage on a LocalCluster: Parquet read lazily, features per customer partition."""
     import logging
 
@@ -184,7 +225,6 @@ def run_dask(data: Path, *, workers: int, memory_limit: str) -> list[dict]:
 
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    stages: list[dict] = []
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit) as cluster,
         Client(cluster) as client,
@@ -250,42 +290,48 @@ def run_dask(data: Path, *, workers: int, memory_limit: str) -> list[dict]:
 
 
 def child(args: argparse.Namespace) -> None:
-    cap = MEMORY_CAP_GB * 2**30
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap)) if args.engine == "pandas" else None
-    data = Path(args.data)
+    data, stages = Path(args.data), StageLog(Path(args.out))
     if args.engine == "pandas":
-        stages = run_pandas(data)
+        run_pandas(data, stages)
     else:
-        stages = run_dask(data, workers=args.workers, memory_limit=args.memory_limit)
-    Path(args.out).write_text(json.dumps(stages))
+        run_dask(data, stages, workers=args.workers, memory_limit=args.memory_limit)
 
 
 def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
-    """One (size, engine) run in a child process, bounded by ``args.timeout``."""
-    data = DATA_ROOT / str(size)
-    rows = write_bank(size, data)
+    """One (size, engine) run in a child process, bounded by ``args.timeout`` and ``args.max_gb``."""
+    data = DATA_ROOT / f"{size}-a{args.activity_scale:g}"
+    rows = write_bank(size, data, activity_scale=args.activity_scale)
     out = DATA_ROOT / f"stages-{size}-{engine}.json"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),
            "--out", str(out), "--workers", str(args.workers), "--memory-limit", args.memory_limit]  # fmt: skip
     print(f"{size:,} customers, {rows['events']:,} events on {engine}", flush=True)
-    with PeakMemory() as mem:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with PeakMemory(psutil.Process(proc.pid), cap_gb=args.max_gb) as mem:
         try:
-            proc = subprocess.run(cmd, timeout=args.timeout, capture_output=True, text=True)
-            status = "ok" if proc.returncode == 0 else _failure(proc)
+            _, err = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            status = f"stopped after {args.timeout}s"
-        total = time.perf_counter() - started
-    stages = json.loads(out.read_text()) if out.exists() else []
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            mem.killed = f"stopped after {args.timeout}s"
+    total = time.perf_counter() - started
+    done = json.loads(out.read_text()) if out.exists() else {"stages": [], "running": None}
+    status = _status(proc.returncode, err, mem.killed)
+    if done["running"]:
+        status += f" in {done['running']}"
     return {"customers": size, "engine": engine, "events": rows["events"],
-            "transactions": rows["transactions"], "status": status,
-            "total_s": round(total, 1), "peak_gb": mem.gb, "stages": stages}  # fmt: skip
+            "transactions": rows["transactions"], "status": status, "total_s": round(total, 1),
+            "peak_gb": mem.gb, "cap_gb": args.max_gb, "stages": done["stages"]}  # fmt: skip
 
 
-def _failure(proc: subprocess.CompletedProcess) -> str:
-    tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-    if "MemoryError" in tail[0] or proc.returncode in (-9, 137):
+def _status(returncode: int, stderr: str, killed: str) -> str:
+    if killed:
+        return killed
+    if returncode == 0:
+        return "ok"
+    tail = (stderr or "").strip().splitlines()[-1:] or [f"exit {returncode}"]
+    if "MemoryError" in tail[0] or returncode in (-9, 137):
         return f"out of memory ({tail[0][:80]})"
     return f"failed: {tail[0][:120]}"
 
@@ -312,7 +358,17 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["pandas", "dask"])
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per (size, engine) run")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory-limit", default="8GiB", help="per Dask worker")
+    parser.add_argument(
+        "--activity-scale", type=float, default=ACTIVITY_SCALE,
+        help="demo bank session-rate multiplier (1.0 = ~190 events per customer)",
+    )  # fmt: skip
+    parser.add_argument("--memory-limit", default="5GiB", help="per Dask worker (spills past 60%%)")
+    parser.add_argument(
+        "--max-gb",
+        type=float,
+        default=MEMORY_CAP_GB,
+        help="stop a run whose resident memory (with its workers) passes this",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)

@@ -29,7 +29,7 @@ from mlxtend.frequent_patterns import association_rules
 from features.contract import CUSTOMER_ID
 from portrait.settings import RuleSettings, SegmentSettings
 from training import rules as rl
-from training.segments import SegmentationModel, assign_segment
+from training.segments import SegmentationModel, assign_segment, segmentation_model
 
 # --- models -------------------------------------------------------------------------------
 
@@ -50,15 +50,6 @@ def fit_classifier_distributed(
 
 
 # --- segments -----------------------------------------------------------------------------
-
-
-def segmentation_model(settings: SegmentSettings) -> SegmentationModel:
-    """The embedded run's segmentation estimator, from the segments settings."""
-    return SegmentationModel(
-        k_min=settings.k_min, k_max=settings.k_max, method=settings.method,
-        n_components=settings.n_components, sample_size=settings.sample_size,
-        n_reseeds=settings.n_reseeds, random_state=settings.seed,
-    )  # fmt: skip
 
 
 def fit_segments_distributed(

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
 from portrait.errors import PortraitError
+from portrait.settings import SegmentSettings
 from training.segment_names import name_segments
 
 # The documented clustering subset. Chosen on the demo bank against the planted personas (see
@@ -219,6 +220,15 @@ def _signup_classifier() -> Pipeline:
         ]
     )
     return Pipeline([("columns", columns), ("classify", LogisticRegression(max_iter=2000, C=1.0))])
+
+
+def segmentation_model(settings: SegmentSettings) -> SegmentationModel:
+    """The unfitted segmentation estimator the segments settings describe (both engines use it)."""
+    return SegmentationModel(
+        k_min=settings.k_min, k_max=settings.k_max, method=settings.method,
+        n_components=settings.n_components, sample_size=settings.sample_size,
+        n_reseeds=settings.n_reseeds, random_state=settings.seed,
+    )  # fmt: skip
 
 
 def assign_segment(model: SegmentationModel, features: pd.DataFrame) -> pd.DataFrame:
