@@ -21,6 +21,7 @@ from training import tracking
 from training.report import Section, figure
 from training.rule_base import RuleBase, build_rule_base, rule_reasons, save_rule_base
 from training.rules import (
+    KINDS,
     RulesError,
     build_holding_baskets,
     build_transition_baskets,
@@ -71,20 +72,22 @@ def mine_all_rules(
     as_of: pd.Timestamp,
     settings: RuleSettings,
     segments: pd.DataFrame | None,
+    kinds: tuple[str, ...] = KINDS,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Holding and transition rules, overall and per segment, ranked, risk-marked, with reasons; plus notes."""
+    """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes."""
     check_rule_settings(settings)
     strata = _strata(tables.get("customers"), settings.strata_column)
     txns = tables["transactions"]
-    baskets = {
-        "holding": build_holding_baskets(txns, as_of=as_of),
-        "transition": build_transition_baskets(
+    build = {
+        "holding": lambda: build_holding_baskets(txns, as_of=as_of),
+        "transition": lambda: build_transition_baskets(
             txns,
             as_of=as_of,
             window_days=settings.transition_window_days,
             n_windows=settings.transition_windows,
         ),
     }
+    baskets = {kind: build[kind]() for kind in kinds}
     frames, notes = [_ranked_empty()], []
     for kind, kind_baskets in baskets.items():
         try:
