@@ -81,12 +81,13 @@ def funnel_features(
     tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """Furthest sign-up funnel step reached: 0 none, 1 register, 2 real-name auth, 3 bind card, 4 invested."""
-    events = before(tables["events"][[CUSTOMER_ID, TS, "event"]], as_of)
+    events = tables["events"]  # masked, not copied: point in time through `seen`
     steps = pd.Series({s: i + 1 for i, s in enumerate(FUNNEL_STEPS)})
     step = per_name(events["event"], steps, 0).astype(np.int64)
     codes = customer_codes(events[CUSTOMER_ID], index)
+    seen = (events[TS] < as_of).to_numpy() & (codes >= 0)
     furthest = np.zeros(len(index), dtype=np.int64)
-    np.maximum.at(furthest, codes[codes >= 0], step[codes >= 0])
+    np.maximum.at(furthest, codes[seen], step[seen])
     reached = pd.Series(furthest, index=index)
     txns = before(tables["transactions"], as_of)
     bought = pd.Index(txns.loc[txns["type"] == "buy", CUSTOMER_ID].unique())
