@@ -1,13 +1,20 @@
-"""Training and batch-scoring time of the churn and conversion models at 20k and 200k customers.
+"""Training and batch-scoring time and peak memory of the churn and conversion models at 20k and 200k.
 
 Not a test: prints a table and writes benchmarks/results/train.json.
-    .venv/bin/python benchmarks/train.py [--sizes 20000 200000] [--trials 1]
+    .venv/bin/python -m benchmarks.train [--sizes 20000 200000] [--trials 1] [--data-root /tmp]
+Each size runs in its own process, so peak memory (max RSS) is that size's alone. A bank is
+read from DATA_ROOT/m{size//1000}k when `portrait demo-data` wrote one there (the 200k bank
+holds ~38M events and takes minutes to generate), else generated in memory (seed 7).
+`train_s` is portraits + training sets + both models; `score_s` is churn scores for every
+active customer plus top-k recommendations (policy applied) for every customer.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.table import print_table  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from features.holdings import build_holdings  # noqa: E402
+from features.validate import load_dataset  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
 from serving.policy import customer_policy  # noqa: E402
-from serving.recommend import index_inputs, recommend  # noqa: E402
+from serving.recommend import recommend  # noqa: E402
 from training.datasets import (  # noqa: E402
     churn_training_set,
     conversion_training_set,
@@ -30,7 +38,7 @@ from training.datasets import (  # noqa: E402
     stamp,
 )
 from training.modelling import train_churn, train_conversion  # noqa: E402
-from training.models_stage import NEGATIVE_RATE, score_churn  # noqa: E402
+from training.models_stage import NEGATIVE_RATE, recommend_in_blocks, score_churn  # noqa: E402
 from training.pairs import build_pair_context  # noqa: E402
 
 
@@ -40,9 +48,17 @@ def _timed(fn, *args, **kw):
     return value, time.perf_counter() - started
 
 
-def bench(n: int, *, trials: int) -> dict[str, float]:
-    """Seconds per step for one bank size."""
-    tables = generate_demo_bank(n_customers=n, seed=7).tables
+def _tables(n: int, data_root: Path):
+    folder = data_root / f"m{n // 1000}k"
+    if (folder / "customers.parquet").is_file():
+        return load_dataset(folder, max_bad_fraction=0.01).tables
+    return generate_demo_bank(n_customers=n, seed=7).tables
+
+
+def bench(n: int, *, trials: int, data_root: Path) -> dict[str, float]:
+    """Seconds per step and peak memory for one bank size."""
+    tables = _tables(n, data_root)
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     as_of, time_s = stamp(DEMO_AS_OF), TimeSettings()
     settings = ModelSettings(n_trials=trials)
     cuts = model_cutoffs(as_of, horizon_days=60, n_training=time_s.training_cutoffs)
@@ -60,31 +76,28 @@ def bench(n: int, *, trials: int) -> dict[str, float]:
     portrait = portraits[as_of]
     scores, t_score_churn = _timed(score_churn, churn.model, portrait)
     context, t_context = _timed(build_pair_context, past, portrait, cutoff=as_of, window_days=60)
-    inputs = index_inputs(
-        portrait=portrait,
-        policy_customers=customer_policy(portrait, qualified_min_assets=3e6),
-        holdings=build_holdings(past["transactions"], as_of=as_of),
-    )
     kw = dict(
-        portrait=inputs.portrait, products=tables["products"], holdings=inputs.holdings,
+        portrait=portrait, products=tables["products"],
+        holdings=build_holdings(past["transactions"], as_of=as_of),
         conversion_model=conv.model, rule_base=None, segments=None,
-        policy_customers=inputs.policy_customers, k=5, context=context,
+        policy_customers=customer_policy(portrait, qualified_min_assets=3e6), k=5, context=context,
     )  # fmt: skip
-    recs, t_recommend = _timed(recommend, portrait, **kw)
+    recs, t_recommend = _timed(recommend_in_blocks, portrait, **kw)
     one_id = portrait["customer_id"].iloc[len(portrait) // 2]
     recommend([one_id], **kw)  # warm
     _, t_one = _timed(recommend, [one_id], **kw)
+    train_s = t_features + t_churn_set + t_conv_set + t_churn + t_conv
     return {
         "customers": n,
+        "events": len(tables["events"]),
         "training_pairs": len(conv_set.train),
-        "validation_pairs": len(conv_set.valid),
-        "features_s": t_features,
-        "training_sets_s": t_churn_set + t_conv_set,
-        "train_churn_s": t_churn,
-        "train_conversion_s": t_conv,
-        "score_churn_s": t_score_churn,
-        "score_recommend_s": t_context + t_recommend,
+        "train_s": train_s,
+        "of_which_features_s": t_features,
+        "of_which_pairs_s": t_conv_set,
+        "score_s": t_score_churn + t_context + t_recommend,
         "one_customer_ms": 1000 * t_one,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "data_rss_gb": rss_data,
         "churn_pr_auc": churn.metrics["model"]["pr_auc"],
         "conversion_map5": conv.metrics["model"]["map@5"],
         "scored_rows": len(scores) + len(recs),
@@ -92,14 +105,24 @@ def bench(n: int, *, trials: int) -> dict[str, float]:
 
 
 def main() -> None:
-    """Run every size, print the table and write the JSON."""
+    """Run every size in its own process, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--trials", type=int, default=1)
+    parser.add_argument("--data-root", type=Path, default=Path("/tmp"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        row = bench(args.sizes[0], trials=args.trials, data_root=args.data_root)
+        print("ROW " + json.dumps(row), flush=True)
+        return
     rows = []
     for n in args.sizes:
-        rows.append(bench(n, trials=args.trials))
+        cmd = [sys.executable, "-m", "benchmarks.train", "--child", "--sizes", str(n),
+               "--trials", str(args.trials), "--data-root", str(args.data_root)]  # fmt: skip
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+        line = next(x for x in done.stdout.splitlines() if x.startswith("ROW "))
+        rows.append(json.loads(line[4:]))
         print(json.dumps(rows[-1]), flush=True)
     print_table(rows, width=18)
     out = ROOT / "benchmarks" / "results" / "train.json"

@@ -10,6 +10,7 @@ weight 1 / rate; the validation cut-off keeps every pair so ranking metrics are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ TIME_COLUMNS = {
     "campaigns": "sent_at",
 }
 WEIGHT = "weight"
+BLOCK_CUSTOMERS = 20_000
+VALIDATION_OTHERS = 0.1  # share of non-buying customers kept in the validation fold
 
 
 def stamp(value: pd.Timestamp | str) -> pd.Timestamp:
@@ -123,6 +126,36 @@ def churn_training_set(
     return TrainingSet(train, valid, cutoffs)
 
 
+def campaign_pairs(
+    tables: dict[str, pd.DataFrame], *, cutoff: pd.Timestamp, horizon_days: int, window_days: int
+) -> pd.DataFrame:
+    """(customer, product) pairs a campaign pushed with a response window reaching the label horizon.
+
+    A push changes what its population buys for a while (the demo's fund push turned half of one
+    horizon's purchases into that fund); those purchases are the campaign's outcome, measured by
+    campaign evaluation, not organic demand, so they are neither positives nor negatives here.
+    """
+    campaigns = tables.get("campaigns")
+    if campaigns is None or campaigns.empty:
+        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), PRODUCT_ID: pd.Series(dtype=str)})
+    sent = campaigns["sent_at"]
+    reach = (sent > cutoff - pd.Timedelta(days=window_days)) & (
+        sent < cutoff + pd.Timedelta(days=horizon_days)
+    )
+    hit = campaigns.loc[reach & campaigns[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
+    return hit.astype(str).drop_duplicates()
+
+
+def label_pairs(pairs: pd.DataFrame, labels: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
+    """`converted` from the horizon's purchases; campaign-driven pairs dropped."""
+    pairs = pairs.merge(labels, on=[CUSTOMER_ID, PRODUCT_ID], how="left")
+    pairs["converted"] = pairs["converted"].fillna(0).astype(np.int8)
+    if len(excluded):
+        gone = pairs.merge(excluded.assign(_x=True), on=[CUSTOMER_ID, PRODUCT_ID], how="left")
+        pairs = pairs.loc[gone["_x"].isna().to_numpy()]
+    return pairs.reset_index(drop=True)
+
+
 def conversion_pairs(
     tables: dict[str, pd.DataFrame],
     portrait: pd.DataFrame,
@@ -130,16 +163,29 @@ def conversion_pairs(
     cutoff: pd.Timestamp,
     horizon_days: int,
     segments: pd.DataFrame | None = None,
+    campaign_window_days: int = 30,
+    keep: Callable[[pd.DataFrame, int], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, PairContext]:
-    """Pairs at one cut-off with `converted` = bought in [cutoff, cutoff + horizon)."""
+    """Pairs at one cut-off with `converted` = bought in [cutoff, cutoff + horizon).
+
+    Pairs are built per block of BLOCK_CUSTOMERS customers and `keep(block, i)` (a sampler)
+    runs on each block before the next is built, so memory follows the kept rows, not the
+    customers x products cross product.
+    """
     context = build_pair_context(
         tables, portrait, cutoff=cutoff, window_days=horizon_days, segments=segments
     )
-    pairs = build_pairs(portrait, context)
     labels = build_conversion_labels(tables, as_of=cutoff, horizon_days=horizon_days)
     labels = labels.astype({CUSTOMER_ID: str, PRODUCT_ID: str})
-    pairs = pairs.merge(labels, on=[CUSTOMER_ID, PRODUCT_ID], how="left")
-    pairs["converted"] = pairs["converted"].fillna(0).astype(int)
+    excluded = campaign_pairs(
+        tables, cutoff=cutoff, horizon_days=horizon_days, window_days=campaign_window_days
+    )
+    blocks = []
+    for i, start in enumerate(range(0, len(portrait), BLOCK_CUSTOMERS)):  # blocks, not rows
+        rows = portrait.iloc[start : start + BLOCK_CUSTOMERS]
+        block = label_pairs(build_pairs(rows, context), labels, excluded)
+        blocks.append(block if keep is None else keep(block, i))
+    pairs = pd.concat(blocks, ignore_index=True) if blocks else build_pairs(portrait, context)
     return pairs.assign(cutoff=cutoff), context
 
 
@@ -148,8 +194,28 @@ def subsample_negatives(pairs: pd.DataFrame, *, rate: float, seed: int) -> pd.Da
     rng = np.random.default_rng(seed)
     negative = pairs["converted"].to_numpy() == 0
     keep = ~negative | (rng.random(len(pairs)) < rate)
-    weight = np.where(negative, 1.0 / rate, 1.0)
+    weight = np.where(negative, 1.0 / rate, 1.0).astype(np.float32)
     return pairs.assign(**{WEIGHT: weight}).loc[keep].reset_index(drop=True)
+
+
+def sample_customers(pairs: pd.DataFrame, *, rate: float) -> pd.DataFrame:
+    """Every pair of customers who bought; a stable `rate` share of the others, weighted 1 / rate.
+
+    Ranking metrics average over customers who bought, so they are exact on this sample; the
+    other customers keep calibration and the gate's example rows honest.
+    """
+    bought = pairs.groupby(CUSTOMER_ID, sort=False)["converted"].transform("max").to_numpy() > 0
+    drawn = pd.util.hash_array(pairs[CUSTOMER_ID].to_numpy(dtype=object)) % 1000 < rate * 1000
+    weight = np.where(bought, 1.0, 1.0 / rate).astype(np.float32)
+    return pairs.assign(**{WEIGHT: weight}).loc[bought | drawn].reset_index(drop=True)
+
+
+def _negative_sampler(rate: float, *, seed: int) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
+    return lambda block, b: subsample_negatives(block, rate=rate, seed=seed + b)
+
+
+def _customer_sampler(rate: float) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
+    return lambda block, b: sample_customers(block, rate=rate)
 
 
 def conversion_training_set(
@@ -161,25 +227,31 @@ def conversion_training_set(
     seed: int,
     portraits: dict[pd.Timestamp, pd.DataFrame] | None = None,
     segments: pd.DataFrame | None = None,
+    campaign_window_days: int = 30,
 ) -> TrainingSet:
-    """Customer x not-held active product pairs per labelled cut-off, `converted` in the horizon."""
+    """Customer x not-held active product pairs per labelled cut-off, `converted` in the horizon.
+
+    Training cut-offs keep a seeded `negative_rate` of negatives; the validation cut-off keeps
+    every pair of customers who bought and VALIDATION_OTHERS of the other customers.
+    """
     horizon = time.conversion_horizon_days
     cutoffs = model_cutoffs(as_of, horizon_days=horizon, n_training=time.training_cutoffs)
     past = history(tables, as_of=as_of)
     portraits = portraits or portraits_at(
         past, list(cutoffs.labelled), active_days=time.active_days
     )
-    frames, contexts = [], {}
-    for i, c in enumerate(cutoffs.training):
-        pairs, contexts[c] = conversion_pairs(
-            past, portraits[c], cutoff=c, horizon_days=horizon, segments=segments
+    frames = []
+    for i, c in enumerate(cutoffs.labelled):
+        keep = (
+            _customer_sampler(VALIDATION_OTHERS)
+            if c == cutoffs.validation
+            else _negative_sampler(negative_rate, seed=seed + 1000 * i)
         )
-        frames.append(subsample_negatives(pairs, rate=negative_rate, seed=seed + i))
-    valid, contexts[cutoffs.validation] = conversion_pairs(
-        past, portraits[cutoffs.validation], cutoff=cutoffs.validation, horizon_days=horizon,
-        segments=segments,
-    )  # fmt: skip
-    train = pd.concat(frames, ignore_index=True)
+        frames.append(conversion_pairs(
+            past, portraits[c], cutoff=c, horizon_days=horizon, segments=segments,
+            campaign_window_days=campaign_window_days, keep=keep,
+        )[0])  # fmt: skip
+    train, valid = pd.concat(frames[:-1], ignore_index=True), frames[-1]
     _check_rows(train, "conversion training set", "converted")
     _check_rows(valid, f"conversion validation fold at {cutoffs.validation.date()}", "converted")
-    return TrainingSet(train, valid.assign(**{WEIGHT: 1.0}), cutoffs, contexts)
+    return TrainingSet(train, valid, cutoffs)

@@ -100,6 +100,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
         time=settings.time,
         negative_rate=NEGATIVE_RATE,
         seed=settings.models.seed,
+        campaign_window_days=settings.experiments.campaign_window_days,
     )
     y = cs.valid[CHURN_LABEL].to_numpy()
     rule = RecencyBaseline().fit(cs.train)

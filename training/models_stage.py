@@ -19,10 +19,11 @@ from features.contract import CUSTOMER_ID
 from features.holdings import build_holdings
 from portrait.settings import Settings
 from serving.policy import customer_policy
-from serving.recommend import recommend
+from serving.recommend import index_inputs, recommend
 from training import tracking
 from training.churn import LABEL as CHURN_LABEL
 from training.datasets import (
+    BLOCK_CUSTOMERS,
     churn_training_set,
     conversion_training_set,
     history,
@@ -66,7 +67,7 @@ def train_and_gate(
     churn_set = churn_training_set(tables, as_of=as_of, time=time, portraits=portraits)
     conv_set = conversion_training_set(
         tables, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
-        portraits=portraits,
+        portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
     )  # fmt: skip
     decisions, versions = {}, {}
     with tracking.start_run("churn model", nested=True):
@@ -120,7 +121,7 @@ def score_recommendations(
         past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
         segments=segments,
     )  # fmt: skip
-    return recommend(
+    return recommend_in_blocks(
         portrait,
         portrait=portrait,
         products=tables["products"],
@@ -134,6 +135,30 @@ def score_recommendations(
         k=settings.models.k,
         context=context,
     )
+
+
+def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
+    """`serving.recommend.recommend` per block of BLOCK_CUSTOMERS customers, concatenated.
+
+    Candidates are customers x products with reasons; one block at a time keeps memory flat
+    at any bank size. Exclusion counts of the blocks are summed.
+    """
+    inputs = index_inputs(
+        portrait=kw["portrait"], policy_customers=kw["policy_customers"],
+        holdings=kw["holdings"], segments=kw.get("segments"),
+    )  # fmt: skip
+    kw |= {"portrait": inputs.portrait, "policy_customers": inputs.policy_customers,
+           "holdings": inputs.holdings, "segments": inputs.segments}  # fmt: skip
+    parts, excluded = [], {}
+    for start in range(0, len(customers), BLOCK_CUSTOMERS):  # blocks, not rows
+        part = recommend(customers.iloc[start : start + BLOCK_CUSTOMERS], **kw)
+        for reason, count in part.attrs.get("excluded", {}).items():
+            excluded[reason] = excluded.get(reason, 0) + count
+        part.attrs = {}
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True) if parts else recommend(customers, **kw)
+    out.attrs["excluded"] = excluded
+    return out
 
 
 def models_stage(ctx) -> None:

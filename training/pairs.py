@@ -18,19 +18,24 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID, TS
 from features.holdings import build_holdings
 from features.timeline import before, between
+from training.pair_history import HISTORY_FEATURES, product_history
 
 CUSTOMER_FEATURES = (
     "age", "income_band", "risk_level", "risk_assessed", "kyc_verified", "tenure_days",
     "log_total_assets", "asset_trend_90d", "n_products_held", "max_risk_held", "n_buy_90d",
     "n_buy_365d", "days_since_last_buy", "days_since_last_event", "logins_30d", "events_30d",
     "product_views_7d", "product_views_30d", "p2p_events_90d", "forex_events_90d",
-    "stock_events_90d", "funnel_stage", "complaints_90d", "is_active",
+    "stock_events_90d", "funnel_stage", "complaints_90d", "is_active", "mean_risk_held",
+    "n_buys_total", "p2p_share", "forex_share", "stock_share",
 )  # fmt: skip
+# Business-line share of a customer's recent events: what kind of investor they are.
+LINE_SHARES = {"p2p_share": "p2p_events_90d", "forex_share": "forex_events_90d",
+               "stock_share": "stock_events_90d"}  # fmt: skip
 PAIR_FEATURES = (
     "product_code", "category_code", "product_risk", "log_min_amount", "qualified_only",
     "risk_gap", "affordability", "holds_same_category", "views_7d", "views_30d",
     "cohold_conf", "cohold_lift", "transition_conf", "transition_lift",
-    "popularity", "recent_buy_share", "peer_popularity", "segment_popularity",
+    "popularity", "recent_buy_share", "peer_popularity", "segment_popularity", *HISTORY_FEATURES,
 )  # fmt: skip
 PAIR_CATEGORICAL = ("product_code", "category_code")
 PEER = "peer_key"
@@ -50,6 +55,8 @@ class PairContext:
     segment_of: pd.Series | None  # customer_id -> segment_id
     views: pd.DataFrame  # per (customer_id, product_id) views_7d, views_30d, indexed by customer
     rule_products: pd.Index  # every catalogue product: the rows (antecedents) of rule_stats
+    history: dict[str, np.ndarray]  # name -> (customers x active products), see pair_history
+    history_customers: pd.Index  # the rows of `history`
 
 
 def peer_key(portrait: pd.DataFrame) -> pd.Series:
@@ -134,9 +141,10 @@ def build_pair_context(
         seg_of = segments.set_index(segments[CUSTOMER_ID].astype(str))[SEGMENT_ID].astype(str)
         seg_pop = holding_frame.groupby(seg_of.reindex(customers).fillna("?").to_numpy()).mean()
     views = _product_views(tables["events"], cutoff=cutoff)
+    own = product_history(tables, customers, products, cutoff=cutoff)
     return PairContext(
         pd.Timestamp(cutoff), products, held.set_index(CUSTOMER_ID), stats, product_stats,
-        peer, seg_pop, seg_of, views.set_index(CUSTOMER_ID), all_ids,
+        peer, seg_pop, seg_of, views.set_index(CUSTOMER_ID), all_ids, own, customers,
     )  # fmt: skip
 
 
@@ -194,9 +202,9 @@ def build_pairs(
         CUSTOMER_ID: ids.to_numpy(dtype=object)[ci],
         PRODUCT_ID: products.index.to_numpy(dtype=object)[pj],
     }
+    profile = _profile(rows)
     for c in CUSTOMER_FEATURES:
-        values = rows[c] if c in rows else pd.Series(np.nan, index=rows.index)
-        cols[c] = values.astype(float).to_numpy()[ci]
+        cols[c] = profile[c][ci]
     for c in products.columns.drop("category"):
         cols[c] = products[c].to_numpy()[pj]
     held = _rows(context.held, ids)
@@ -213,9 +221,26 @@ def build_pairs(
     peer = context.peer_popularity.reindex(peer_key(rows).to_numpy())
     frame["peer_popularity"] = peer.reindex(columns=products.index).to_numpy()[ci, pj]
     frame["segment_popularity"] = _segment_popularity(context, ids, products.index)[ci, pj]
+    at = context.history_customers.get_indexer(ids)
+    for name, matrix in context.history.items():  # unknown customers have no history: zeros
+        frame[name] = np.where((at >= 0)[ci], matrix[np.maximum(at, 0)[ci], pj], 0.0)
     frame = _add_views(frame, context, ids, session_events)
     held_pair = hmat[:, context.rule_products.get_indexer(products.index)].ravel() > 0
     return frame.loc[~held_pair].reset_index(drop=True)
+
+
+def _profile(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The customer columns of a pair as float32 (NaN when the portrait lacks one)."""
+    nan = pd.Series(np.nan, index=rows.index)
+    events = rows.get("events_90d", nan).astype(float)
+    out = {}
+    for c in CUSTOMER_FEATURES:
+        if c in LINE_SHARES:
+            values = rows.get(LINE_SHARES[c], nan).astype(float) / events.where(events > 0)
+        else:
+            values = rows.get(c, nan).astype(float)
+        out[c] = values.to_numpy(dtype=np.float32)
+    return out
 
 
 def _same_category(held: pd.DataFrame, products: pd.DataFrame, ids: pd.Index) -> np.ndarray:

@@ -10,10 +10,13 @@ from portrait.errors import PortraitError
 from portrait.settings import TimeSettings
 from tests.conftest import make_tables
 from training.datasets import (
+    campaign_pairs,
     churn_training_set,
     conversion_training_set,
     history,
+    label_pairs,
     model_cutoffs,
+    sample_customers,
     subsample_negatives,
 )
 
@@ -101,8 +104,14 @@ def test_features_at_a_cutoff_ignore_rows_after_it(bank_tables):
     conv_noisy = conversion_training_set(
         _future_noise(bank_tables, start), as_of=as_of, time=TIME, negative_rate=0.3, seed=1
     )
-    cols = [c for c in conv.valid.columns if c != "converted"]
-    pd.testing.assert_frame_equal(conv.valid[cols], conv_noisy.valid[cols])
+    # the fold keeps buyers and a sample of the others, so new buyers add rows: compare pairs
+    keys = ["customer_id", "product_id"]
+    both = conv.valid.merge(conv_noisy.valid, on=keys, suffixes=("", "_noisy"))
+    assert len(both) == len(conv.valid)
+    for col in [c for c in conv.valid.columns if c not in (*keys, "converted", "weight")]:
+        pd.testing.assert_series_equal(
+            both[col], both[f"{col}_noisy"], check_names=False, obj=f"pair feature {col}"
+        )
     assert conv_noisy.valid["converted"].sum() > conv.valid["converted"].sum()
 
 
@@ -111,3 +120,40 @@ def test_training_rows_come_from_earlier_cutoffs(bank_tables):
     assert set(data.train["cutoff"]) == set(data.cutoffs.training)
     assert set(data.valid["cutoff"]) == {data.cutoffs.validation}
     assert data.cutoffs.validation + pd.Timedelta(days=60) == DEMO_AS_OF
+
+
+def test_campaign_pushes_reaching_the_horizon_are_not_labels():
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "product_id": ["P1", "P1", None, "P1"],
+            "sent_at": [T("2025-05-20"), T("2025-07-10"), T("2025-07-10"), T("2025-03-01")],
+        }
+    )
+    hit = campaign_pairs(
+        {"campaigns": campaigns}, cutoff=T("2025-06-01"), horizon_days=60, window_days=30
+    )
+    # A: sent 12 days before the cut-off (window still open); B: inside the horizon;
+    # C: no product; D: its window closed before the cut-off
+    assert hit.values.tolist() == [["A", "P1"], ["B", "P1"]]
+    pairs = pd.DataFrame({"customer_id": ["A", "A", "B", "E"], "product_id": ["P1", "P2"] * 2})
+    labels = pd.DataFrame({"customer_id": ["A", "E"], "product_id": ["P1", "P2"], "converted": 1})
+    out = label_pairs(pairs, labels, hit)
+    assert out.values.tolist() == [["A", "P2", 0], ["E", "P2", 1]]  # A-P1 and B-P1 were pushed
+    assert campaign_pairs({}, cutoff=T("2025-06-01"), horizon_days=60, window_days=30).empty
+
+
+def test_sample_customers_keeps_every_buyer_pair():
+    pairs = pd.DataFrame(
+        {
+            "customer_id": [f"C{i // 2}" for i in range(400)],
+            "converted": [1 if i in (0, 7) else 0 for i in range(400)],
+        }
+    )
+    out = sample_customers(pairs, rate=0.25)
+    assert {"C0", "C3"} <= set(out["customer_id"])
+    assert (out.loc[out["customer_id"].isin(["C0", "C3"]), "weight"] == 1.0).all()
+    others = out.loc[~out["customer_id"].isin(["C0", "C3"])]
+    assert (others["weight"] == 4.0).all()
+    assert 0.1 < others["customer_id"].nunique() / 198 < 0.4
+    assert (out.groupby("customer_id").size() == 2).all()  # whole customers, never single pairs
