@@ -299,10 +299,15 @@ def test_rule_base_round_trips_and_refuses_edited_files(tmp_path) -> None:
 # --- integration on a small demo bank -------------------------------------------------------
 
 
+def demo_bank_of(n_customers: int):
+    """(demo bank, as_of) for seed 7 at `n_customers`."""
+    demo_bank = pytest.importorskip("features.demo_bank")
+    return demo_bank.generate_demo_bank(n_customers=n_customers, seed=7), demo_bank.DEMO_AS_OF
+
+
 @pytest.fixture(scope="module")
 def bank():
-    demo_bank = pytest.importorskip("features.demo_bank")
-    return demo_bank.generate_demo_bank(n_customers=3000, seed=7), demo_bank.DEMO_AS_OF
+    return demo_bank_of(3000)
 
 
 def test_every_planted_affinity_is_the_top_transition_rule_for_its_antecedent(bank) -> None:
@@ -361,8 +366,7 @@ def test_planted_affinities_are_in_the_top_10_transition_rules(bank) -> None:
 
 @pytest.fixture(scope="module")
 def bank_20k():
-    demo_bank = pytest.importorskip("features.demo_bank")
-    return demo_bank.generate_demo_bank(n_customers=20_000, seed=7), demo_bank.DEMO_AS_OF
+    return demo_bank_of(20_000)
 
 
 def test_all_six_planted_affinities_are_in_the_top_15_at_20k_customers(bank_20k) -> None:
