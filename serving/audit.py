@@ -11,6 +11,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,25 @@ from serving.policy import EXCLUSION_REASONS
 
 METRIC_NAME = "portrait_policy_exclusions"
 CountFn = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """The candidates the policy excluded from one answer: a product and a rule per exclusion."""
+
+    customer_id: str
+    product_ids: list[str]
+    reasons: list[str]  # names from serving.policy.EXCLUSION_REASONS
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    def frame(self) -> pd.DataFrame:
+        """customer_id, product_id, reason rows."""
+        return pd.DataFrame(
+            {CUSTOMER_ID: self.customer_id, PRODUCT_ID: self.product_ids, "reason": self.reasons},
+            dtype=object,
+        )
 
 
 def prometheus_counter() -> CountFn:
@@ -48,40 +68,49 @@ class ExclusionAudit:
         self._lock = threading.Lock()
         self.totals: Counter[str] = Counter()
 
-    def record(self, excluded: pd.DataFrame, *, model_version: str, at: datetime) -> dict[str, int]:
-        """Log and count the excluded (customer_id, product_id, reason) rows; return counts by reason."""
-        if excluded.empty:
+    def record(self, excluded: Exclusions, *, model_version: str, at: datetime) -> dict[str, int]:
+        """Log and count an answer's exclusions; return counts by reason."""
+        if not len(excluded):
             return {}
-        counts = excluded["reason"].value_counts()
+        counts = Counter(excluded.reasons)
         lines = audit_lines(excluded, model_version=model_version, at=at)
         with self._lock:
             if self.path is not None:
                 with self.path.open("a", encoding="utf-8") as handle:
                     handle.write(lines)
             for reason, n in counts.items():
-                self.totals[str(reason)] += int(n)
+                self.totals[reason] += n
                 if self._count is not None:
-                    self._count(str(reason), int(n))
-        return {str(k): int(v) for k, v in counts.items()}
+                    self._count(reason, n)
+        return dict(counts)
 
 
-def audit_lines(excluded: pd.DataFrame, *, model_version: str, at: datetime) -> str:
-    """The JSON lines for excluded rows: time, customer, product, rule and model version."""
-    stamp = at.isoformat()
-    rows = zip(excluded[CUSTOMER_ID], excluded[PRODUCT_ID], excluded["reason"], strict=True)
+def audit_lines(excluded: Exclusions, *, model_version: str, at: datetime) -> str:
+    """The JSON lines of exclusions: time, customer, product, rule and model version."""
+    head = (
+        '{"time": ' + json.dumps(at.isoformat())
+        + ', "customer_id": ' + json.dumps(str(excluded.customer_id))
+    )  # fmt: skip
+    tail = ', "model_version": ' + json.dumps(model_version) + "}\n"
+    quoted = _quoter()
+    rows = zip(excluded.product_ids, excluded.reasons, strict=True)
     return "".join(
-        json.dumps(
-            {
-                "time": stamp,
-                "customer_id": str(customer),
-                "product_id": str(product),
-                "rule": str(reason),
-                "model_version": model_version,
-            }
-        )
-        + "\n"
-        for customer, product, reason in rows
+        head + ', "product_id": ' + quoted(product) + ', "rule": ' + quoted(reason) + tail
+        for product, reason in rows
     )
+
+
+def _quoter() -> Callable[[object], str]:
+    """json.dumps(str(value)), computed once per distinct value of a batch of lines."""
+    seen: dict[object, str] = {}
+
+    def quoted(value: object) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = json.dumps(str(value))
+        return text
+
+    return quoted
 
 
 def read_audit(path: Path) -> pd.DataFrame:

@@ -9,6 +9,7 @@ unassessed customer gets risk-1 products only, and nobody new is a qualified inv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from serving.policy import customer_policy
+from serving.policy import policy_facts
 
 MIN_NEW_HOLDERS = 20  # fewer new customers with holdings in a segment: use the whole segment
 POPULARITY_COLUMNS = [SEGMENT_ID, PRODUCT_ID, "share", "basis"]
+OPT_OUT_TEMPLATE = "non-personalised: held by {:.0%} of all customers (marketing opt-out)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,43 +89,54 @@ def newcomer_frame(customer_id: str, attributes: dict[str, Any]) -> pd.DataFrame
     )
 
 
-def newcomer_policy(frame: pd.DataFrame, *, qualified_min_assets: float) -> pd.DataFrame:
-    """The policy row of a newcomer (THE policy's `customer_policy`, nothing re-implemented)."""
-    return customer_policy(frame, qualified_min_assets=qualified_min_assets)
-
-
-def cold_start_candidates(
-    popularity: Popularity, customer_id: str, segment: dict[str, Any] | None
-) -> pd.DataFrame:
-    """customer_id, product_id, score (share of similar customers holding it) and a reason each."""
-    if segment is not None:
-        rows = popularity.by_segment.loc[
-            popularity.by_segment[SEGMENT_ID].eq(segment["segment_id"])
-        ]
-        if not rows.empty:
-            basis = rows["basis"].iloc[0]
-            reason = (
-                "cold start: held by {:.0%} of "
-                + basis
-                + f" in segment '{segment['segment_name']}'"
-            )
-            return _candidates(rows, customer_id, reason)
-    return popular_candidates(
-        popularity, customer_id, "cold start: held by {:.0%} of all customers"
+def newcomer_facts(frame: pd.DataFrame, *, qualified_min_assets: float) -> dict[str, Any]:
+    """The policy facts of a newcomer row (THE policy's `policy_facts`, nothing re-implemented)."""
+    facts = policy_facts(
+        risk_level=frame["risk_level"].to_numpy(dtype=float),
+        kyc_verified=frame["kyc_verified"].to_numpy(dtype=bool),
+        total_assets=frame["total_assets"].to_numpy(dtype=float),
+        qualified_min_assets=qualified_min_assets,
     )
+    return {name: values[0] for name, values in facts.items()} | {
+        "marketing_opt_out": bool(frame["marketing_opt_out"].iloc[0])
+    }
 
 
-def popular_candidates(popularity: Popularity, customer_id: str, template: str) -> pd.DataFrame:
-    """The overall most-held products as candidates (the non-personalised list)."""
-    return _candidates(popularity.overall, customer_id, template)
+@dataclass(frozen=True, eq=False)
+class PopularityLists:
+    """Popularity as product positions and shares, most held first: overall and per segment."""
+
+    overall: tuple[np.ndarray, np.ndarray]
+    by_segment: dict[int, tuple[np.ndarray, np.ndarray, str]]  # positions, shares, basis
 
 
-def _candidates(rows: pd.DataFrame, customer_id: str, template: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            CUSTOMER_ID: customer_id,
-            PRODUCT_ID: rows[PRODUCT_ID].astype(str).to_numpy(),
-            "score": rows["share"].astype(float).to_numpy(),
-            "reasons": [[template.format(s)] for s in rows["share"]],
-        }
-    )
+def popularity_lists(popularity: Popularity, position: Callable[[str], int]) -> PopularityLists:
+    """Index `popularity` by product position once, so a cold start does no frame work."""
+
+    def arrays(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        ids = rows[PRODUCT_ID].astype(str)
+        return np.array([position(p) for p in ids], dtype=np.int64), rows["share"].to_numpy(float)
+
+    by_segment = {
+        int(seg): (*arrays(rows), str(rows["basis"].iloc[0]))
+        for seg, rows in popularity.by_segment.groupby(SEGMENT_ID, sort=False)
+    }
+    return PopularityLists(arrays(popularity.overall), by_segment)
+
+
+def newcomer_candidates(
+    lists: PopularityLists, segment: dict[str, Any] | None, *, opted_out: bool
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Product positions, shares and the reason template of a newcomer's candidates.
+
+    The segment's products held by similar new customers; everyone's most held products when
+    there is no segment (or it holds nothing), and the marked non-personalised list on opt-out.
+    """
+    if opted_out:
+        return (*lists.overall, OPT_OUT_TEMPLATE)
+    found = None if segment is None else lists.by_segment.get(int(segment["segment_id"]))
+    if found is None or len(found[0]) == 0:
+        return (*lists.overall, "cold start: held by {:.0%} of all customers")
+    product, share, basis = found
+    template = f"cold start: held by {{:.0%}} of {basis} in segment '{segment['segment_name']}'"
+    return product, share, template

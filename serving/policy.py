@@ -30,6 +30,7 @@ EXCLUSION_REASONS = (
     "qualified_only",
     "marketing_opt_out",
 )
+REASON_OF_CODE = np.array(["", *EXCLUSION_REASONS], dtype=object)  # code -> reason name
 POLICY_COLUMNS = [
     CUSTOMER_ID,
     "max_product_risk",
@@ -53,29 +54,82 @@ class PolicyResult:
 
 def customer_policy(portrait: pd.DataFrame, *, qualified_min_assets: float) -> pd.DataFrame:
     """Per customer: highest product risk allowed, assessment, qualified-investor status and consent."""
-    risk = portrait["risk_level"].astype(float)
-    assessed = risk.notna()
-    assets = (
-        portrait["total_assets"].astype(float)
-        if "total_assets" in portrait
-        else pd.Series(0.0, index=portrait.index)
-    )
-    kyc = (
-        portrait["kyc_verified"].astype(bool)
-        if "kyc_verified" in portrait
-        else pd.Series(False, index=portrait.index)
+    n = len(portrait)
+    facts = policy_facts(
+        risk_level=portrait["risk_level"].astype(float).to_numpy(),
+        kyc_verified=_column(portrait, "kyc_verified", False, bool, n),
+        total_assets=_column(portrait, "total_assets", 0.0, float, n),
+        qualified_min_assets=qualified_min_assets,
     )
     return pd.DataFrame(
         {
             CUSTOMER_ID: portrait[CUSTOMER_ID].to_numpy(),
-            "max_product_risk": risk.fillna(UNASSESSED_MAX_RISK).astype(int).to_numpy(),
-            "risk_assessed": assessed.to_numpy(),
-            "qualified": (
-                kyc & assessed & (risk >= QUALIFIED_MIN_RISK) & (assets >= qualified_min_assets)
-            ).to_numpy(),
+            **facts,
             "marketing_opt_out": portrait["marketing_opt_out"].astype(bool).to_numpy(),
         }
     )
+
+
+def _column(frame: pd.DataFrame, name: str, default, dtype, n: int) -> np.ndarray:
+    return frame[name].astype(dtype).to_numpy() if name in frame else np.full(n, default, dtype)
+
+
+def policy_facts(
+    *,
+    risk_level: np.ndarray,
+    kyc_verified: np.ndarray,
+    total_assets: np.ndarray,
+    qualified_min_assets: float,
+) -> dict[str, np.ndarray]:
+    """max_product_risk, risk_assessed and qualified from risk level (NaN = not assessed), KYC, assets."""
+    risk = np.asarray(risk_level, dtype=float)
+    assessed = ~np.isnan(risk)
+    qualified = (
+        np.asarray(kyc_verified, dtype=bool)
+        & assessed
+        & (np.nan_to_num(risk) >= QUALIFIED_MIN_RISK)
+        & (np.asarray(total_assets, dtype=float) >= qualified_min_assets)
+    )
+    return {
+        "max_product_risk": np.where(assessed, risk, UNASSESSED_MAX_RISK).astype(int),
+        "risk_assessed": assessed,
+        "qualified": qualified,
+    }
+
+
+def exclusion_codes(
+    *,
+    product_risk: np.ndarray,
+    active: np.ndarray,
+    qualified_only: np.ndarray,
+    held: np.ndarray,
+    known: np.ndarray,
+    assessed: np.ndarray,
+    allowed_risk: np.ndarray,
+    qualified: np.ndarray,
+    opted_out: np.ndarray,
+    personalised: np.ndarray,
+) -> np.ndarray:
+    """THE policy on numpy arrays (broadcast together): 0 allowed, else 1 + index of the first failing
+    rule in EXCLUSION_REASONS. Both `apply_policy` (frames) and the single-customer path call it.
+
+    An unknown product reads as risk inf, not on sale and qualified-only; an unknown customer as
+    not known, not assessed, not qualified and opted out.
+    """
+    assessed, known = np.asarray(assessed, dtype=bool), np.asarray(known, dtype=bool)
+    failures = [
+        ~np.asarray(active, dtype=bool),
+        np.asarray(held, dtype=bool),
+        (~assessed | ~known) & (product_risk > UNASSESSED_MAX_RISK),
+        assessed & (product_risk > allowed_risk),
+        np.asarray(qualified_only, dtype=bool) & ~np.asarray(qualified, dtype=bool),
+        np.asarray(personalised, dtype=bool) & np.asarray(opted_out, dtype=bool),
+    ]
+    shape = np.broadcast_shapes(*(np.shape(f) for f in failures))
+    codes = np.zeros(shape, dtype=np.int8)
+    for code in range(len(failures), 0, -1):  # the first rule in order wins
+        codes[np.broadcast_to(failures[code - 1], shape)] = code
+    return codes
 
 
 def apply_policy(
@@ -102,25 +156,20 @@ def apply_policy(
     )
     held_keys = pd.MultiIndex.from_frame(holdings[[CUSTOMER_ID, PRODUCT_ID]].astype(str))
     pair_keys = pd.MultiIndex.from_frame(pairs[[CUSTOMER_ID, PRODUCT_ID]].astype(str))
-    known_customer = pairs["max_product_risk"].notna().to_numpy()
-    assessed = pairs["risk_assessed"].fillna(False).astype(bool).to_numpy()
-    product_risk = pairs["product_risk"].astype(float).fillna(np.inf).to_numpy()
-    allowed_risk = pairs["max_product_risk"].astype(float).fillna(UNASSESSED_MAX_RISK).to_numpy()
-    personal = np.broadcast_to(np.asarray(personalised, dtype=bool), (len(pairs),))
-    failures = {
-        "inactive_product": ~pairs["is_active"].fillna(False).astype(bool).to_numpy(),
-        "already_held": pair_keys.isin(held_keys),
-        "risk_not_assessed": (~assessed | ~known_customer) & (product_risk > UNASSESSED_MAX_RISK),
-        "risk_above_customer": assessed & (product_risk > allowed_risk),
-        "qualified_only": pairs["qualified_only"].fillna(True).astype(bool).to_numpy()
-        & ~pairs["qualified"].fillna(False).astype(bool).to_numpy(),
-        "marketing_opt_out": personal
-        & pairs["marketing_opt_out"].fillna(True).astype(bool).to_numpy(),
-    }
-    reason = np.full(len(pairs), "", dtype=object)
-    for name in reversed(EXCLUSION_REASONS):  # the first rule in order wins
-        reason = np.where(failures[name], name, reason)
-    bad = reason != ""
+    codes = exclusion_codes(
+        product_risk=pairs["product_risk"].astype(float).fillna(np.inf).to_numpy(),
+        active=pairs["is_active"].fillna(False).astype(bool).to_numpy(),
+        qualified_only=pairs["qualified_only"].fillna(True).astype(bool).to_numpy(),
+        held=pair_keys.isin(held_keys),
+        known=pairs["max_product_risk"].notna().to_numpy(),
+        assessed=pairs["risk_assessed"].fillna(False).astype(bool).to_numpy(),
+        allowed_risk=pairs["max_product_risk"].astype(float).fillna(UNASSESSED_MAX_RISK).to_numpy(),
+        qualified=pairs["qualified"].fillna(False).astype(bool).to_numpy(),
+        opted_out=pairs["marketing_opt_out"].fillna(True).astype(bool).to_numpy(),
+        personalised=np.broadcast_to(np.asarray(personalised, dtype=bool), (len(pairs),)),
+    )
+    reason = REASON_OF_CODE[codes]
+    bad = codes > 0
     base = candidates.reset_index(drop=True)
     return PolicyResult(
         kept=base.loc[~bad].reset_index(drop=True),

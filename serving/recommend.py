@@ -208,26 +208,47 @@ def _rule_candidates(held, rule_base, seg, k) -> pd.DataFrame | None:
 def _popular_candidates(rows, ids, context, products, seg) -> list[pd.DataFrame]:
     """Segment (or peer) popularity for known customers; overall popularity for everyone."""
     active = products.loc[products["is_active"].astype(bool), PRODUCT_ID].astype(str)
-    if context is not None:
-        overall = context.product_stats["popularity"].reindex(active).fillna(0.0)
-    else:
-        overall = pd.Series(0.0, index=pd.Index(active))
+    overall = overall_popularity(context, pd.Index(active))
     known = pd.Index(rows[CUSTOMER_ID].astype(str))
     frames = [_cross(ids, overall, "popularity", personalised=False, known=known)]
     if context is not None and len(rows):
-        by_peer = context.peer_popularity.reindex(peer_key(rows).to_numpy())
-        share = by_peer.reindex(columns=overall.index).fillna(0.0)
-        if context.segment_popularity is not None and seg is not None and len(seg):
-            seg_of = seg.set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str).reindex(known)
-            by_seg = context.segment_popularity.reindex(seg_of.to_numpy()).reindex(
-                columns=share.columns
-            )
-            share = by_seg.set_axis(share.index).fillna(share)
-        long = pd.DataFrame(share.to_numpy(), index=known, columns=share.columns).stack()
+        share = personal_shares(rows, context, seg, overall.index)
+        long = pd.DataFrame(share, index=known, columns=overall.index).stack()
         long = long.rename_axis([CUSTOMER_ID, PRODUCT_ID]).rename("score").reset_index()
-        long["reasons"] = [[f"{s:.0%} of customers like you hold it"] for s in long["score"]]
+        long["reasons"] = [[personal_share_reason(s)] for s in long["score"]]
         frames.append(long.assign(personalised=True, source="segment_popularity"))
     return frames
+
+
+def overall_popularity(context: PairContext | None, products: pd.Index) -> pd.Series:
+    """Share of all customers holding each product (0 without a context), indexed by product_id."""
+    if context is None:
+        return pd.Series(0.0, index=products)
+    return context.product_stats["popularity"].reindex(products).fillna(0.0)
+
+
+def personal_shares(
+    rows: pd.DataFrame, context: PairContext, seg: pd.DataFrame | None, products: pd.Index
+) -> np.ndarray:
+    """customers x products: share of the customer's segment (else peers) holding each product."""
+    by_peer = context.peer_popularity.reindex(peer_key(rows).to_numpy())
+    share = by_peer.reindex(columns=products).fillna(0.0)
+    if context.segment_popularity is not None and seg is not None and len(seg):
+        known = pd.Index(rows[CUSTOMER_ID].astype(str))
+        seg_of = seg.set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str).reindex(known)
+        by_seg = context.segment_popularity.reindex(seg_of.to_numpy()).reindex(columns=products)
+        share = by_seg.set_axis(share.index).fillna(share)
+    return share.to_numpy(dtype=float)
+
+
+def personal_share_reason(share: float) -> str:
+    """The reason of a segment (or peer) popularity candidate."""
+    return f"{share:.0%} of customers like you hold it"
+
+
+def popular_reason(share: float) -> str:
+    """The reason of an overall popularity candidate."""
+    return f"popular overall: {share:.0%} of customers hold it"
 
 
 def _cross(ids, overall: pd.Series, source: str, *, personalised: bool, known) -> pd.DataFrame:
@@ -240,7 +261,7 @@ def _cross(ids, overall: pd.Series, source: str, *, personalised: bool, known) -
         }
     )
     is_known = frame[CUSTOMER_ID].isin(known).to_numpy()
-    texts = [f"popular overall: {s:.0%} of customers hold it" for s in frame["score"]]
+    texts = [popular_reason(s) for s in frame["score"]]
     frame["reasons"] = [[t] for t in texts]
     frame["personalised"] = personalised
     frame["source"] = np.where(is_known, source, "cold_start")

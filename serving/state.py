@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,18 @@ from features.holdings import build_holdings
 from features.validate import load_dataset
 from portrait.errors import PortraitError
 from portrait.settings import Settings
-from serving.cold_start import Popularity, build_popularity
+from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
 from serving.policy import customer_policy
 from serving.profile import TimelineIndex, build_timeline_index
 from serving.recommend import index_inputs
+from serving.recommend_index import (
+    CandidateIndex,
+    CustomerFacts,
+    ProductFacts,
+    build_candidate_index,
+    customer_facts,
+    product_facts,
+)
 from training.pairs import build_pair_context
 
 RUN_ENV = "PORTRAIT_RUN_DIR"
@@ -64,6 +73,22 @@ class ServingState:
     pair_context: Any = None  # training.pairs.PairContext at as_of
     models: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
+    candidates: CandidateIndex | None = None  # every customer's candidates, scored once
+
+    @cached_property
+    def product_facts(self) -> ProductFacts:
+        """The served products' policy facts at the candidate index's positions."""
+        return product_facts(self.products, self.candidates.products)
+
+    @cached_property
+    def popularity_lists(self) -> PopularityLists:
+        """Cold-start popularity by product position of the candidate index."""
+        return popularity_lists(self.popularity, self.candidates.position)
+
+    @cached_property
+    def customer_facts(self) -> CustomerFacts:
+        """The served customers' policy facts at the candidate index's positions."""
+        return customer_facts(self.recommend_inputs.policy_customers, self.candidates.customers)
 
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is in the served portrait."""
@@ -128,6 +153,17 @@ def load_state(
     inputs = index_inputs(
         portrait=portrait, policy_customers=policy, holdings=holdings, segments=segments
     )
+    products = tables["products"].set_index(tables["products"][PRODUCT_ID].astype(str))
+    context = build_pair_context(
+        tables, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
+        segments=segments,
+    )  # fmt: skip
+    rule_base = _rule_base(run_dir)
+    candidates = build_candidate_index(
+        portrait=inputs.portrait, products=products, holdings=inputs.holdings,
+        segments=inputs.segments, context=context, model=models.get("conversion"),
+        rule_base=rule_base,
+    )  # fmt: skip
     return ServingState(
         run_dir=run_dir,
         as_of=as_of,
@@ -135,31 +171,24 @@ def load_state(
         tables=tables,
         portrait=inputs.portrait,
         policy=inputs.policy_customers,
-        products=tables["products"]
-        .set_index(tables["products"][PRODUCT_ID].astype(str))
-        .rename_axis(None),
+        products=products.rename_axis(None),
         holdings=holdings,
         holdings_by_customer={str(k): g for k, g in holdings.groupby(CUSTOMER_ID, sort=False)},
         segments=segments,
         segment_rows=_segment_rows(segments),
         segmentation=_unpickle(run_dir / "segmentation.pkl"),
-        rule_base=_rule_base(run_dir),
+        rule_base=rule_base,
         popularity=build_popularity(
             holdings, portrait, segments, new_days=settings.segments.new_days
         ),
         recommend_inputs=inputs,
-        pair_context=build_pair_context(
-            tables,
-            portrait,
-            cutoff=as_of,
-            window_days=settings.time.conversion_horizon_days,
-            segments=segments,
-        ),
+        pair_context=context,
         timeline=build_timeline_index(tables, as_of=as_of),
         churn_probability=churn[0],
         churn_reasons=churn[1],
         models=models,
         model_version=version,
+        candidates=candidates,
     )
 
 

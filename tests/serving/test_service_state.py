@@ -14,29 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portrait.errors import PortraitError
-from portrait.settings import load_settings
 from serving.answers import UnknownCustomer, recommend_answer, smoke_check
 from serving.audit import ExclusionAudit, read_audit
 from serving.policy import customer_policy
 from serving.schemas import RecommendRequest
-from serving.state import StateHolder, load_models, load_state
-from tests.e2e.conftest import build_demo_run
+from serving.state import StateHolder
 
 QUALIFIED_ASSETS = 3_000_000.0
 CASES = {"pairs": 0}
-
-
-@pytest.fixture(scope="module")
-def state(tmp_path_factory):
-    """The demo run's state, with the champions when the run registered them."""
-    demo = build_demo_run(tmp_path_factory.getbasetemp() / "demo-run")
-    cfg = load_settings(None, {"tracking.tracking_uri": demo.tracking_uri})
-    try:
-        models = load_models(cfg)
-    except PortraitError:
-        models = ({}, "no-champion")
-    return load_state(demo.run_dir, cfg, models=models)
 
 
 def test_state_is_indexed_and_smoke_checks(state):

@@ -1,0 +1,275 @@
+"""Arrays that answer one customer in milliseconds, built once when the service loads a run.
+
+`build_candidate_index` runs the batch recommender's own pieces once over every customer: the
+pair features (`training.pairs.build_pairs`) and their conversion scores, the rule candidates
+(`training.rule_base.candidates_from_rules`) and the segment shares
+(`serving.recommend.personal_shares`). A request then slices its customer's rows; only the
+pairs whose views the current visit changes are scored again. The model's reasons of a pair
+are explained when it is first recommended and kept (`ReasonMemo`).
+
+The policy facts (`ProductFacts`, `CustomerFacts`) are derived from the frames the state serves,
+aligned to the index's products and customers, so the policy always reads what the state holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
+from serving.policy import UNASSESSED_MAX_RISK
+from serving.recommend import overall_popularity, personal_shares
+from training.pairs import PairContext, build_pairs
+
+CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
+EXPLAINED = 3  # model reasons per recommended product (top SHAP factors)
+UNEXPLAINED, NO_REASON = -2, -1
+
+
+@dataclass(frozen=True, eq=False)
+class ProductFacts:
+    """Policy and display facts per product position; the last position is a product not on file."""
+
+    risk: np.ndarray  # float, inf for the unknown product
+    active: np.ndarray  # bool
+    qualified_only: np.ndarray  # bool
+    names: np.ndarray  # object
+    categories: np.ndarray  # object
+    levels: np.ndarray  # int risk level for display
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerFacts:
+    """Policy facts per customer position (a customer missing from the policy reads most cautiously)."""
+
+    known: np.ndarray
+    assessed: np.ndarray
+    allowed_risk: np.ndarray
+    qualified: np.ndarray
+    opted_out: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """Per-customer rows in CSR form: customer i owns positions ptr[i]:ptr[i + 1]."""
+
+    ptr: np.ndarray
+    product: np.ndarray  # product position of each row
+    score: np.ndarray
+
+    def span(self, i: int) -> slice:
+        """The rows of customer position i."""
+        return slice(int(self.ptr[i]), int(self.ptr[i + 1]))
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateIndex:
+    """Every known customer's candidates from each source, by customer and product position."""
+
+    products: np.ndarray  # product ids (object) by position; position len(products) = not on file
+    product_pos: dict[str, int]
+    id_rank: np.ndarray  # rank of each product id in sorted order (ties break on product_id)
+    customers: pd.Index
+    customer_pos: dict[str, int]
+    held: np.ndarray  # bool, customers x (products + 1)
+    pairs: Rows | None  # conversion-model pairs (not held, on sale at the cut-off) and scores
+    pair_frame: pd.DataFrame | None  # the model's columns of each pair, in `pairs` order
+    pair_reasons: ReasonMemo | None  # the model's reasons of each pair, kept once explained
+    rules: Rows | None  # rule candidates, best first; reasons in `rule_reasons`
+    rule_reasons: np.ndarray | None
+    shares: np.ndarray | None  # customers x products: segment (else peer) share holding it
+    popularity: np.ndarray  # per product: share of all customers holding it
+
+    def position(self, product_id: str) -> int:
+        """Position of a product id (the unknown-product position when it is not on file)."""
+        return self.product_pos.get(product_id, len(self.products))
+
+
+def build_candidate_index(
+    *,
+    portrait: pd.DataFrame,
+    products: pd.DataFrame,
+    holdings: pd.DataFrame,
+    segments: pd.DataFrame | None,
+    context: PairContext | None,
+    model: Any | None,
+    rule_base: Any | None,
+) -> CandidateIndex:
+    """Score and index every customer's candidates once (slow: start-up and reload only).
+
+    The frames are the recommender's customer-indexed inputs (`serving.recommend.index_inputs`).
+    """
+    customers = pd.Index(portrait.index.astype(str), name=CUSTOMER_ID)
+    rows = portrait.reset_index(drop=True)
+    rule_candidates = _rule_candidates(holdings, segments, rule_base)
+    universe = _universe(products, holdings, rule_candidates)
+    pos = {p: i for i, p in enumerate(universe)}
+    return CandidateIndex(
+        products=universe.to_numpy(dtype=object),
+        product_pos=pos,
+        id_rank=np.argsort(np.argsort(universe.to_numpy(dtype=str), kind="stable")),
+        customers=customers,
+        customer_pos={c: i for i, c in enumerate(customers)},
+        held=_held_matrix(holdings, customers, pos),
+        **_pair_rows(rows, customers, pos, context, model),
+        **_rule_rows(rule_candidates, customers, pos),
+        shares=None if context is None else _shares(rows, context, segments, universe),
+        popularity=overall_popularity(context, universe).to_numpy(dtype=float),
+    )
+
+
+def _universe(products, holdings, rule_candidates) -> pd.Index:
+    """Catalogue ids first, then any id a holding or rule names that the catalogue lacks."""
+    listed = pd.Index(products[PRODUCT_ID].astype(str).to_numpy())
+    named = [holdings[PRODUCT_ID].astype(str).to_numpy()]
+    if rule_candidates is not None:
+        named.append(rule_candidates[PRODUCT_ID].astype(str).to_numpy())
+    extra = pd.Index(np.unique(np.concatenate(named))).difference(listed, sort=True)
+    return listed.append(extra).rename(PRODUCT_ID)
+
+
+def _held_matrix(holdings: pd.DataFrame, customers: pd.Index, pos: dict[str, int]) -> np.ndarray:
+    held = np.zeros((len(customers), len(pos) + 1), dtype=bool)
+    r = customers.get_indexer(holdings[CUSTOMER_ID].astype(str))
+    c = np.array([pos.get(p, len(pos)) for p in holdings[PRODUCT_ID].astype(str)], dtype=np.int64)
+    held[r[r >= 0], c[r >= 0]] = True
+    return held
+
+
+def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> Rows:
+    """Rows grouped by owner position (owners must already be in order)."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
+    return Rows(ptr, product.astype(np.int64), np.asarray(score, dtype=float))
+
+
+def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
+    """Every (customer, product) pair the model scores, scored once, in customer order."""
+    if model is None or context is None or rows.empty:
+        return {"pairs": None, "pair_frame": None, "pair_reasons": None}
+    frames, scores = [], []
+    for start in range(0, len(rows), CHUNK_CUSTOMERS):
+        pairs = build_pairs(rows.iloc[start : start + CHUNK_CUSTOMERS], context)
+        pairs = pairs[model_columns(model, pairs.columns)]
+        scores.append(model.predict_proba(pairs) if len(pairs) else np.zeros(0))
+        frames.append(pairs)
+    frame = pd.concat(frames, ignore_index=True)
+    owner = customers.get_indexer(frame[CUSTOMER_ID].astype(str))
+    product = np.array([pos[p] for p in frame[PRODUCT_ID].astype(str)], dtype=np.int64)
+    return {
+        "pairs": _csr(owner, len(customers), product, np.concatenate(scores)),
+        "pair_frame": frame,
+        "pair_reasons": ReasonMemo(len(frame)),
+    }
+
+
+class ReasonMemo:
+    """The model's reasons of each pair, explained when first recommended and then kept.
+
+    A pair's reasons never change within a state, and explaining (TreeSHAP) every pair at load
+    would cost minutes; so each is explained once, on first use, and stored as codes into one
+    table of distinct texts.
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        self._codes = np.full((n_rows, EXPLAINED), UNEXPLAINED, dtype=np.int32)
+        self._texts: list[str] = []
+        self._code: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def reasons(
+        self, rows: np.ndarray, explain: Callable[[np.ndarray], list[list[str]]]
+    ) -> list[list[str]]:
+        """Reasons of pair `rows`; `explain(rows)` is called for the rows never explained yet."""
+        missing = rows[self._codes[rows, 0] == UNEXPLAINED]
+        if len(missing):
+            lists = explain(missing)
+            with self._lock:
+                for row, texts in zip(missing, lists, strict=True):
+                    codes = [self._intern(t) for t in texts[:EXPLAINED]]
+                    self._codes[row] = codes + [NO_REASON] * (EXPLAINED - len(codes))
+        texts = self._texts
+        return [[texts[c] for c in codes if c >= 0] for codes in self._codes[rows]]
+
+    def _intern(self, text: str) -> int:
+        code = self._code.get(text)
+        if code is None:
+            code = self._code[text] = len(self._texts)
+            self._texts.append(text)
+        return code
+
+
+def model_columns(model: Any, columns: pd.Index) -> list[str]:
+    """Ids and every feature column the model or its parts (e.g. a fallback model) read."""
+    parts = [model, *vars(model).values()] if hasattr(model, "__dict__") else [model]
+    lists = [getattr(part, "features", None) for part in parts]
+    wanted = {f for found in lists if isinstance(found, list | tuple) for f in found}
+    if not wanted:  # a model that does not list its features keeps every column
+        return list(columns)
+    return [c for c in columns if c in wanted or c in (CUSTOMER_ID, PRODUCT_ID)]
+
+
+def _rule_candidates(holdings, segments, rule_base) -> pd.DataFrame | None:
+    """Every rule candidate of every customer, best first (a request keeps its first k)."""
+    if rule_base is None or len(rule_base.rules) == 0 or holdings.empty:
+        return None
+    from training.rule_base import candidates_from_rules
+
+    held = holdings.reset_index(drop=True)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
+    segs = None
+    if segments is not None and len(segments):
+        segs = segments.reset_index(drop=True)[[CUSTOMER_ID, SEGMENT_ID]]
+    every = len(rule_base.rules) * 1000  # more than any customer's candidates: keep them all
+    return candidates_from_rules(held, rule_base.rules, every, segments=segs)
+
+
+def _rule_rows(cand, customers, pos) -> dict[str, Any]:
+    """The rule candidates as rows by customer position, each customer's best first."""
+    if cand is None:
+        return {"rules": None, "rule_reasons": None}
+    owner = customers.get_indexer(cand[CUSTOMER_ID].astype(str))
+    cand = cand.loc[owner >= 0].assign(owner=owner[owner >= 0])
+    cand = cand.sort_values("owner", kind="stable")  # keeps each customer's best-first order
+    product = np.array([pos[p] for p in cand[PRODUCT_ID].astype(str)], dtype=np.int64)
+    rows = _csr(cand["owner"].to_numpy(), len(customers), product, cand["score"].to_numpy())
+    return {"rules": rows, "rule_reasons": cand["reason"].astype(str).to_numpy(dtype=object)}
+
+
+def _shares(rows, context, segments, universe) -> np.ndarray:
+    seg = None if segments is None else segments.reset_index(drop=True)
+    return personal_shares(rows, context, seg, universe)
+
+
+def product_facts(products: pd.DataFrame, universe: np.ndarray) -> ProductFacts:
+    """The policy and display facts of `products` at the index's positions (+ the unknown one)."""
+    table = products.set_index(products[PRODUCT_ID].astype(str)).reindex(universe)
+
+    def column(name: str, unknown: Any, fill: Any, dtype: Any) -> np.ndarray:
+        values = table[name].astype(object).where(table[name].notna(), fill).to_numpy()
+        return np.append(values, unknown).astype(dtype)
+
+    return ProductFacts(
+        risk=column("risk_level", np.inf, np.inf, float),
+        active=column("is_active", False, False, bool),
+        qualified_only=column("qualified_only", True, True, bool),
+        names=column("name", "", "", object),
+        categories=column("category", "", "", object),
+        levels=column("risk_level", -1, -1, int),
+    )
+
+
+def customer_facts(policy: pd.DataFrame, customers: pd.Index) -> CustomerFacts:
+    """The `customer_policy` facts at the index's customer positions (unknown: most cautious)."""
+    rows = policy.set_index(policy[CUSTOMER_ID].astype(str)).reindex(customers)
+    return CustomerFacts(
+        known=rows["max_product_risk"].notna().to_numpy(),
+        assessed=rows["risk_assessed"].fillna(False).astype(bool).to_numpy(),
+        allowed_risk=rows["max_product_risk"].astype(float).fillna(UNASSESSED_MAX_RISK).to_numpy(),
+        qualified=rows["qualified"].fillna(False).astype(bool).to_numpy(),
+        opted_out=rows["marketing_opt_out"].fillna(True).astype(bool).to_numpy(),
+    )
