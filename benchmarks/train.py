@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,6 +44,22 @@ from training.datasets import (  # noqa: E402
 from training.modelling import train_churn, train_conversion  # noqa: E402
 from training.models_stage import NEGATIVE_RATE, recommend_in_blocks, score_churn  # noqa: E402
 from training.pairs import build_pair_context  # noqa: E402
+
+MEMORY_CAP_GB = 12  # the machine is shared: a run that passes this stops itself
+
+
+def _watchdog(cap_gb: float) -> None:
+    """Stop this process when its resident memory passes `cap_gb` (checked twice a second)."""
+    me = psutil.Process()
+
+    def watch() -> None:
+        while True:
+            if me.memory_info().rss > cap_gb * 2**30:
+                print(f"stopped: resident memory passed {cap_gb} GB", flush=True)
+                os._exit(3)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _timed(fn, *args, **kw):
@@ -113,6 +133,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        _watchdog(MEMORY_CAP_GB)
         row = bench(args.sizes[0], trials=args.trials, data_root=args.data_root)
         print("ROW " + json.dumps(row), flush=True)
         return

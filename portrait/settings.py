@@ -22,7 +22,9 @@ class TimeSettings:
     active_days: int = 90
     churn_horizon_days: int = 60
     conversion_horizon_days: int = 60
-    training_cutoffs: int = 2  # earlier cut-offs, each one horizon further back
+    # earlier cut-offs, each one horizon further back; 4 rather than 2 measured +1.6 points of
+    # conversion MAP@5 at 20k customers (twice the purchases to learn from)
+    training_cutoffs: int = 4
 
 
 @dataclass(frozen=True)

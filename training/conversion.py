@@ -5,6 +5,12 @@ categorical features, so it shares strength across products). `PerProductModel` 
 calibrated LightGBM per product on that product's pairs; products with too few positives fall
 back to the pair model's score. The models stage measures both on the validation fold and keeps
 the better one (its MAP@k is logged next to the other's).
+
+Objective: binary log loss on pairs, not LambdaRank. Measured at 20k customers on the same
+features, LambdaRank on buyers' lists was 0.9 points of MAP@5 higher on both the validation
+fold and the purchases after as_of (0.465 vs 0.456, 0.435 vs 0.426), inside the noise of ~1400
+buyers, while its score only orders one customer's products; the binary margin calibrates
+into the purchase probability the contract asks for.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A `PairContext` holds everything about products known at a cut-off (catalogue, holdings,
 co-holding and transition rule statistics, popularity overall / among peers / in segment,
-recent product views), indexed once so that scoring one customer per request is a few
-lookups. Rule statistics are recomputed at each cut-off from rows before it: the run's
+recent product views, and each customer's year of views and purchases per product from
+`pair_history`), indexed once so that scoring one customer per request is a few lookups. Rule statistics are recomputed at each cut-off from rows before it: the run's
 rule base is mined up to `as_of`, so using it as a feature for earlier cut-offs would leak
 their labels.
 """
