@@ -1,8 +1,11 @@
 """Scale: each stage and the whole pipeline at growing sizes, on pandas and on Dask.
 
 Run: `.venv/bin/python benchmarks/scale.py [--sizes 20000 200000 1000000] [--timeout 3600]`.
-Each (size, engine) runs in its own process, so memory is measured per run and an
-out-of-memory run fails alone. The stages are those of `portrait run`: validate, features,
+Each (size, engine) runs in its own process group, so memory is measured per run and an
+out-of-memory run fails alone: a watchdog kills a run whose resident memory (with its Dask
+workers) passes --max-gb, or when the machine, shared with other work, gets under FLOOR_GB
+available; the table then says so and in which stage. Dask workers have an explicit
+--memory-limit each (they spill to disk from 60% of it). The stages are those of `portrait run`: validate, features,
 segments (fit + assign), rules (holding and transition), churn model (LightGBM on one
 training cut-off). Peak memory is the highest resident memory of the process and all its
 children (the Dask workers) sampled every 0.1 s during the stage. Prints a table and writes
@@ -10,7 +13,9 @@ benchmarks/results/scale.json. Not a test: timings depend on the machine.
 
 The data are demo banks written in chunks of CHUNK customers (ids prefixed per chunk), one
 Parquet file per chunk in TABLE/ directories, so the largest bank never has to sit in the
-generator's memory at once. The pandas run concatenates every chunk, as a user would.
+generator's memory at once. The pandas run concatenates every chunk, as a user would. The
+session rate is scaled by --activity-scale (default 0.25: ~53 events per customer, so 1M
+customers are ~53M events; 1.0 is the demo default, ~190).
 """
 
 from __future__ import annotations

@@ -104,6 +104,9 @@ class EngineSettings:
     engine: str = "pandas"  # pandas (one machine) or dask (training/engine.py)
     scheduler: str = ""  # dask scheduler address; empty: start a LocalCluster for the run
     partitions: int = 0  # customer partitions for the dask feature shuffle; 0 = automatic
+    # LightGBM training sets smaller than this fit in the run's process even on dask: starting a
+    # distributed fit costs seconds, and per-product models and small banks gain nothing from it.
+    train_min_rows: int = 50_000
 
 
 @dataclass(frozen=True)

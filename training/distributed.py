@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from mlxtend.frequent_patterns import association_rules
 
-from features.contract import CUSTOMER_ID
+from features.contract import CUSTOMER_ID, SEGMENT_ID
 from portrait.settings import RuleSettings, SegmentSettings
 from training import rules as rl
 from training.segments import SegmentationModel, assign_segment, segmentation_model
@@ -47,6 +47,59 @@ def fit_classifier_distributed(
 
     model = DaskLGBMClassifier(client=client, **params)
     return model.fit(x, y).to_local()
+
+
+LABEL, WEIGHT = "__label__", "__weight__"  # carried next to the features so partitions align
+
+
+def fit_booster_distributed(
+    fit: tuple[pd.DataFrame, np.ndarray, np.ndarray | None], *, params: dict[str, Any],
+    client: Any, npartitions: int,
+) -> Any:  # fmt: skip
+    """``DaskLGBMClassifier(**params)`` on (features, labels, weights) held here: the plain Booster."""
+    frame = fit[0].reset_index(drop=True).assign(**{LABEL: fit[1]})
+    if fit[2] is not None:
+        frame[WEIGHT] = fit[2]
+    # At least ~200 rows per partition: a worker with a handful of rows cannot bin features.
+    data = dd.from_pandas(frame, npartitions=max(1, min(npartitions, len(frame) // 200)))
+    x = data[list(fit[0].columns)]
+    weight = data[WEIGHT] if fit[2] is not None else None
+    from lightgbm.dask import DaskLGBMClassifier
+
+    model = DaskLGBMClassifier(client=client, **params)
+    return model.fit(x, data[LABEL], sample_weight=weight).to_local().booster_
+
+
+def logloss_curve(
+    booster: Any, valid: tuple[pd.DataFrame, np.ndarray, np.ndarray | None]
+) -> np.ndarray:
+    """Binary logloss on ``valid`` after each tree (LightGBM's metric: weighted mean, clipped).
+
+    One ``pred_leaf`` pass, then tree by tree the leaf values are added to the margin (the
+    first tree carries the average LightGBM starts from), so no predict call per tree.
+    """
+    x, y, w = valid
+    leaves = np.asarray(booster.predict(x, pred_leaf=True), dtype=np.int64).reshape(len(x), -1)
+    margin, curve = np.zeros(len(x)), np.empty(leaves.shape[1])
+    for t in range(leaves.shape[1]):  # a loop over trees, vectorised over rows
+        values = np.array(
+            [booster.get_leaf_output(t, leaf) for leaf in range(leaves[:, t].max() + 1)]
+        )
+        margin += values[leaves[:, t]]
+        p = np.clip(1.0 / (1.0 + np.exp(-margin)), 1e-15, 1 - 1e-15)
+        curve[t] = np.average(-(y * np.log(p) + (1 - y) * np.log(1 - p)), weights=w)
+    return curve
+
+
+def early_stopping_iteration(curve: np.ndarray, *, patience: int) -> int:
+    """Best iteration (1-based) by ``lgb.early_stopping``'s rule: stop ``patience`` rounds after the best."""
+    best = 0
+    for i, value in enumerate(curve):
+        if value < curve[best]:
+            best = i
+        elif i - best >= patience:
+            break
+    return best + 1
 
 
 # --- segments -----------------------------------------------------------------------------
@@ -209,3 +262,29 @@ def transition_baskets_distributed(
               "n_windows": settings.transition_windows}  # fmt: skip
     meta = rl.build_transition_baskets(transactions._meta, **kwargs)
     return transactions.map_partitions(rl.build_transition_baskets, **kwargs, meta=meta)
+
+
+def mine_segment_rules_distributed(
+    baskets: dd.DataFrame, segments: pd.DataFrame, *, settings: RuleSettings, kind: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The rules ``training.rules.mine_segment_rules`` gives: per segment, counted on the cluster."""
+    tags = segments[[CUSTOMER_ID, SEGMENT_ID]].astype({SEGMENT_ID: str})
+    meta = _tag_part(baskets._meta, tags.iloc[:0])
+    tagged = baskets.map_partitions(_tag_part, tags, meta=meta).persist()
+    frames, skipped = [rl.empty_rules()], []
+    for seg in sorted(tagged[SEGMENT_ID].unique().compute()):  # groupby(sort=True) order
+        group = tagged[tagged[SEGMENT_ID] == seg]
+        n, items = count_items(group)
+        if n < settings.min_segment_baskets or rl.basket_problem(
+            pd.DataFrame({rl.ITEM: items.index})
+        ):
+            skipped.append(f"{seg} ({n} baskets)")
+            continue
+        frames.append(mine_rules_distributed(group, settings=settings, kind=kind, segment_id=seg))
+    rules = pd.concat([f for f in frames if len(f)] or frames, ignore_index=True)
+    return rl.sort_rules(rules), skipped
+
+
+def _tag_part(part: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    tags = tags.astype({CUSTOMER_ID: part[CUSTOMER_ID].dtype})
+    return part.merge(tags, on=CUSTOMER_ID, how="inner")

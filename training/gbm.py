@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -77,20 +76,15 @@ class CalibratedGBM:
         cal = calibration_mask(train[CUSTOMER_ID], share=self.calibration_share)
         x, y = self._matrix(train), train[label].to_numpy(dtype=float)
         w = None if weight is None else train[weight].to_numpy(dtype=float)
-        fit_set = lgb.Dataset(
-            x.loc[~cal], y[~cal], weight=None if w is None else w[~cal], free_raw_data=True
-        )
-        cal_set = lgb.Dataset(x.loc[cal], y[cal], weight=None if w is None else w[cal])
+        from training.engine import train_booster  # lgb.train here, lightgbm.dask in a dask run
+
         params = {**BASE_PARAMS, **self.params, "seed": self.seed}
-        self.booster_ = lgb.train(
+        self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
             params,
-            fit_set,
-            num_boost_round=self.num_boost_round,
-            valid_sets=[cal_set],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
-        self.best_iteration_ = int(
-            self.booster_.best_iteration or self.booster_.current_iteration()
+            (x.loc[~cal], y[~cal], None if w is None else w[~cal]),
+            (x.loc[cal], y[cal], None if w is None else w[cal]),
+            rounds=self.num_boost_round,
+            patience=self.early_stopping_rounds,
         )
         margin = self.booster_.predict(
             x.loc[cal], raw_score=True, num_iteration=self.best_iteration_
@@ -98,7 +92,6 @@ class CalibratedGBM:
         self.calibrator_ = LogisticRegression(C=1e6).fit(
             margin.reshape(-1, 1), y[cal], sample_weight=None if w is None else w[cal]
         )
-        self.validation_logloss_ = float(self.booster_.best_score["valid_0"]["binary_logloss"])
         return self
 
     def predict_margin(self, frame: pd.DataFrame) -> np.ndarray:

@@ -20,7 +20,7 @@ from features.validate import ValidatedData, load_dataset, write_quality, write_
 from portrait.errors import ContractError
 from portrait.settings import Settings
 from training import tracking
-from training.engine import build_portrait, engine_session
+from training.engine import build_portrait, distribute, engine_session, training_on
 from training.models_stage import models_stage
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
@@ -76,9 +76,13 @@ def validate_stage(ctx: RunContext) -> None:
 
 def features_stage(ctx: RunContext) -> None:
     """Build the point-in-time portrait and write features.parquet."""
+    # dask: the tables go to the workers once; later stages reuse them through the cluster.
+    cluster = ctx.results["cluster"] = distribute(ctx.tables, settings=ctx.settings)
     ctx.portrait = build_portrait(
-        ctx.tables, as_of=ctx.as_of, settings=ctx.settings
-    )  # pandas or dask
+        ctx.tables, as_of=ctx.as_of, settings=ctx.settings, cluster=cluster
+    )
+    if cluster is not None:
+        cluster.release()
     ctx.portrait.to_parquet(ctx.out_dir / "features.parquet", index=False)
     ctx.sections.append(statistics_section(ctx.tables, ctx.portrait, as_of=ctx.as_of))
     ctx.metrics["features"] = {
@@ -117,7 +121,8 @@ def run_pipeline(
         for i, (name, stage) in enumerate(STAGES, start=1):
             started = time.perf_counter()
             _say(echo, f"[{i}/{len(STAGES)}] {name} ...")
-            stage(ctx)
+            with training_on(ctx.results.get("cluster")):  # models train where the data is
+                stage(ctx)
             _say(echo, f"[{i}/{len(STAGES)}] {name} done in {time.perf_counter() - started:.1f}s")
         report, quality = _write_outputs(ctx)
         tracking.log_params({"data_fingerprint": tracking.data_fingerprint(ctx.tables)})

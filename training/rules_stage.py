@@ -18,17 +18,14 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, REASON, SEGMENT_ID
 from portrait.settings import RuleSettings
 from training import tracking
+from training.engine import RuleMiner
 from training.report import Section, figure
 from training.rule_base import RuleBase, build_rule_base, rule_reasons, save_rule_base
 from training.rules import (
     KINDS,
     RulesError,
-    build_holding_baskets,
-    build_transition_baskets,
     empty_rules,
     mark_risk,
-    mine_rules,
-    mine_segment_rules,
 )
 from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
 
@@ -73,31 +70,26 @@ def mine_all_rules(
     settings: RuleSettings,
     segments: pd.DataFrame | None,
     kinds: tuple[str, ...] = KINDS,
+    miner: RuleMiner | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes."""
+    """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes.
+
+    ``miner`` (training/engine.py) builds and mines the baskets on a Dask cluster when given.
+    """
     check_rule_settings(settings)
     strata = _strata(tables.get("customers"), settings.strata_column)
-    txns = tables["transactions"]
-    build = {
-        "holding": lambda: build_holding_baskets(txns, as_of=as_of),
-        "transition": lambda: build_transition_baskets(
-            txns,
-            as_of=as_of,
-            window_days=settings.transition_window_days,
-            n_windows=settings.transition_windows,
-        ),
-    }
-    baskets = {kind: build[kind]() for kind in kinds}
+    miner = miner or RuleMiner()
+    baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
     frames, notes = [_ranked_empty()], []
     for kind, kind_baskets in baskets.items():
         try:
-            overall = mine_rules(kind_baskets, settings=settings, kind=kind)
+            overall = miner.mine(kind_baskets, settings=settings, kind=kind)
         except RulesError as exc:
             notes.append(str(exc))
             continue
         frames.append(rank_rules(overall, kind_baskets, strata))
         if segments is not None and settings.per_segment:
-            seg_rules, skipped = mine_segment_rules(
+            seg_rules, skipped = miner.mine_segments(
                 kind_baskets, segments, settings=settings, kind=kind
             )
             frames.extend(_rank_per_segment(seg_rules, kind_baskets, segments, strata))
@@ -152,7 +144,10 @@ def rules_stage(ctx: Any) -> None:
     """Pipeline stage: mine rules at ctx.as_of, write rules.parquet and rule_base/, report and log them."""
     settings = ctx.settings.rules
     segments = segment_frame(ctx.results.get("segments"))
-    rules, notes = mine_all_rules(ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments)
+    miner = RuleMiner(ctx.results.get("cluster"))  # None: pandas
+    rules, notes = mine_all_rules(
+        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner
+    )
     params = {
         **dataclasses.asdict(settings),
         "as_of": str(ctx.as_of.date()),
@@ -172,9 +167,14 @@ def rules_stage(ctx: Any) -> None:
 
 def _summary_metrics(rules: pd.DataFrame) -> dict[str, float]:
     if rules.empty:
-        return {"max_lift": float("nan"), "median_confidence": float("nan")}
+        return {
+            "max_lift": float("nan"),
+            "max_lift_lower": float("nan"),
+            "median_confidence": float("nan"),
+        }
     return {
         "max_lift": float(rules["lift"].max()),
+        "max_lift_lower": float(rules["lift_lower"].max()),
         "median_confidence": float(rules["confidence"].median()),
     }
 

@@ -15,6 +15,7 @@ from features.labels import build_churn_labels, build_conversion_labels
 from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings
 from training import tracking
+from training.engine import Cluster, fit_segments
 from training.lifecycle import (
     STAGES,
     LifecycleRule,
@@ -23,7 +24,7 @@ from training.lifecycle import (
     lifecycle_transitions,
     transition_cutoffs,
 )
-from training.segments import SegmentationModel, assign_segment, design_matrix
+from training.segments import SegmentationModel, design_matrix
 from training.segments_report import segments_section
 from training.tags import build_tags, tag_coverage
 from training.tiers import TIERS, PotentialRule, measure_potential, value_tiers
@@ -32,20 +33,20 @@ SEGMENT_COLUMNS = [CUSTOMER_ID, SEGMENT_ID, "segment_name", "value_tier", "lifec
 
 
 def build_segments(
-    portrait: pd.DataFrame, *, settings: SegmentSettings, active_days: int = 90
-) -> tuple[pd.DataFrame, SegmentationModel]:
-    """Fit the segmentation on active customers and give every customer segment, tier, stage and tags."""
+    portrait: pd.DataFrame, *, settings: SegmentSettings, active_days: int = 90,
+    cluster: Cluster | None = None,
+) -> tuple[pd.DataFrame, SegmentationModel]:  # fmt: skip
+    """Fit the segmentation on active customers and give every customer segment, tier, stage and tags.
+
+    With a Dask ``cluster`` (training/engine.py) customers are assigned on its workers.
+    """
     active = portrait.loc[portrait["is_active"].astype(bool)]
     if active.empty:
         raise PortraitError(
             "segments: no customer is active at as_of (no event or transaction in the "
             f"{active_days} days before it); pick a later --as-of or check the events table"
         )
-    model = SegmentationModel(
-        k_min=settings.k_min, k_max=settings.k_max, method=settings.method, n_components=settings.n_components,
-        sample_size=settings.sample_size, n_reseeds=settings.n_reseeds, random_state=settings.seed,
-    ).fit(active)  # fmt: skip
-    assigned = assign_segment(model, portrait)
+    model, assigned = fit_segments(portrait, active, settings=settings, cluster=cluster)
     tiers = value_tiers(
         portrait, top_n=settings.top_n, rule=PotentialRule(floor=settings.potential_floor)
     )
@@ -148,7 +149,9 @@ def recent_outcomes(
 def segments_stage(ctx: Any) -> None:
     """Pipeline stage: segments.parquet, segmentation.pkl, report section, metrics and MLflow artifacts."""
     settings, days = ctx.settings.segments, ctx.settings.time.active_days
-    segments, model = build_segments(ctx.portrait, settings=settings, active_days=days)
+    segments, model = build_segments(
+        ctx.portrait, settings=settings, active_days=days, cluster=ctx.results.get("cluster")
+    )
     segments.to_parquet(ctx.out_dir / "segments.parquet", index=False)
     joblib.dump(model, ctx.out_dir / "segmentation.pkl")
     holdings = build_holdings(ctx.tables["transactions"], as_of=ctx.as_of)
