@@ -93,11 +93,16 @@ def other_experiments(experiments: dict[str, float]) -> list[tuple[str, float]]:
 
 
 def top_rules(rules: pd.DataFrame | None, *, limit: int = TOP_RULES) -> list[dict[str, Any]]:
-    """The strongest overall rules (not per segment) by lift, with their plain-language reason."""
+    """The strongest overall rules (not per segment), with their plain-language reason.
+
+    Ranked like the run report: by lift_lower (training.rules_ranking) when the rules carry it,
+    else by lift.
+    """
     if rules is None or rules.empty:
         return []
     overall = rules.loc[rules["segment_id"].isna()] if "segment_id" in rules else rules
-    best = overall.sort_values(["lift", "confidence"], ascending=False, kind="stable").head(limit)
+    key = ["lift_lower", "lift"] if "lift_lower" in overall else ["lift", "confidence"]
+    best = overall.sort_values(key, ascending=False, kind="stable").head(limit)
     return [
         {
             "kind": str(r.kind),

@@ -400,8 +400,11 @@ def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) 
         "lift",
         "segment_id",
         "kind",
+        "adjusted_lift",
+        "lift_lower",
     ):
         assert column in written.columns
+    assert written["lift_lower"].is_monotonic_decreasing  # the file is in ranking order
     base = load_rule_base(tmp_path / "rule_base")
     assert base.version == ctx.results["rule_base"].version
     assert (
