@@ -405,6 +405,10 @@ def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) 
     ):
         assert column in written.columns
     assert written["lift_lower"].is_monotonic_decreasing  # the file is in ranking order
+    # each rule, segment ones included, was ranked against the baskets it was mined from
+    assert written["observed"].to_numpy() == pytest.approx(
+        (written["support"] * written["n_baskets"]).to_numpy()
+    )
     base = load_rule_base(tmp_path / "rule_base")
     assert base.version == ctx.results["rule_base"].version
     assert (
