@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from serving.policy import UNASSESSED_MAX_RISK
+from serving.policy import UNASSESSED_MAX_RISK, exclusion_codes
 from serving.recommend import overall_popularity, personal_shares
 from training.pairs import PairContext, build_pairs
 
 CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
 EXPLAINED = 3  # model reasons per recommended product (top SHAP factors)
 UNEXPLAINED, NO_REASON = -2, -1
+WARM_TOP = 5  # pairs per customer explained at load: the default answer's k
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,6 +203,43 @@ class ReasonMemo:
             code = self._code[text] = len(self._texts)
             self._texts.append(text)
         return code
+
+
+def warm_reasons(
+    index: CandidateIndex,
+    products: ProductFacts,
+    customers: CustomerFacts,
+    model: Any | None,
+    *,
+    top: int = WARM_TOP,
+) -> int:
+    """Explain, at load, each customer's `top` best-scored pairs the policy allows: the model rows
+    of a default answer, so its first request finds its reasons kept. Returns the pairs explained."""
+    if index.pairs is None or model is None:
+        return 0
+    owner = np.repeat(np.arange(len(index.customers)), np.diff(index.pairs.ptr))
+    product = index.pairs.product
+    codes = exclusion_codes(
+        product_risk=products.risk[product], active=products.active[product],
+        qualified_only=products.qualified_only[product], held=index.held[owner, product],
+        known=customers.known[owner], assessed=customers.assessed[owner],
+        allowed_risk=customers.allowed_risk[owner], qualified=customers.qualified[owner],
+        opted_out=customers.opted_out[owner], personalised=True,
+    )  # fmt: skip
+    allowed = np.flatnonzero(codes == 0)
+    if len(allowed) == 0:
+        return 0
+    best = allowed[np.lexsort((-index.pairs.score[allowed], owner[allowed]))]
+    first = np.r_[True, owner[best][1:] != owner[best][:-1]]
+    rank = np.arange(len(best)) - np.maximum.accumulate(np.where(first, np.arange(len(best)), 0))
+    rows = best[rank < top]
+    index.pair_reasons.reasons(rows, lambda missing: explain_pairs(index, model, missing))
+    return len(rows)
+
+
+def explain_pairs(index: CandidateIndex, model: Any, rows: np.ndarray) -> list[list[str]]:
+    """The model's reasons of pair rows of the index."""
+    return model.explain(index.pair_frame.iloc[rows], top=EXPLAINED)
 
 
 def model_columns(model: Any, columns: pd.Index) -> list[str]:

@@ -23,7 +23,13 @@ from serving.recommend import (
     personal_share_reason,
     popular_reason,
 )
-from serving.recommend_index import EXPLAINED, CandidateIndex, CustomerFacts, ProductFacts
+from serving.recommend_index import (
+    EXPLAINED,
+    CandidateIndex,
+    CustomerFacts,
+    ProductFacts,
+    explain_pairs,
+)
 
 PRIORITY = {source: i for i, source in enumerate(SOURCES)}
 MODEL_FALLBACK_REASON = "predicted to suit you"
@@ -194,7 +200,7 @@ def _explain(index, pairs, rows, model) -> list[list[str]]:
     rows_in_index = pairs.span.start + np.array(kept, dtype=np.int64)
 
     def explain(missing: np.ndarray) -> list[list[str]]:
-        return model.explain(index.pair_frame.iloc[missing], top=EXPLAINED)
+        return explain_pairs(index, model, missing)
 
     reasons = dict(zip(kept, index.pair_reasons.reasons(rows_in_index, explain), strict=True))
     fresh = [r for r in rows if r not in reasons]

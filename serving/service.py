@@ -62,6 +62,10 @@ def error(status: int, message: str, detail: Any = None) -> JSONResponse:
 
 
 # Web pages for staff and marketers (serving/ui), reading the same state as the API.
+# One worker on purpose: /admin/reload swaps the state of the process it reaches, and every worker
+# would hold its own copy of the run (GBs). A request is a few array lookups (serving.recommend_one),
+# so one process keeps up; its threads overlap the LightGBM calls (they release the GIL) of visits
+# that re-score viewed products.
 @bentoml.asgi_app(create_ui_app(current_service_state, audit=current_service_audit), path="/ui")
 @bentoml.service(name="portrait", workers=1, threads=4, traffic={"timeout": 60})
 class Portrait:

@@ -34,6 +34,7 @@ from serving.recommend_index import (
     build_candidate_index,
     customer_facts,
     product_facts,
+    warm_reasons,
 )
 from training.pairs import build_pair_context
 
@@ -164,7 +165,7 @@ def load_state(
         segments=inputs.segments, context=context, model=models.get("conversion"),
         rule_base=rule_base,
     )  # fmt: skip
-    return ServingState(
+    state = ServingState(
         run_dir=run_dir,
         as_of=as_of,
         settings=settings,
@@ -190,6 +191,8 @@ def load_state(
         model_version=version,
         candidates=candidates,
     )
+    warm_reasons(candidates, state.product_facts, state.customer_facts, models.get("conversion"))
+    return state
 
 
 def _read(run_dir: Path, name: str, *, required: bool) -> pd.DataFrame | None:
