@@ -221,9 +221,12 @@ def build_pairs(
     peer = context.peer_popularity.reindex(peer_key(rows).to_numpy())
     frame["peer_popularity"] = peer.reindex(columns=products.index).to_numpy()[ci, pj]
     frame["segment_popularity"] = _segment_popularity(context, ids, products.index)[ci, pj]
-    at = context.history_customers.get_indexer(ids)
-    for name, matrix in context.history.items():  # unknown customers have no history: zeros
-        frame[name] = np.where((at >= 0)[ci], matrix[np.maximum(at, 0)[ci], pj], 0.0)
+    at = context.history_customers.get_indexer(ids)[ci]
+    known = at >= 0  # a customer the context was not built with has no history: zeros
+    for name, matrix in context.history.items():
+        values = np.zeros(len(ci), dtype=np.float32)
+        values[known] = matrix[at[known], pj[known]]
+        frame[name] = values
     frame = _add_views(frame, context, ids, session_events)
     held_pair = hmat[:, context.rule_products.get_indexer(products.index)].ravel() > 0
     return frame.loc[~held_pair].reset_index(drop=True)

@@ -13,13 +13,12 @@ from typing import Any
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
-from features.labels import build_churn_labels, build_conversion_labels
+from features.labels import build_churn_labels
 from portrait.settings import Settings
 from training.baselines import RecencyBaseline, product_baselines
-from training.datasets import history
+from training.datasets import conversion_pairs
 from training.metrics import churn_metrics
 from training.modelling import baseline_churn_metrics, pair_ranking_metrics
-from training.pairs import build_pair_context, build_pairs
 
 
 def read_truth(data_dir: Path) -> dict[str, pd.DataFrame] | None:
@@ -58,20 +57,22 @@ def conversion_truth_metrics(
 ) -> dict[str, dict[str, float]] | None:
     """Ranking metrics of model, baselines and p_buy_true on the realised purchases after as_of."""
     horizon = settings.time.conversion_horizon_days
-    context = build_pair_context(
-        history(tables, as_of=as_of), portrait, cutoff=as_of, window_days=horizon
-    )
-    people = portrait.loc[portrait[CUSTOMER_ID].isin(truth[CUSTOMER_ID].astype(str))]
-    pairs = build_pairs(people, context)
+    known = pd.Index(truth[CUSTOMER_ID].astype(str).unique())
+
+    def buyers(block: pd.DataFrame, _: int) -> pd.DataFrame:
+        # ranking metrics average over customers who bought: the others change nothing
+        block = block.loc[block[CUSTOMER_ID].isin(known)]
+        return block.loc[block.groupby(CUSTOMER_ID)["converted"].transform("max") > 0]
+
+    # the same pairs, labels and campaign rule as the validation fold, one horizon later
+    pairs, _ = conversion_pairs(
+        tables, portrait, cutoff=as_of, horizon_days=horizon, keep=buyers,
+        campaign_window_days=settings.experiments.campaign_window_days,
+    )  # fmt: skip
     pairs = pairs.merge(
         truth.astype({CUSTOMER_ID: str, PRODUCT_ID: str}), on=[CUSTOMER_ID, PRODUCT_ID]
     )
-    bought = build_conversion_labels(tables, as_of=as_of, horizon_days=horizon)
-    pairs = pairs.merge(
-        bought.astype({CUSTOMER_ID: str, PRODUCT_ID: str}), on=[CUSTOMER_ID, PRODUCT_ID], how="left"
-    )
-    pairs["converted"] = pairs["converted"].fillna(0).astype(int)
-    if pairs["converted"].sum() == 0:
+    if pairs.empty or pairs["converted"].sum() == 0:
         return None
     k = settings.models.k
     out = {"model": pair_ranking_metrics(pairs, model.predict_proba(pairs), k=k)}
