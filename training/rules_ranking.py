@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
-from training.rules import BASKET_ID, BOUGHT, HELD, ITEM
+from training.rules import BASKET_ID, BOUGHT, HELD, ITEM, RulesError
 
 RANK_COLUMNS = ["observed", "expected", "adjusted_lift", "lift_lower"]
 NOT_ASSESSED = "not assessed"
@@ -63,7 +63,7 @@ def customer_strata(customers: pd.DataFrame | None, column: str) -> pd.Series | 
 def rank_rules(
     rules: pd.DataFrame, baskets: pd.DataFrame, strata: pd.Series | None = None
 ) -> pd.DataFrame:
-    """Add observed, expected, adjusted_lift, lift_lower, redundant for rules mined from `baskets`.
+    """Add observed, expected, adjusted_lift and lift_lower to rules mined from `baskets`.
 
     `strata` maps customer_id to a stratum (customers missing from it share one "unknown"
     stratum); None treats all baskets as one stratum. The rules must all be of one kind and
@@ -107,8 +107,9 @@ def _contains(
     flat = pd.Index([i for side in items for i in side])
     where = columns.get_indexer(flat)
     if (where < 0).any():
-        raise ValueError(
-            f"rules name items absent from the baskets: {sorted(set(flat[where < 0]))}"
+        raise RulesError(
+            f"rules name items absent from the baskets ({sorted(set(flat[where < 0]))[:5]}); "
+            "rank rules with the baskets they were mined from"
         )
     sizes = np.array([len(side) for side in items])
     member = sparse.csr_matrix(

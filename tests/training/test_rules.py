@@ -177,6 +177,8 @@ def test_adjusted_lift_removes_the_lift_the_strata_explain() -> None:
         (2.0, 4, 4.0, 1.0)
     )
     assert a_b.lift_lower == pytest.approx(POISSON_LOWER_4 / 4, abs=1e-4)
+    with pytest.raises(RulesError, match="baskets they were mined from"):
+        rank_rules(rules, baskets_of("AC", "C"))
     plain = as_pairs(rank_rules(rules, STRATIFIED))[("A", "B")]  # one stratum: plain lift
     assert (plain.expected, plain.adjusted_lift) == pytest.approx((2.0, 2.0))
     assert plain.lift_lower == pytest.approx(POISSON_LOWER_4 / 2, abs=1e-4)
@@ -434,3 +436,11 @@ def test_segment_mining_skips_small_segments(bank) -> None:
     )
     rules, skipped = mine_segment_rules(baskets, segments, settings=RuleSettings(), kind="holding")
     assert rules.empty and skipped == ["tiny (50 baskets)"]
+
+
+def test_an_unknown_strata_column_is_refused_by_name(bank) -> None:
+    demo, as_of = bank
+    with pytest.raises(RulesError, match="rules.strata_column 'wealth'"):
+        mine_all_rules(
+            demo.tables, as_of=as_of, settings=RuleSettings(strata_column="wealth"), segments=None
+        )
