@@ -63,9 +63,13 @@ def _watchdog(cap_gb: float) -> None:
 
 
 def _timed(fn, *args, **kw):
+    """Run one step; print its name, seconds and the peak memory so far (progress of a long run)."""
     started = time.perf_counter()
     value = fn(*args, **kw)
-    return value, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"  {fn.__name__}: {seconds:.1f} s, peak {peak:.2f} GB", flush=True)
+    return value, seconds
 
 
 def _tables(n: int, data_root: Path):
@@ -77,7 +81,7 @@ def _tables(n: int, data_root: Path):
 
 def bench(n: int, *, trials: int, data_root: Path) -> dict[str, float]:
     """Seconds per step and peak memory for one bank size."""
-    tables = _tables(n, data_root)
+    tables, _ = _timed(_tables, n, data_root)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     as_of, time_s = stamp(DEMO_AS_OF), TimeSettings()
     settings = ModelSettings(n_trials=trials)
@@ -141,9 +145,14 @@ def main() -> None:
     for n in args.sizes:
         cmd = [sys.executable, "-m", "benchmarks.train", "--child", "--sizes", str(n),
                "--trials", str(args.trials), "--data-root", str(args.data_root)]  # fmt: skip
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-        line = next(x for x in done.stdout.splitlines() if x.startswith("ROW "))
-        rows.append(json.loads(line[4:]))
+        lines = []
+        with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) as child:
+            for line in child.stdout:  # the child's progress, as it comes
+                print(line, end="", flush=True)
+                lines.append(line)
+        if child.returncode:
+            raise SystemExit(f"size {n} failed (exit {child.returncode})")
+        rows.append(json.loads(next(x for x in lines if x.startswith("ROW "))[4:]))
         print(json.dumps(rows[-1]), flush=True)
     print_table(rows, width=18)
     out = ROOT / "benchmarks" / "results" / "train.json"

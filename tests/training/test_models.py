@@ -82,8 +82,18 @@ def test_conversion_model_and_both_variants(conversion):
     other = "per_product" if kept == "pair" else "pair"
     assert variants[kept]["map@5"] >= variants[other]["map@5"]
     model = conversion.metrics["model"]
-    assert model["map@5"] > conversion.metrics["baseline:popularity"]["map@5"]
     assert 0 < model["recall@5"] <= 1
+
+
+def test_conversion_model_beats_every_baseline_by_a_margin(conversion):
+    """At 2,500 customers (~200 buyers in the fold) the model led the best baseline by 2.4
+    points of MAP@5 with two training cut-offs; 20k customers give 8.7 (0.466 vs rules 0.378)."""
+    model = conversion.metrics["model"]
+    best = max(conversion.baseline_scores().values())
+    assert model["map@5"] > best + 0.01
+    for name, values in conversion.metrics.items():
+        if name.startswith("baseline:"):
+            assert model["ndcg@5"] > values["ndcg@5"], name
 
 
 def test_conversion_reasons(conversion):
