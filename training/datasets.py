@@ -4,8 +4,10 @@ Cut-offs (DATA_CONTRACT.md, Time and labels): the validation cut-off is `as_of -
 its labels close before `as_of`; `time.training_cutoffs` further cut-offs step back one horizon
 each; scoring happens at `as_of`. Every table is first cut to rows strictly before `as_of`, so no
 row at or after `as_of` can reach a training set, whatever a feature builder does.
-Conversion negatives of the training cut-offs are subsampled (`negative_rate`, seeded) and carry
-weight 1 / rate; the validation cut-off keeps every pair so ranking metrics are exact.
+Conversion pairs are built per block of customers and sampled as they come: negatives of the
+training cut-offs by `negative_rate` (seeded, weight 1 / rate); the validation cut-off keeps
+every pair of the customers who bought (ranking metrics stay exact) and a share of the others.
+Pairs a campaign pushed inside the label horizon are left out (see `campaign_pairs`).
 """
 
 from __future__ import annotations
