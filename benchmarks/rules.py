@@ -1,7 +1,8 @@
 """Benchmark: rule mining time and peak memory, sparse versus dense one-hot input.
 
 Synthetic baskets (1 + Poisson(2) items each, mildly skewed product popularity, a few
-planted pairs) for 100k and 1M baskets over 50 and 200 products. Each case runs in its
+planted pairs) for 100k and 1M baskets over 50 and 200 products. `seconds` is encoding plus
+mining; `rank_seconds` is the ranking step (lift within 5 strata and its lower bound) after it. Each case runs in its
 own process so peak memory (max RSS, minus the RSS after imports) is the case's alone.
 
     .venv/bin/python benchmarks/rules.py            # all cases, table + benchmarks/results/rules.json
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from portrait.settings import RuleSettings  # noqa: E402
 from training.rules import mine_rules, one_hot  # noqa: E402
+from training.rules_ranking import rank_rules  # noqa: E402
 
 SETTINGS = RuleSettings(min_support=0.01, min_confidence=0.05, min_lift=1.2, max_len=3)
 SEED = 42
@@ -62,10 +64,18 @@ def run_case(n_baskets: int, n_products: int, mode: str) -> dict:
     encode_s = time.perf_counter() - started
     rules = mine_rules(baskets, settings=SETTINGS, kind="holding", dense=mode == "dense")
     total_s = time.perf_counter() - started
+    strata = pd.Series(  # five risk levels, as the rules stage ranks by default
+        np.random.default_rng(SEED).integers(1, 6, n_baskets).astype(str),
+        index=np.arange(n_baskets).astype(str),
+    )
+    ranked_at = time.perf_counter()
+    rank_rules(rules, baskets, strata)
+    rank_s = time.perf_counter() - ranked_at
     return {
         "baskets": n_baskets, "products": n_products, "mode": mode, "columns_kept": onehot.shape[1],
         "onehot_mb": round(onehot.memory_usage(deep=True).sum() / 2**20, 1), "rules": len(rules),
         "seconds": round(total_s, 2), "encode_seconds": round(encode_s, 2),
+        "rank_seconds": round(rank_s, 2),
         "peak_rss_over_base_mb": round(_rss_mb() - base, 1),
     }  # fmt: skip
 
