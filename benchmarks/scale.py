@@ -374,6 +374,7 @@ def main() -> None:
         default=MEMORY_CAP_GB,
         help="stop a run whose resident memory (with its workers) passes this",
     )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON written here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -386,15 +387,15 @@ def main() -> None:
     for size in args.sizes:
         for engine in args.engines:
             results.append(measure(size, engine, args))
-            _write(results)
+            _write(results, args.results)
     print(table(results))
 
 
-def _write(results: list[dict]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+def _write(results: list[dict], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "as_of": str(AS_OF.date())}  # fmt: skip
-    RESULTS.write_text(json.dumps({**meta, "rows": results}, indent=2) + "\n")
+    path.write_text(json.dumps({**meta, "rows": results}, indent=2) + "\n")
     print(table(results), flush=True)
 
 

@@ -16,7 +16,7 @@ from lightgbm import LGBMClassifier  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from features import distributed as fd  # noqa: E402
-from features.contract import CUSTOMER_ID  # noqa: E402
+from features.contract import CUSTOMER_ID, SEGMENT_ID  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank, write_demo_bank  # noqa: E402
 from features.labels import build_churn_labels  # noqa: E402
 from features.portrait import build_features  # noqa: E402
@@ -24,8 +24,18 @@ from features.validate import load_dataset  # noqa: E402
 from portrait.settings import RuleSettings, SegmentSettings, Settings, load_settings  # noqa: E402
 from training import distributed as td  # noqa: E402
 from training import rules as rl  # noqa: E402
-from training.engine import build_portrait, engine_session  # noqa: E402
+from training.churn import ChurnModel, churn_features  # noqa: E402
+from training.engine import (  # noqa: E402
+    RuleMiner,
+    build_portrait,
+    distribute,
+    engine_session,
+    train_booster,
+    training_on,
+)
+from training.rules_stage import mine_all_rules  # noqa: E402
 from training.segments import assign_segment  # noqa: E402
+from training.segments_stage import build_segments  # noqa: E402
 
 # Validated timestamps are datetime64[ns]; a cut-off in the same unit keeps pandas' merge_asof happy.
 AS_OF = DEMO_AS_OF.as_unit("ns")
@@ -177,3 +187,64 @@ def test_churn_model_metrics_within_tolerance(tables, pandas_portrait, client):
 def test_engine_session_pandas_starts_nothing():
     with engine_session(Settings().engine) as client:
         assert client is None
+
+
+# --- the stage hooks of `portrait run --engine dask` (training/engine.py) ------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(tables, client):
+    settings = load_settings(overrides={"engine.engine": "dask", "engine.partitions": PARTITIONS})
+    found = distribute(tables, settings=settings)
+    found.train_min_rows = 0  # every fit of these tests trains on the workers
+    build_portrait(tables, as_of=AS_OF, settings=settings, cluster=found)
+    return found
+
+
+def test_segments_stage_hook_gives_the_pandas_segments(pandas_portrait, cluster):
+    settings = SegmentSettings(k_min=3, k_max=4, n_reseeds=0, sample_size=1000)
+    expected, _ = build_segments(pandas_portrait, settings=settings)
+    got, _ = build_segments(pandas_portrait, settings=settings, cluster=cluster)
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_rules_stage_hook_gives_the_pandas_rules(tables, pandas_portrait, cluster):
+    settings = RuleSettings()
+    segments, _ = build_segments(
+        pandas_portrait, settings=SegmentSettings(k_min=3, k_max=3, n_reseeds=0)
+    )
+    kwargs = {"as_of": AS_OF, "settings": settings, "segments": segments}
+    expected, notes = mine_all_rules(tables, **kwargs)
+    got, got_notes = mine_all_rules(tables, **kwargs, miner=RuleMiner(cluster))
+    assert (expected[SEGMENT_ID].notna()).any() and len(expected) > 0
+    assert got_notes == notes
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
+
+
+def test_models_train_on_the_cluster_within_tolerance(tables, pandas_portrait, cluster):
+    train_at = AS_OF - pd.Timedelta(days=60)
+    train = build_features(tables, as_of=train_at).merge(
+        build_churn_labels(tables, as_of=train_at), on=CUSTOMER_ID
+    )
+    test = pandas_portrait.merge(build_churn_labels(tables, as_of=AS_OF), on=CUSTOMER_ID)
+    local = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
+    with training_on(cluster):
+        remote = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
+    assert 1 <= remote.best_iteration_ <= 200
+    auc = {name: roc_auc_score(test["churned"], m.predict_proba(test))
+           for name, m in (("local", local), ("dask", remote))}  # fmt: skip
+    assert auc["local"] > 0.6
+    assert abs(auc["dask"] - auc["local"]) <= AUC_TOLERANCE, auc
+
+
+def test_early_stopping_rule_matches_lightgbm():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000)})
+    y = (x["a"] + rng.normal(size=3000) > 0.5).to_numpy(float)
+    params = {"objective": "binary", "verbosity": -1, "deterministic": True, "seed": 1,
+              "force_row_wise": True, "num_threads": 1}  # fmt: skip
+    fit, valid = (x[:2000], y[:2000], None), (x[2000:], y[2000:], None)
+    booster, best, loss = train_booster(params, fit, valid, rounds=300, patience=20)
+    curve = td.logloss_curve(booster, valid)
+    assert td.early_stopping_iteration(curve, patience=20) == best
+    assert curve[best - 1] == pytest.approx(loss, abs=1e-9)
