@@ -164,12 +164,19 @@ def test_rules_identical(tables, client, kind):
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
 
 
-def test_churn_model_metrics_within_tolerance(tables, pandas_portrait, client):
+@pytest.fixture(scope="module")
+def churn_frames(tables, pandas_portrait):
+    """(train, test): the portrait 60 days back with its churn labels, and at AS_OF."""
     train_at = AS_OF - pd.Timedelta(days=60)
     train = build_features(tables, as_of=train_at).merge(
         build_churn_labels(tables, as_of=train_at), on=CUSTOMER_ID
     )
     test = pandas_portrait.merge(build_churn_labels(tables, as_of=AS_OF), on=CUSTOMER_ID)
+    return train, test
+
+
+def test_churn_model_metrics_within_tolerance(churn_frames, client):
+    train, test = churn_frames
     features = [c for c in train.select_dtypes("number").columns if c not in ("churned",)]
     params = {"n_estimators": 120, "learning_rate": 0.05, "num_leaves": 15, "random_state": 42,
               "deterministic": True, "force_row_wise": True, "verbosity": -1}  # fmt: skip
@@ -221,12 +228,8 @@ def test_rules_stage_hook_gives_the_pandas_rules(tables, pandas_portrait, cluste
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
 
 
-def test_models_train_on_the_cluster_within_tolerance(tables, pandas_portrait, cluster):
-    train_at = AS_OF - pd.Timedelta(days=60)
-    train = build_features(tables, as_of=train_at).merge(
-        build_churn_labels(tables, as_of=train_at), on=CUSTOMER_ID
-    )
-    test = pandas_portrait.merge(build_churn_labels(tables, as_of=AS_OF), on=CUSTOMER_ID)
+def test_models_train_on_the_cluster_within_tolerance(churn_frames, cluster):
+    train, test = churn_frames
     local = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
     with training_on(cluster):
         remote = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
