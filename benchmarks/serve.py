@@ -106,7 +106,11 @@ def serve(run_dir: Path, tracking_uri: str, log: Path) -> tuple[subprocess.Popen
         command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process, timeout=900)  # start-up scores and indexes every customer
+    try:
+        wait_ready(url, process, timeout=900)  # start-up scores and indexes every customer
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)  # never leave a server behind
+        raise
     return process, url
 
 
