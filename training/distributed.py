@@ -137,6 +137,9 @@ def assign_segment_part(part: pd.DataFrame, model: SegmentationModel) -> pd.Data
 # --- rules --------------------------------------------------------------------------------
 
 
+CANDIDATE_BLOCK = 64  # itemsets of size 3+ counted per block (bounds a partition's memory)
+
+
 def _pairs(part: pd.DataFrame) -> pd.DataFrame:
     return part[[rl.BASKET_ID, rl.ITEM]].drop_duplicates()
 
@@ -159,11 +162,15 @@ def _onehot(part: pd.DataFrame, items: list[str]) -> np.ndarray:
 def _level_counts(part: pd.DataFrame, items: list[str], candidates: np.ndarray) -> np.ndarray:
     """Baskets of this partition holding every item of each candidate (rows of item positions)."""
     x = _onehot(part, items)
-    if candidates.shape[1] == 2:  # every pair at once
-        x = x.astype(np.int32)
+    if candidates.shape[1] == 2:  # every pair at once; float32 counts are exact below 2**24 rows
+        x = x.astype(np.float32)
         co = x.T @ x
-        return co[candidates[:, 0], candidates[:, 1]]
-    return np.logical_and.reduce(x[:, candidates], axis=2).sum(axis=0)
+        return co[candidates[:, 0], candidates[:, 1]].astype(np.int64)
+    # Blocks of candidates: x[:, all candidates] is rows x candidates x size bytes at once.
+    return np.concatenate(
+        [np.logical_and.reduce(x[:, candidates[i : i + CANDIDATE_BLOCK]], axis=2).sum(axis=0)
+         for i in range(0, len(candidates), CANDIDATE_BLOCK)]
+    )  # fmt: skip
 
 
 def _next_candidates(frequent: list[tuple[int, ...]], size: int) -> np.ndarray:
