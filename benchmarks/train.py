@@ -89,10 +89,10 @@ def bench(n: int, *, trials: int, data_root: Path) -> dict[str, float]:
     past = history(tables, as_of=as_of)
     portraits, t_features = _timed(portraits_at, past, [*cuts.labelled, as_of], active_days=90)
     churn_set, t_churn_set = _timed(
-        churn_training_set, tables, as_of=as_of, time=time_s, portraits=portraits
+        churn_training_set, past, as_of=as_of, time=time_s, portraits=portraits
     )
     conv_set, t_conv_set = _timed(
-        conversion_training_set, tables, as_of=as_of, time=time_s,
+        conversion_training_set, past, as_of=as_of, time=time_s,
         negative_rate=NEGATIVE_RATE, seed=1, portraits=portraits,
     )  # fmt: skip
     churn, t_churn = _timed(train_churn, churn_set, settings=settings, log=False)

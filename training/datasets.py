@@ -68,7 +68,9 @@ def history(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> dict[str
     out = {}
     for name, frame in tables.items():
         column = TIME_COLUMNS.get(name)
-        out[name] = frame if column is None else frame.loc[frame[column] < as_of]
+        late = None if column is None else frame[column] >= as_of
+        # no copy when nothing is late: callers pass an already cut history on without cost
+        out[name] = frame if late is None or not late.any() else frame.loc[~late]
     return out
 
 

@@ -64,9 +64,9 @@ def train_and_gate(
     )
     past = history(tables, as_of=as_of)
     portraits = portraits_at(past, [*cuts.labelled, *cuts2.labelled], active_days=time.active_days)
-    churn_set = churn_training_set(tables, as_of=as_of, time=time, portraits=portraits)
+    churn_set = churn_training_set(past, as_of=as_of, time=time, portraits=portraits)
     conv_set = conversion_training_set(
-        tables, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
+        past, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
         portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
     )  # fmt: skip
     decisions, versions = {}, {}
