@@ -1,9 +1,14 @@
-"""Shared fixtures: a tiny hand-made bank with typed tables, exactly as validation outputs them."""
+"""Shared fixtures: a tiny hand-made bank with typed tables, exactly as validation outputs them;
+one demo-bank run and one real `portrait serve` per session for the e2e and UI tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 import pytest
+
+from tests.e2e.conftest import DemoRun, Server, build_demo_run, serve_demo_run
 
 T = pd.Timestamp
 
@@ -102,3 +107,15 @@ def make_tables() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def tiny_tables() -> dict[str, pd.DataFrame]:
     return make_tables()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The session's demo run, shared by tests/e2e and tests/ui."""
+    return build_demo_run(tmp_path_factory.getbasetemp() / "demo-run")
+
+
+@pytest.fixture(scope="session")
+def server(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `portrait serve` on the session's demo run, shared by tests/e2e and tests/ui."""
+    yield from serve_demo_run(demo_run, tmp_path_factory)

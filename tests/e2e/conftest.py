@@ -1,4 +1,7 @@
-"""A small demo-bank run (built once per session) and a real `portrait serve` on a free local port."""
+"""A small demo-bank run and a real `portrait serve` on a free local port.
+
+The session fixtures `demo_run` and `server` that use these live in tests/conftest.py, so the
+e2e and UI tests share one run and one server (each start costs minutes on 2 cores)."""
 
 from __future__ import annotations
 
@@ -74,12 +77,6 @@ def wait_ready(url: str, process: subprocess.Popen, *, timeout: float = 150.0) -
     raise RuntimeError(f"server at {url} not ready after {timeout:.0f}s")
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The session's demo run."""
-    return build_demo_run(tmp_path_factory.getbasetemp() / "demo-run")
-
-
 @dataclass(frozen=True)
 class Server:
     """A running service: its base URL, the run it serves and its audit log."""
@@ -89,8 +86,7 @@ class Server:
     audit_log: Path
 
 
-@pytest.fixture(scope="session")
-def server(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def serve_demo_run(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`portrait serve --run RUN --port P` in its own process group, stopped at the end."""
     port = free_port()
     audit = tmp_path_factory.mktemp("audit") / "exclusions.jsonl"

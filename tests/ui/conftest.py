@@ -1,4 +1,4 @@
-"""UI fixtures: the e2e demo run and real `portrait serve` (tests/e2e/conftest.py), Debian's Chromium
+"""UI fixtures: (the demo run and real `portrait serve` are tests/conftest.py's) Debian's Chromium
 driven by Playwright (never a browser download), and the screenshot folder tests/artifacts/ui."""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.e2e.conftest import demo_run, server  # noqa: F401  (fixtures, shared with tests/e2e)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
