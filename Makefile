@@ -13,9 +13,12 @@ $(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
-# `--inexact` keeps uv itself inside .venv when uv was bootstrapped there.
+# `--inexact` keeps uv itself inside .venv when uv was bootstrapped there. Bytecode is compiled
+# once here: where PYTHONDONTWRITEBYTECODE is set (CI, containers) every process would otherwise
+# recompile mlflow, pandas and scikit-learn from source (~10 s per `portrait` command on 2 cores).
 install: $(if $(shell command -v uv 2>/dev/null),,$(VENV)/bin/uv)
-	$(UV) sync --frozen --inexact --quiet
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode
+	$(BIN)/python -m compileall -q -j 0 portrait features training serving experiments benchmarks > /dev/null
 
 demo: install
 	$(BIN)/portrait demo-data demo/data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
@@ -38,7 +41,7 @@ format: install
 
 # `bench` adds the optional `peers` group (pyspark, for Spark FPGrowth in benchmarks/peers.py; needs Java 17+).
 bench: install
-	$(UV) sync --frozen --inexact --quiet --group peers
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode --group peers
 	for b in benchmarks/[a-z]*.py; do $(BIN)/python -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:

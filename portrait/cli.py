@@ -251,9 +251,22 @@ def campaign_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    from training.models_cli import model_arguments
+    """--data, --as-of, --trials and --seed of train, tune and evaluate."""
+    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument("--as-of", required=True, help="scoring date; training uses only rows before it")
+    p.add_argument("--trials", type=_whole, help="Optuna trials (default: models.n_trials)")
+    p.add_argument("--seed", type=_whole, help="random seed (default: models.seed)")
 
-    model_arguments(p)
+
+def _whole(text: str) -> int:
+    """A whole number, also written as MLflow passes typed floats ("10.0")."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number")
+    return int(value)
 
 
 @command(

@@ -19,25 +19,6 @@ from training.models_stage import NEGATIVE_RATE, train_and_gate
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, require_champion
 
 
-def model_arguments(p: argparse.ArgumentParser) -> None:
-    """--data, --as-of, --trials and --seed."""
-    p.add_argument("--data", required=True, help="dataset directory")
-    p.add_argument("--as-of", required=True, help="scoring date; training uses only rows before it")
-    p.add_argument("--trials", type=_whole, help="Optuna trials (default: models.n_trials)")
-    p.add_argument("--seed", type=_whole, help="random seed (default: models.seed)")
-
-
-def _whole(text: str) -> int:
-    """A whole number, also written as MLflow passes typed floats ("10.0")."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number")
-    return int(value)
-
-
 def _settings(args: argparse.Namespace, settings: Settings, *, trials: int | None) -> Settings:
     models = settings.models
     if trials is not None or args.seed is not None:
