@@ -5,7 +5,7 @@ pair features (`training.pairs.build_pairs`) and their conversion scores, the ru
 (`training.rule_base.candidates_from_rules`) and the segment shares
 (`serving.recommend.personal_shares`). A request then slices its customer's rows; only the
 pairs whose views the current visit changes are scored again. The model's reasons of a pair
-are explained when it is first recommended and kept (`ReasonMemo`).
+are explained when it is first recommended and kept (`serving.pair_reasons`).
 
 The policy facts (`ProductFacts`, `CustomerFacts`) are derived from the frames the state serves,
 aligned to the index's products and customers, so the policy always reads what the state holds.
@@ -13,8 +13,6 @@ aligned to the index's products and customers, so the policy always reads what t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +20,12 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from serving.policy import UNASSESSED_MAX_RISK, exclusion_codes
+from serving.pair_reasons import ReasonMemo
+from serving.policy import UNASSESSED_MAX_RISK
 from serving.recommend import overall_popularity, personal_shares
 from training.pairs import PairContext, build_pairs
 
 CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
-EXPLAINED = 3  # model reasons per recommended product (top SHAP factors)
-UNEXPLAINED, NO_REASON = -2, -1
-WARM_TOP = 5  # pairs per customer explained at load: the default answer's k
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,79 +163,6 @@ def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
         "pair_frame": frame,
         "pair_reasons": ReasonMemo(len(frame)),
     }
-
-
-class ReasonMemo:
-    """The model's reasons of each pair, explained when first recommended and then kept.
-
-    A pair's reasons never change within a state, and explaining (TreeSHAP) every pair at load
-    would cost minutes; so each is explained once, on first use, and stored as codes into one
-    table of distinct texts.
-    """
-
-    def __init__(self, n_rows: int) -> None:
-        self._codes = np.full((n_rows, EXPLAINED), UNEXPLAINED, dtype=np.int32)
-        self._texts: list[str] = []
-        self._code: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def reasons(
-        self, rows: np.ndarray, explain: Callable[[np.ndarray], list[list[str]]]
-    ) -> list[list[str]]:
-        """Reasons of pair `rows`; `explain(rows)` is called for the rows never explained yet."""
-        missing = rows[self._codes[rows, 0] == UNEXPLAINED]
-        if len(missing):
-            lists = explain(missing)
-            with self._lock:
-                for row, texts in zip(missing, lists, strict=True):
-                    codes = [self._intern(t) for t in texts[:EXPLAINED]]
-                    self._codes[row] = codes + [NO_REASON] * (EXPLAINED - len(codes))
-        texts = self._texts
-        return [[texts[c] for c in codes if c >= 0] for codes in self._codes[rows]]
-
-    def _intern(self, text: str) -> int:
-        code = self._code.get(text)
-        if code is None:
-            code = self._code[text] = len(self._texts)
-            self._texts.append(text)
-        return code
-
-
-def warm_reasons(
-    index: CandidateIndex,
-    products: ProductFacts,
-    customers: CustomerFacts,
-    model: Any | None,
-    *,
-    top: int = WARM_TOP,
-) -> int:
-    """Explain, at load, each customer's `top` best-scored pairs the policy allows: the model rows
-    of a default answer, so its first request finds its reasons kept. Returns the pairs explained."""
-    if index.pairs is None or model is None:
-        return 0
-    owner = np.repeat(np.arange(len(index.customers)), np.diff(index.pairs.ptr))
-    product = index.pairs.product
-    codes = exclusion_codes(
-        product_risk=products.risk[product], active=products.active[product],
-        qualified_only=products.qualified_only[product], held=index.held[owner, product],
-        known=customers.known[owner], assessed=customers.assessed[owner],
-        allowed_risk=customers.allowed_risk[owner], qualified=customers.qualified[owner],
-        opted_out=customers.opted_out[owner], personalised=True,
-    )  # fmt: skip
-    allowed = np.flatnonzero(codes == 0)
-    if len(allowed) == 0:
-        return 0
-    best = allowed[np.lexsort((-index.pairs.score[allowed], owner[allowed]))]
-    first = np.r_[True, owner[best][1:] != owner[best][:-1]]
-    rank = np.arange(len(best)) - np.maximum.accumulate(np.where(first, np.arange(len(best)), 0))
-    rows = best[rank < top]
-    index.pair_reasons.reasons(rows, lambda missing: explain_pairs(index, model, missing))
-    return len(rows)
-
-
-def explain_pairs(index: CandidateIndex, model: Any, rows: np.ndarray) -> list[list[str]]:
-    """The model's reasons of pair rows of the index."""
-    return model.explain(index.pair_frame.iloc[rows], top=EXPLAINED)
 
 
 def model_columns(model: Any, columns: pd.Index) -> list[str]:

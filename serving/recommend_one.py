@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from serving.audit import Exclusions
+from serving.pair_reasons import EXPLAINED, explain_pairs
 from serving.policy import REASON_OF_CODE, exclusion_codes
 from serving.recommend import (
     OPT_OUT_REASON,
@@ -23,13 +24,7 @@ from serving.recommend import (
     personal_share_reason,
     popular_reason,
 )
-from serving.recommend_index import (
-    EXPLAINED,
-    CandidateIndex,
-    CustomerFacts,
-    ProductFacts,
-    explain_pairs,
-)
+from serving.recommend_index import CandidateIndex, CustomerFacts, ProductFacts
 
 PRIORITY = {source: i for i, source in enumerate(SOURCES)}
 MODEL_FALLBACK_REASON = "predicted to suit you"

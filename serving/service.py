@@ -95,6 +95,7 @@ class Portrait:
         self.run_dir = state.run_dir
         self.last_load = f"loaded {state.run_dir} (models {state.model_version})"
         log.info(self.last_load)
+        threading.Thread(target=_warm, args=(state,), daemon=True).start()
         return True, self.last_load
 
     def __is_ready__(self) -> bool:
@@ -171,6 +172,15 @@ class Portrait:
             model_version=state.model_version if state else "",
             reason=reason,
         )
+
+
+def _warm(state: ServingState) -> None:
+    """Explain the likely answers' model pairs while already serving (requests explain their
+    own pairs on demand meanwhile); a failure here costs only speed, never an answer."""
+    try:
+        log.info("explained %d pairs ahead of requests", state.warm())
+    except Exception:  # noqa: BLE001 - warming is an optimisation; requests explain on demand
+        log.exception("warming the reasons of %s failed", state.run_dir)
 
 
 def _tracking_uri(settings: Settings) -> str:

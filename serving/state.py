@@ -24,6 +24,7 @@ from features.validate import load_dataset
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
+from serving.pair_reasons import warm_reasons
 from serving.policy import customer_policy
 from serving.profile import TimelineIndex, build_timeline_index
 from serving.recommend import index_inputs
@@ -34,7 +35,6 @@ from serving.recommend_index import (
     build_candidate_index,
     customer_facts,
     product_facts,
-    warm_reasons,
 )
 from training.pairs import build_pair_context
 
@@ -90,6 +90,12 @@ class ServingState:
     def customer_facts(self) -> CustomerFacts:
         """The served customers' policy facts at the candidate index's positions."""
         return customer_facts(self.recommend_inputs.policy_customers, self.candidates.customers)
+
+    def warm(self) -> int:
+        """Explain each customer's best allowed model pairs ahead of requests (slow; the service
+        runs it in the background once this state serves). Returns the pairs explained."""
+        model = self.models.get("conversion")
+        return warm_reasons(self.candidates, self.product_facts, self.customer_facts, model)
 
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is in the served portrait."""
@@ -191,7 +197,6 @@ def load_state(
         model_version=version,
         candidates=candidates,
     )
-    warm_reasons(candidates, state.product_facts, state.customer_facts, models.get("conversion"))
     return state
 
 

@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from serving.pair_reasons import UNEXPLAINED, WARM_TOP, ReasonMemo
 from serving.policy import apply_policy, customer_policy
 from serving.recommend import recommend
+from serving.recommend_index import build_candidate_index
 from serving.recommend_one import recommend_one
 
 QUALIFIED_ASSETS = 3_000_000.0
@@ -149,3 +151,31 @@ def test_random_customers_catalogues_and_visits_get_the_batch_answer(served):
     before = CASES["customers"]
     check()
     assert CASES["customers"] - before >= 150
+
+
+def test_warming_explains_default_answers_ahead_and_changes_no_answer(state):
+    """`ServingState.warm` (run in the background by the service) explains each customer's best
+    allowed pairs, so default answers find their reasons kept; answers are the same either way."""
+    inputs = state.recommend_inputs
+    fresh = dataclasses.replace(
+        state,
+        candidates=build_candidate_index(
+            portrait=inputs.portrait, products=state.products, holdings=inputs.holdings,
+            segments=inputs.segments, context=state.pair_context,
+            model=state.models["conversion"], rule_base=state.rule_base,
+        ),
+    )  # fmt: skip
+    memo = fresh.candidates.pair_reasons
+    assert (memo._codes[:, 0] == UNEXPLAINED).all()
+    ids = list(state.portrait.index[:150])
+    cold = [fast_answer(fresh, cid, WARM_TOP, []).items for cid in ids]
+    explained_on_demand = int((memo._codes[:, 0] != UNEXPLAINED).sum())
+    assert explained_on_demand > 0  # the model chose some items: the test exercises its reasons
+
+    warmed = dataclasses.replace(fresh, candidates=dataclasses.replace(
+        fresh.candidates, pair_reasons=ReasonMemo(len(fresh.candidates.pair_frame))
+    ))  # fmt: skip
+    assert warmed.warm() >= explained_on_demand
+    before = warmed.candidates.pair_reasons._codes.copy()
+    assert [fast_answer(warmed, cid, WARM_TOP, []).items for cid in ids] == cold
+    assert (warmed.candidates.pair_reasons._codes == before).all()  # nothing left to explain
