@@ -19,7 +19,8 @@ path returns so outputs, MLflow logging and the report do not change:
 - models: ``training_on(cluster)`` makes ``train_booster`` (called by ``training.gbm``) train
   with ``lightgbm.dask`` and hand back a plain ``lightgbm.Booster``. It is scoped by a context
   variable because the booster is fitted several calls below the models stage (tuning, both
-  models); ``portrait run`` sets it for the whole run.
+  models), and a trainer passed to the model objects would be pickled with them into MLflow
+  (a Dask client inside a registered model); ``portrait run`` sets it for the whole run.
 """
 
 from __future__ import annotations
