@@ -109,3 +109,27 @@ def test_help_explains_every_command(tmp_path):
     done = portrait("--help", cwd=tmp_path)
     for name in ("validate", "demo-data", "features", "run"):
         assert name in done.stdout
+
+
+def test_the_command_line_starts_without_the_models_stack(tmp_path):
+    """Building the parser (every `portrait` command, `--help`) imports neither MLflow nor
+    LightGBM nor BentoML: those cost seconds per command and load only in the commands using them."""
+    probe = (
+        "import sys; from portrait.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('mlflow', 'lightgbm', 'bentoml', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_trials_and_seed_take_mlflow_floats_and_refuse_fractions(capsys):
+    from portrait.cli import build_parser
+
+    base = ["train", "--data", "d", "--as-of", "2025-11-01"]
+    args = build_parser().parse_args([*base, "--trials", "10.0", "--seed", "7"])
+    assert (args.trials, args.seed) == (10, 7)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--trials", "2.5"])
+    assert "'2.5' must be a whole number" in capsys.readouterr().err
