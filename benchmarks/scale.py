@@ -367,7 +367,11 @@ def main() -> None:
         "--activity-scale", type=float, default=ACTIVITY_SCALE,
         help="demo bank session-rate multiplier (1.0 = ~190 events per customer)",
     )  # fmt: skip
-    parser.add_argument("--memory-limit", default="5GiB", help="per Dask worker (spills past 60%%)")
+    parser.add_argument(
+        "--memory-limit",
+        default="9GiB",
+        help="per Dask worker (spills past 60%%; at 1M customers 5GiB stalls in the shuffle)",
+    )
     parser.add_argument(
         "--max-gb",
         type=float,
