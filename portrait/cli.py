@@ -173,12 +173,11 @@ def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
     _run_args,
 )
 def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    as_of = parse_as_of(args.as_of)  # before the slow imports: a typo fails at once
     from training.pipeline import run_pipeline
     from training.tracking import ui_command
 
-    result = run_pipeline(
-        args.data, as_of=parse_as_of(args.as_of), out_dir=args.out, settings=settings
-    )
+    result = run_pipeline(args.data, as_of=as_of, out_dir=args.out, settings=settings)
     print(f"report:   {result.report.resolve()}")
     print(f"quality:  {result.quality.resolve()}")
     print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
