@@ -7,7 +7,9 @@ workers) passes --max-gb, or when the machine, shared with other work, gets unde
 available; the table then says so and in which stage. Dask workers have an explicit
 --memory-limit each (they spill to disk from 60% of it). The stages are those of `portrait run`: validate, features,
 segments (fit + assign), rules (holding and transition), churn model (LightGBM on one
-training cut-off). Peak memory is the highest resident memory of the process and all its
+training cut-off); `--full` times the whole `portrait run --engine E` instead (both models with
+Optuna, recommendations, experiments, report, MLflow), per stage from its progress lines, with
+the run's peak memory only. Peak memory is the highest resident memory of the process and all its
 children (the Dask workers) sampled every 0.1 s during the stage. Prints a table and writes
 benchmarks/results/scale.json. Not a test: timings depend on the machine.
 
@@ -25,6 +27,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -310,24 +313,65 @@ def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
     out.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),
            "--out", str(out), "--workers", str(args.workers), "--memory-limit", args.memory_limit]  # fmt: skip
+    if args.full:
+        cmd = full_run_command(flat_bank(data), DATA_ROOT / f"run-{size}-{engine}", engine)
     print(f"{size:,} customers, {rows['events']:,} events on {engine}", flush=True)
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if args.full else None,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     with PeakMemory(psutil.Process(proc.pid), cap_gb=args.max_gb) as mem:
         try:
-            _, err = proc.communicate(timeout=args.timeout)
+            said, err = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            _, err = proc.communicate()
+            said, err = proc.communicate()
             mem.killed = f"stopped after {args.timeout}s"
     total = time.perf_counter() - started
-    done = json.loads(out.read_text()) if out.exists() else {"stages": [], "running": None}
+    if args.full:
+        done = run_stages(said or "", err or "")
+    else:
+        done = json.loads(out.read_text()) if out.exists() else {"stages": [], "running": None}
     status = _status(proc.returncode, err, mem.killed)
     if done["running"]:
         status += f" in {done['running']}"
     return {"customers": size, "engine": engine, "events": rows["events"],
             "transactions": rows["transactions"], "status": status, "total_s": round(total, 1),
             "peak_gb": mem.gb, "cap_gb": args.max_gb, "stages": done["stages"]}  # fmt: skip
+
+
+def flat_bank(data: Path) -> Path:
+    """The bank as DATA_CONTRACT.md asks for it, one file per table (cached in data/flat)."""
+    flat = data / "flat"
+    if not (flat / "done").exists():
+        flat.mkdir(exist_ok=True)
+        for name in TABLES:
+            pd.read_parquet(data / f"{name}.parquet").to_parquet(flat / f"{name}.parquet")
+        (flat / "done").touch()
+    return flat
+
+
+def full_run_command(data: Path, out: Path, engine: str) -> list[str]:
+    """`portrait run` on the bank as a user runs it: every stage, both models, report, MLflow."""
+    store = f"sqlite:///{out.parent / f'mlflow-{out.name}.db'}"
+    return [sys.executable, "-m", "portrait.cli", "run", "--data", str(data), "--as-of",
+            str(AS_OF.date()), "--out", str(out), "--engine", engine,
+            "--set", f"tracking.tracking_uri={store}"]  # fmt: skip
+
+
+STAGE_LINE = re.compile(r"\[\d+/\d+\] (\w+) (\.\.\.|done in ([\d.]+)s)")
+
+
+def run_stages(stdout: str, stderr: str) -> dict:
+    """Stage times from `portrait run`'s progress lines ("[2/6] features done in 8.1s"); the
+    memory of a stage is not separable there, only the run's peak."""
+    stages, running = [], None
+    for name, _what, seconds in STAGE_LINE.findall(stdout + stderr):
+        if seconds:
+            stages.append({"stage": name, "seconds": float(seconds), "peak_gb": None})
+            running = None
+        else:
+            running = name
+    return {"stages": stages, "running": running}
 
 
 def _status(returncode: int, stderr: str, killed: str) -> str:
@@ -343,18 +387,22 @@ def _status(returncode: int, stderr: str, killed: str) -> str:
 
 def table(results: list[dict]) -> str:
     """Seconds and peak GB per stage, one row per (size, engine)."""
-    names = ("validate", "features", "segments", "rules", "churn")
+    names = list(dict.fromkeys(s["stage"] for r in results for s in r["stages"]))
     head = f"{'customers':>10} {'events':>12} {'engine':<7}" + "".join(f" {n:>16}" for n in names)
     lines = [head + f" {'total':>16}  status", "-" * (len(head) + 28)]
     for r in results:
         by = {s["stage"]: s for s in r["stages"]}
-        cells = "".join(
-            f" {by[n]['seconds']:>8.1f}s {by[n]['peak_gb']:>5.1f}G" if n in by else f" {'-':>16}"
-            for n in names
-        )
+        cells = "".join(_cell(by.get(n)) for n in names)
         lines.append(f"{r['customers']:>10,} {r['events']:>12,} {r['engine']:<7}{cells}"
                      f" {r['total_s']:>8.1f}s {r['peak_gb']:>5.1f}G  {r['status']}")  # fmt: skip
     return "\n".join(lines)
+
+
+def _cell(stage: dict | None) -> str:
+    if stage is None:
+        return f" {'-':>16}"
+    peak = "" if stage["peak_gb"] is None else f"{stage['peak_gb']:>5.1f}G"
+    return f" {stage['seconds']:>8.1f}s {peak:>6}"
 
 
 def main() -> None:
@@ -379,6 +427,11 @@ def main() -> None:
         help="stop a run whose resident memory (with its workers) passes this",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON written here")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="time the whole `portrait run` (both models, report, MLflow) per stage instead",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
