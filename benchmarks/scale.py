@@ -310,11 +310,13 @@ def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
     data = DATA_ROOT / f"{size}-a{args.activity_scale:g}"
     rows = write_bank(size, data, activity_scale=args.activity_scale)
     out = DATA_ROOT / f"stages-{size}-{engine}.json"
-    out.unlink(missing_ok=True)
-    cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),
-           "--out", str(out), "--workers", str(args.workers), "--memory-limit", args.memory_limit]  # fmt: skip
     if args.full:
         cmd = full_run_command(flat_bank(data), DATA_ROOT / f"run-{size}-{engine}", engine)
+    else:
+        out.unlink(missing_ok=True)
+        cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),
+               "--out", str(out), "--workers", str(args.workers),
+               "--memory-limit", args.memory_limit]  # fmt: skip
     print(f"{size:,} customers, {rows['events']:,} events on {engine}", flush=True)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if args.full else None,

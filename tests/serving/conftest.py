@@ -1,4 +1,4 @@
-"""The service's state on the session's demo run (tests/e2e/conftest.py builds the run once).
+"""The service's state on the session's `demo_run` (tests/conftest.py), built once per session.
 
 The small demo's quality gate may keep the conversion model off `champion`; the state here
 serves the latest registered conversion model anyway, so the model path is always exercised,
@@ -16,7 +16,6 @@ from mlflow import MlflowClient
 from portrait.settings import load_settings
 from serving.recommend_index import build_candidate_index
 from serving.state import load_state
-from tests.e2e.conftest import build_demo_run
 from training import registry, tracking
 
 
@@ -27,10 +26,21 @@ def latest_model(name: str):
     return mlflow.pyfunc.load_model(f"models:/{name}/{latest}").unwrap_python_model().model
 
 
+def candidate_index(state, model):
+    """A new candidate index of the state's inputs scored by `model` (None: no model), with no
+    pair explained yet."""
+    inputs = state.recommend_inputs
+    return build_candidate_index(
+        portrait=inputs.portrait, products=state.products, holdings=inputs.holdings,
+        segments=inputs.segments, context=state.pair_context, model=model,
+        rule_base=state.rule_base,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
-def state(tmp_path_factory):
+def state(demo_run):
     """The demo run's state with the churn champion and the latest conversion model."""
-    demo = build_demo_run(tmp_path_factory.getbasetemp() / "demo-run")
+    demo = demo_run
     cfg = load_settings(None, {"tracking.tracking_uri": demo.tracking_uri})
     tracking.configure(cfg.tracking)
     churn, version = registry.require_champion(registry.CHURN_MODEL)
@@ -41,11 +51,5 @@ def state(tmp_path_factory):
 @pytest.fixture(scope="session")
 def state_without_model(state):
     """The same state without a conversion model: rules, session views and popularity only."""
-    inputs = state.recommend_inputs
-    candidates = build_candidate_index(
-        portrait=inputs.portrait, products=state.products, holdings=inputs.holdings,
-        segments=inputs.segments, context=state.pair_context, model=None,
-        rule_base=state.rule_base,
-    )  # fmt: skip
     models = {"churn": state.models["churn"], "conversion": None}
-    return dataclasses.replace(state, models=models, candidates=candidates)
+    return dataclasses.replace(state, models=models, candidates=candidate_index(state, None))

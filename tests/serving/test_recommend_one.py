@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from serving.pair_reasons import UNEXPLAINED, WARM_TOP, ReasonMemo
 from serving.policy import apply_policy, customer_policy
 from serving.recommend import recommend
-from serving.recommend_index import build_candidate_index
 from serving.recommend_one import recommend_one
+from tests.serving.conftest import candidate_index
 
 QUALIFIED_ASSETS = 3_000_000.0
 CASES = {"customers": 0}
@@ -156,15 +156,9 @@ def test_random_customers_catalogues_and_visits_get_the_batch_answer(served):
 def test_warming_explains_default_answers_ahead_and_changes_no_answer(state):
     """`ServingState.warm` (run in the background by the service) explains each customer's best
     allowed pairs, so default answers find their reasons kept; answers are the same either way."""
-    inputs = state.recommend_inputs
     fresh = dataclasses.replace(
-        state,
-        candidates=build_candidate_index(
-            portrait=inputs.portrait, products=state.products, holdings=inputs.holdings,
-            segments=inputs.segments, context=state.pair_context,
-            model=state.models["conversion"], rule_base=state.rule_base,
-        ),
-    )  # fmt: skip
+        state, candidates=candidate_index(state, state.models["conversion"])
+    )
     memo = fresh.candidates.pair_reasons
     assert (memo._codes[:, 0] == UNEXPLAINED).all()
     ids = list(state.portrait.index[:150])
