@@ -152,6 +152,7 @@ def build_features_distributed(
     active_days: int = 90,
     npartitions: int,
     aligned: bool = False,
+    engagement_rule: Any = None,
 ) -> dd.DataFrame:
     """Lazy portrait: ``build_features`` over aligned customer partitions (rows in no set order).
 
@@ -159,8 +160,9 @@ def build_features_distributed(
     """
     if not aligned:
         tables = partition_by_customer(tables, npartitions=npartitions)
+    rule = {} if engagement_rule is None else {"engagement_rule": engagement_rule}
     return map_customer_partitions(
-        build_features, tables, as_of=pd.Timestamp(as_of), active_days=active_days
+        build_features, tables, as_of=pd.Timestamp(as_of), active_days=active_days, **rule
     )
 
 

@@ -7,8 +7,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, TS
+from features.engagement import DEFAULT, active_customers, engagement
 from features.holdings import build_holdings
-from features.timeline import active_customers, activity, between
+from features.timeline import activity, between
+from portrait.settings import EngagementSettings
 
 
 def build_churn_labels(
@@ -17,11 +19,16 @@ def build_churn_labels(
     as_of: pd.Timestamp,
     active_days: int = 90,
     horizon_days: int = 60,
+    rule: EngagementSettings = DEFAULT,
 ) -> pd.DataFrame:
-    """`churned` = 1 for an active customer with no event and no transaction in [as_of, as_of + horizon)."""
+    """`churned` = 1 for an active customer with no engagement in [as_of, as_of + horizon).
+
+    Active and departed are decided on rows before `as_of` only; sells and withdrawals in the
+    horizon are leaving, not staying (unless `rule` counts them as engagement).
+    """
     as_of = pd.Timestamp(as_of)
-    active = active_customers(tables, as_of=as_of, active_days=active_days)
-    future = between(activity(tables), as_of, as_of + pd.Timedelta(days=horizon_days))
+    active = active_customers(tables, as_of=as_of, active_days=active_days, rule=rule)
+    future = between(engagement(tables, rule=rule), as_of, as_of + pd.Timedelta(days=horizon_days))
     seen = pd.Index(future[CUSTOMER_ID].unique())
     return pd.DataFrame({CUSTOMER_ID: active, "churned": (~active.isin(seen)).astype(int)})
 

@@ -95,16 +95,8 @@ def days_since(stamp: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
 
 
 def activity(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every event and transaction as (customer_id, ts): what 'active' and 'churned' look at."""
+    """Every event and transaction as (customer_id, ts); engagement (features/engagement.py) is narrower."""
     parts = [
         tables[name][[CUSTOMER_ID, TS]] for name in ("events", "transactions") if name in tables
     ]
     return pd.concat(parts, ignore_index=True)
-
-
-def active_customers(
-    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int
-) -> pd.Index:
-    """Customers with at least one event or transaction in the `active_days` before `as_of`."""
-    acts = between(activity(tables), as_of - pd.Timedelta(days=active_days), as_of)
-    return pd.Index(acts[CUSTOMER_ID].unique()).sort_values()

@@ -68,6 +68,13 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
         "--bad-rows", type=float, default=0.0, help="fraction of bad rows to inject (default 0)"
     )
     p.add_argument(
+        "--exit-style",
+        choices=["silent", "sellout"],
+        default="silent",
+        help="how leavers go: silent (stop, holdings stay; default) or sellout (sell everything, "
+        "withdraw all cash, then stop)",
+    )
+    p.add_argument(
         "--format",
         choices=["parquet", "csv"],
         default="parquet",
@@ -142,7 +149,10 @@ def demo_data_cmd(args: argparse.Namespace, settings: Settings) -> int:
         raise PortraitError("--customers must be at least 10")
     if not 0 <= args.bad_rows <= 0.2:
         raise PortraitError("--bad-rows must be between 0 and 0.2")
-    bank = generate_demo_bank(n_customers=args.customers, seed=args.seed, bad_rows=args.bad_rows)
+    bank = generate_demo_bank(
+        n_customers=args.customers, seed=args.seed, bad_rows=args.bad_rows,
+        exit_style=args.exit_style,
+    )  # fmt: skip
     write_demo_bank(bank, args.out_dir, fmt=args.format)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in bank.tables.items())
     print(f"demo bank written to {args.out_dir}: {counts}")
@@ -156,8 +166,9 @@ def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     data = load_dataset(args.data_dir, max_bad_fraction=settings.validation.max_bad_fraction)
     portrait = build_features(
-        data.tables, as_of=parse_as_of(args.as_of), active_days=settings.time.active_days
-    )
+        data.tables, as_of=parse_as_of(args.as_of), active_days=settings.time.active_days,
+        engagement_rule=settings.engagement,
+    )  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".csv":
         portrait.to_csv(args.out, index=False)

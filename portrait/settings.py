@@ -28,6 +28,20 @@ class TimeSettings:
 
 
 @dataclass(frozen=True)
+class EngagementSettings:
+    """What counts as a customer still being there (DATA_CONTRACT.md, Time and labels)."""
+
+    # inflows are engagement; sells, withdrawals and income are how money leaves, not activity
+    transaction_types: tuple[str, ...] = ("deposit", "buy")
+    non_engagement_events: tuple[str, ...] = ()  # event names that do not count (e.g. a push)
+    # departed: assets at as_of at or below max(departed_floor, departed_peak_share x the
+    # customer's peak before as_of) after a withdrawal, and no engagement since that withdrawal
+    departed_peak_share: float = 0.02
+    departed_floor: float = 1.0
+    departed: bool = True  # False: nobody is departed (every engaged customer is active)
+
+
+@dataclass(frozen=True)
 class SegmentSettings:
     k_min: int = 4  # fewer than 4 groups is too coarse for a marketer to act on
     k_max: int = 10
@@ -113,6 +127,7 @@ class EngineSettings:
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
@@ -141,6 +156,15 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 def _coerce(value: Any, default: Any, where: str) -> Any:
     if default is dataclasses.MISSING or value is None:
         return value
+    if isinstance(default, tuple):  # a YAML list, or "a,b" from --set
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise SettingsError(f"setting {where} must be a list, got {value!r}")
+        return tuple(str(v).strip() for v in items if str(v).strip())
+    if isinstance(default, bool) and isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise SettingsError(f"setting {where} must be true or false, got {value!r}")
+        return value.lower() in ("true", "1", "yes")
     try:
         return type(default)(value)
     except (TypeError, ValueError) as exc:
@@ -202,3 +226,21 @@ def _check(s: Settings) -> None:
     ):
         if getattr(s.time, name) < 1:
             raise SettingsError(f"time.{name} must be at least 1")
+    _check_engagement(s.engagement)
+
+
+TRANSACTION_TYPES = ("deposit", "withdraw", "buy", "sell", "income")
+
+
+def _check_engagement(e: EngagementSettings) -> None:
+    unknown = sorted(set(e.transaction_types) - set(TRANSACTION_TYPES))
+    if unknown:
+        raise SettingsError(
+            f"engagement.transaction_types has unknown type {unknown[0]!r}; "
+            f"choose from {', '.join(TRANSACTION_TYPES)}"
+        )
+    if not 0 <= e.departed_peak_share < 1 or e.departed_floor < 0:
+        raise SettingsError(
+            "engagement.departed_peak_share must be in [0, 1) and engagement.departed_floor >= 0, "
+            f"got {e.departed_peak_share} and {e.departed_floor}"
+        )

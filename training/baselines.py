@@ -1,6 +1,7 @@
 """Baselines computed next to every model: a recency/activity churn rule and three product rankers.
 
-- churn: days since the customer's last activity (event or transaction), ties broken by fewer
+- churn: days since the customer's last engagement (event, deposit or buy; older portraits:
+  event or transaction), ties broken by fewer
   app events in 30 days; turned into probabilities by isotonic regression on the training rows.
 - next best product, all over the same candidate pairs as the model:
   `segment_popularity` (share of the customer's segment holding the product; peers by risk level
@@ -20,11 +21,14 @@ NO_ACTIVITY_DAYS = 10_000.0
 
 
 def recency_score(frame: pd.DataFrame) -> np.ndarray:
-    """Higher = more likely to leave: days since last activity plus a small penalty for little use."""
-    last = np.fmin(
-        frame["days_since_last_event"].astype(float).to_numpy(),
-        frame["days_since_last_transaction"].astype(float).to_numpy(),
-    )
+    """Higher = more likely to leave: days since last engagement plus a small penalty for little use."""
+    if "days_since_last_engagement" in frame:
+        last = frame["days_since_last_engagement"].astype(float).to_numpy()
+    else:
+        last = np.fmin(
+            frame["days_since_last_event"].astype(float).to_numpy(),
+            frame["days_since_last_transaction"].astype(float).to_numpy(),
+        )
     last = np.where(np.isnan(last), NO_ACTIVITY_DAYS, last)
     events = frame["events_30d"].astype(float).fillna(0.0).to_numpy()
     return last + 1.0 / (1.0 + events)

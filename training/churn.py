@@ -12,13 +12,14 @@ from training.gbm import CalibratedGBM
 
 LABEL = "churned"
 # Bookkeeping columns a training set adds next to the portrait; never model inputs.
-NON_FEATURES = ("cutoff", LABEL, "is_active")
+NON_FEATURES = ("cutoff", LABEL, "is_active", "is_departed")
 
 # Readable text per feature; `{v}` is the customer's value. Anything else reads "name = value".
 PHRASES = {
     "days_since_last_login": "no login for {v:.0f} days",
     "days_since_last_event": "last app activity {v:.0f} days ago",
     "days_since_last_transaction": "last transaction {v:.0f} days ago",
+    "days_since_last_engagement": "last engaged {v:.0f} days ago",
     "days_since_last_buy": "last purchase {v:.0f} days ago",
     "days_since_last_complaint": "last complaint {v:.0f} days ago",
     "complaints_90d": "{v:.0f} complaints in 90 days",

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.engagement import DEFAULT as ENGAGEMENT
 from features.labels import build_churn_labels, build_conversion_labels, training_cutoffs
 from features.portrait import build_features
 from portrait.errors import PortraitError
-from portrait.settings import TimeSettings
+from portrait.settings import EngagementSettings, TimeSettings
 from training.pairs import PairContext, build_pair_context, build_pairs
 
 TIME_COLUMNS = {
@@ -75,11 +76,13 @@ def history(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> dict[str
 
 
 def portraits_at(
-    tables: dict[str, pd.DataFrame], cutoffs: list[pd.Timestamp], *, active_days: int
-) -> dict[pd.Timestamp, pd.DataFrame]:
+    tables: dict[str, pd.DataFrame], cutoffs: list[pd.Timestamp], *, active_days: int,
+    engagement: EngagementSettings = ENGAGEMENT,
+) -> dict[pd.Timestamp, pd.DataFrame]:  # fmt: skip
     """The portrait at each distinct cut-off (built once, shared by churn and conversion)."""
     return {
-        c: build_features(tables, as_of=c, active_days=active_days) for c in sorted(set(cutoffs))
+        c: build_features(tables, as_of=c, active_days=active_days, engagement_rule=engagement)
+        for c in sorted(set(cutoffs))
     }
 
 
@@ -108,20 +111,27 @@ def churn_training_set(
     as_of: pd.Timestamp,
     time: TimeSettings,
     portraits: dict[pd.Timestamp, pd.DataFrame] | None = None,
+    engagement: EngagementSettings = ENGAGEMENT,
 ) -> TrainingSet:
-    """Active customers at each labelled cut-off with `churned` in the horizon after it."""
+    """Active customers at each labelled cut-off with `churned` in the horizon after it.
+
+    Every cut-off, the validation one included, takes the population scored at `as_of`: active
+    by the same engagement rule, departed customers left out; features see rows before the
+    cut-off, labels the horizon after it, and nothing reaches `as_of`.
+    """
     cutoffs = model_cutoffs(
         as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs
     )
     past = history(tables, as_of=as_of)
     portraits = portraits or portraits_at(
-        past, list(cutoffs.labelled), active_days=time.active_days
+        past, list(cutoffs.labelled), active_days=time.active_days, engagement=engagement
     )
     frames = {}
     for c in cutoffs.labelled:
         labels = build_churn_labels(
-            past, as_of=c, active_days=time.active_days, horizon_days=time.churn_horizon_days
-        )
+            past, as_of=c, active_days=time.active_days, horizon_days=time.churn_horizon_days,
+            rule=engagement,
+        )  # fmt: skip
         frames[c] = portraits[c].merge(labels, on=CUSTOMER_ID, how="inner").assign(cutoff=c)
     train = pd.concat([frames[c] for c in cutoffs.training], ignore_index=True)
     valid = frames[cutoffs.validation].reset_index(drop=True)

@@ -132,13 +132,15 @@ def build_portrait(
     """
     active_days = settings.time.active_days
     if settings.engine.engine == "pandas":
-        return build_features(tables, as_of=as_of, active_days=active_days)
+        return build_features(
+            tables, as_of=as_of, active_days=active_days, engagement_rule=settings.engagement
+        )
     from features import distributed as fd
 
     cluster = cluster or distribute(tables, settings=settings)
     portrait = fd.build_features_distributed(
         cluster.tables, as_of=as_of, active_days=active_days,
-        npartitions=cluster.npartitions, aligned=True,
+        npartitions=cluster.npartitions, aligned=True, engagement_rule=settings.engagement,
     )  # fmt: skip
     cluster.portrait = cluster.client.persist(portrait)
     return fd.collect_portrait(cluster.portrait)

@@ -1,14 +1,16 @@
 """Lifecycle stage per customer at a cut-off, and the counts moving between stages over cut-offs.
 
-Rules, first match wins (activity = any event or transaction before the cut-off):
+Rules, first match wins (activity = engagement before the cut-off: an event, a deposit or a buy
+by default, features/engagement.py; sells and withdrawals are leaving, not activity):
 
-1. ``new``: signed up less than ``new_days`` ago.
-2. ``churned``: no activity for ``churned_days`` or more (or never any).
-3. ``dormant``: no activity in the last ``active_days`` (not active, not yet churned).
-4. ``declining``: 90-day asset trend <= -``trend`` or activity in the last 30 days under
+1. ``churned``: departed (assets withdrawn to about zero, no engagement since), whatever else.
+2. ``new``: signed up less than ``new_days`` ago.
+3. ``churned``: no activity for ``churned_days`` or more (or never any).
+4. ``dormant``: no activity in the last ``active_days`` (not active, not yet churned).
+5. ``declining``: 90-day asset trend <= -``trend`` or activity in the last 30 days under
    ``activity_drop`` (a third) x the monthly rate of the 60 days before (``events_trend``).
-5. ``growing``: 90-day asset trend >= ``trend``, or any positive trend in the first year.
-6. ``mature``: everyone else (active, steady).
+6. ``growing``: 90-day asset trend >= ``trend``, or any positive trend in the first year.
+7. ``mature``: everyone else (active, steady).
 """
 
 from __future__ import annotations
@@ -19,21 +21,22 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, TS
+from features.engagement import DEFAULT, departed_mask, last_engagement
 from features.timeline import (
-    activity,
     before,
     count_by,
     customer_codes,
     days_before,
     days_since,
-    last_ts,
 )
 from features.trading import asset_features
 from portrait.errors import PortraitError
+from portrait.settings import EngagementSettings
 
 STAGES = ("new", "growing", "mature", "declining", "dormant", "churned")
 NOT_SIGNED_UP = "not_signed_up"
 LIFECYCLE_INPUTS = ("tenure_days", "days_since_last_activity", "asset_trend_90d", "events_trend")
+DEPARTED = "departed"  # optional input column: True puts the customer in `churned`
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,12 @@ class LifecycleRule:
 
 
 def lifecycle_frame(portrait: pd.DataFrame) -> pd.DataFrame:
-    """The rule inputs from a portrait: days since the last event or transaction, whichever is later."""
-    last = portrait[["days_since_last_event", "days_since_last_transaction"]].min(axis=1)
+    """The rule inputs from a portrait: days since the last engagement, and the departed flag."""
+    if "days_since_last_engagement" in portrait:
+        last = portrait["days_since_last_engagement"]
+    else:  # a portrait from before engagement was a column: any event or transaction
+        last = portrait[["days_since_last_event", "days_since_last_transaction"]].min(axis=1)
+    departed = portrait.get("is_departed", False)
     return pd.DataFrame(
         {
             CUSTOMER_ID: portrait[CUSTOMER_ID].to_numpy(),
@@ -57,6 +64,7 @@ def lifecycle_frame(portrait: pd.DataFrame) -> pd.DataFrame:
             "days_since_last_activity": last.to_numpy(dtype=float),
             "asset_trend_90d": portrait["asset_trend_90d"].to_numpy(dtype=float),
             "events_trend": portrait["events_trend"].to_numpy(dtype=float),
+            DEPARTED: np.broadcast_to(np.asarray(departed, dtype=bool), len(portrait)),
         }
     )
 
@@ -76,26 +84,31 @@ def lifecycle_stages(inputs: pd.DataFrame, *, rule: LifecycleRule = LifecycleRul
     idle = inputs["days_since_last_activity"].fillna(np.inf).to_numpy(dtype=float)
     trend = inputs["asset_trend_90d"].fillna(0.0).to_numpy(dtype=float)
     events = inputs["events_trend"].fillna(1.0).to_numpy(dtype=float)
+    departed = inputs[DEPARTED].to_numpy(dtype=bool) if DEPARTED in inputs else False
     conditions = [
+        np.broadcast_to(departed, len(inputs)),
         tenure < rule.new_days,
         idle >= rule.churned_days,
         idle > rule.active_days,
         (trend <= -rule.trend) | (events <= rule.activity_drop),
         (trend >= rule.trend) | ((tenure < 365) & (trend > 0)),
     ]
-    stage = np.select(conditions, ["new", "churned", "dormant", "declining", "growing"], "mature")
+    names = ["churned", "new", "churned", "dormant", "declining", "growing"]
+    stage = np.select(conditions, names, "mature")
     return pd.Series(stage, index=inputs.index, name="lifecycle_stage")
 
 
-def lifecycle_inputs(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> pd.DataFrame:
+def lifecycle_inputs(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp,
+    engagement: EngagementSettings = DEFAULT,
+) -> pd.DataFrame:  # fmt: skip
     """Rule inputs computed straight from the tables at `as_of` (cheaper than a whole portrait)."""
     as_of = pd.Timestamp(as_of)
     customers = tables["customers"]
     customers = customers.loc[customers["signup_at"] < as_of].sort_values(CUSTOMER_ID)
     index = pd.Index(customers[CUSTOMER_ID], name=CUSTOMER_ID)
     n = len(index)
-    acts = before(activity(tables), as_of)
-    codes = customer_codes(acts[CUSTOMER_ID], index)
+    last = last_engagement(tables, index, as_of=as_of, rule=engagement)
     events = before(tables["events"], as_of)
     event_codes = customer_codes(events[CUSTOMER_ID], index)
     age = days_before(events[TS], as_of)
@@ -108,9 +121,10 @@ def lifecycle_inputs(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) ->
         {
             CUSTOMER_ID: index.to_numpy(),
             "tenure_days": ((as_of - customers["signup_at"]) / pd.Timedelta(days=1)).to_numpy(),
-            "days_since_last_activity": days_since(last_ts(codes, acts[TS], n), as_of),
+            "days_since_last_activity": days_since(last, as_of),
             "asset_trend_90d": trend,
             "events_trend": (recent + 1.0) / (previous / 2.0 + 1.0),
+            DEPARTED: departed_mask(tables, index, as_of=as_of, rule=engagement),
         }
     )
 
@@ -126,6 +140,7 @@ def lifecycle_transitions(
     *,
     cutoffs: list[pd.Timestamp],
     rule: LifecycleRule = LifecycleRule(),
+    engagement: EngagementSettings = DEFAULT,
 ) -> pd.DataFrame:
     """Counts of customers per (from_stage, to_stage) between each pair of consecutive cut-offs.
 
@@ -135,7 +150,7 @@ def lifecycle_transitions(
     if len(cutoffs) < 2:
         raise PortraitError("a lifecycle transition table needs at least two cut-offs")
     stages = [
-        lifecycle_inputs(tables, as_of=c).assign(
+        lifecycle_inputs(tables, as_of=c, engagement=engagement).assign(
             stage=lambda f: lifecycle_stages(f, rule=rule).to_numpy()
         )
         for c in cutoffs

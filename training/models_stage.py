@@ -63,8 +63,13 @@ def train_and_gate(
         as_of, horizon_days=time.conversion_horizon_days, n_training=time.training_cutoffs
     )
     past = history(tables, as_of=as_of)
-    portraits = portraits_at(past, [*cuts.labelled, *cuts2.labelled], active_days=time.active_days)
-    churn_set = churn_training_set(past, as_of=as_of, time=time, portraits=portraits)
+    portraits = portraits_at(
+        past, [*cuts.labelled, *cuts2.labelled], active_days=time.active_days,
+        engagement=settings.engagement,
+    )  # fmt: skip
+    churn_set = churn_training_set(
+        past, as_of=as_of, time=time, portraits=portraits, engagement=settings.engagement
+    )
     conv_set = conversion_training_set(
         past, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
         portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
+from features.engagement import DEFAULT as ENGAGEMENT
 from features.holdings import build_holdings
 from features.labels import build_churn_labels, build_conversion_labels
 from portrait.errors import PortraitError
-from portrait.settings import SegmentSettings
+from portrait.settings import EngagementSettings, SegmentSettings
 from training import tracking
 from training.engine import Cluster, fit_segments
 from training.lifecycle import (
@@ -43,7 +44,7 @@ def build_segments(
     active = portrait.loc[portrait["is_active"].astype(bool)]
     if active.empty:
         raise PortraitError(
-            "segments: no customer is active at as_of (no event or transaction in the "
+            "segments: no customer is active at as_of (no engagement, e.g. event, deposit or buy, in the "
             f"{active_days} days before it); pick a later --as-of or check the events table"
         )
     model, assigned = fit_segments(portrait, active, settings=settings, cluster=cluster)
@@ -130,12 +131,13 @@ def _top_products(holdings: pd.DataFrame, segments: pd.DataFrame, n: int = 3) ->
 
 
 def recent_outcomes(
-    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int, horizon_days: int
-) -> pd.DataFrame:
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int, horizon_days: int,
+    engagement: EngagementSettings = ENGAGEMENT,
+) -> pd.DataFrame:  # fmt: skip
     """Observed churn and conversion over the last horizon (labels at as_of - horizon), per customer."""
     start = pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)
     churn = build_churn_labels(
-        tables, as_of=start, active_days=active_days, horizon_days=horizon_days
+        tables, as_of=start, active_days=active_days, horizon_days=horizon_days, rule=engagement
     )
     converted = build_conversion_labels(tables, as_of=start, horizon_days=horizon_days)[
         CUSTOMER_ID
@@ -160,6 +162,7 @@ def segments_stage(ctx: Any) -> None:
         as_of=ctx.as_of,
         active_days=days,
         horizon_days=ctx.settings.time.churn_horizon_days,
+        engagement=ctx.settings.engagement,
     )
     cards, versus = profile_cards(
         ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes
@@ -168,8 +171,9 @@ def segments_stage(ctx: Any) -> None:
         ctx.as_of, steps=settings.transition_steps, step_days=settings.transition_step_days
     )
     transitions = lifecycle_transitions(
-        ctx.tables, cutoffs=cutoffs, rule=lifecycle_rule(settings, active_days=days)
-    )
+        ctx.tables, cutoffs=cutoffs, rule=lifecycle_rule(settings, active_days=days),
+        engagement=ctx.settings.engagement,
+    )  # fmt: skip
     potential = measure_potential(
         ctx.tables, as_of=ctx.as_of, top_n=settings.top_n, back_days=settings.potential_back_days,
         rule=PotentialRule(floor=settings.potential_floor),

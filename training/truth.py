@@ -36,7 +36,7 @@ def churn_truth_metrics(
     """Churn metrics of model, recency rule and p_churn_true on the realised labels at as_of."""
     labels = build_churn_labels(
         tables, as_of=as_of, active_days=settings.time.active_days,
-        horizon_days=settings.time.churn_horizon_days,
+        horizon_days=settings.time.churn_horizon_days, rule=settings.engagement,
     )  # fmt: skip
     frame = portrait.merge(labels, on=CUSTOMER_ID).merge(
         truth[[CUSTOMER_ID, "p_churn_true"]].astype({CUSTOMER_ID: str}), on=CUSTOMER_ID
@@ -116,5 +116,7 @@ def _baseline_at(tables, portrait, *, as_of, settings: Settings) -> RecencyBasel
     """The recency rule calibrated at the validation cut-off (labels observed before as_of)."""
     from training.datasets import churn_training_set
 
-    data = churn_training_set(tables, as_of=as_of, time=settings.time)
+    data = churn_training_set(
+        tables, as_of=as_of, time=settings.time, engagement=settings.engagement
+    )
     return RecencyBaseline().fit(data.valid)

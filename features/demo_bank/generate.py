@@ -12,7 +12,7 @@ from features.demo_bank import tables as tb
 from features.demo_bank import truth as tr
 from features.demo_bank.bad_rows import inject_bad_rows
 from features.demo_bank.population import draw_customers, draw_funnel
-from features.demo_bank.simulate import World, simulate
+from features.demo_bank.simulate import EXIT_STYLES, World, simulate
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,11 @@ class DemoBank:
 
 
 def generate_demo_bank(
-    n_customers: int = 20_000, seed: int = 7, bad_rows: float = 0.0, activity_scale: float = 1.0
+    n_customers: int = 20_000,
+    seed: int = 7,
+    bad_rows: float = 0.0,
+    activity_scale: float = 1.0,
+    exit_style: str = "silent",
 ) -> DemoBank:
     """Simulate ``n_customers`` over 2024-01-01..2026-01-01; same seed, same bank.
 
@@ -32,7 +36,11 @@ def generate_demo_bank(
     scaled rate, so it stays consistent). The default 1.0 gives about 190 events per customer;
     benchmarks use e.g. 0.3 (about 60) to reach 1M customers with ~60M events in memory.
     Fewer sessions also mean fewer session-driven trades, so other rates shift with it.
+    ``exit_style`` is how leavers go: ``silent`` (they stop; the default bank) or ``sellout``
+    (at the leave time they sell everything and withdraw all cash, then stop).
     """
+    if exit_style not in EXIT_STYLES:
+        raise ValueError(f"exit_style must be one of {', '.join(EXIT_STYLES)}, got {exit_style!r}")
     if not 0.0 < activity_scale <= 10.0:
         raise ValueError(f"activity_scale must be within (0, 10], got {activity_scale}")
     if not 0.0 <= bad_rows <= 0.2:
@@ -44,7 +52,9 @@ def generate_demo_bank(
     if activity_scale != 1.0:  # the default draws and bank stay bit-identical
         latent["activity_rate"] *= activity_scale
     funnel = draw_funnel(rng, latent)
-    world = World(latent, funnel, cat.preference_matrix(), _returns(rng), n_customers)
+    world = World(
+        latent, funnel, cat.preference_matrix(), _returns(rng), n_customers, exit_style=exit_style
+    )
     simulate(rng, world)
     ids = tb.customer_ids(n_customers)
     tables = _build_tables(world, ids)
@@ -101,7 +111,7 @@ def _meta(world: World, customers: pd.DataFrame, campaign: dict, seed: int) -> d
     return {
         "seed": seed, "n_customers": int(world.n), "demo_as_of": str(cat.DEMO_AS_OF.date()),
         "window": [str(cat.START.date()), str(cat.END.date())], "horizon_days": cat.HORIZON_DAYS,
-        "active_days": tr.ACTIVE_DAYS,
+        "active_days": tr.ACTIVE_DAYS, "exit_style": world.exit_style,
         "persona_shares": {p: float(shares.get(p, 0.0)) for p in cat.PERSONAS},
         "churn_at_as_of": {"active_customers": int(len(active)),
                            "realised_rate": float(active["churn_label"].mean()) if len(active) else None,

@@ -15,6 +15,10 @@ from features.demo_bank.campaign import CAMPAIGN_J, CAMPAIGN_MONTH, run_campaign
 from features.demo_bank.log import EV, KIND, PROP_CHANNEL, PROP_VARIANT_A, TX, Log
 from features.demo_bank.population import choose_rows
 
+# silent: a leaver just stops (holdings stay, no more sessions); sellout: at the leave time a
+# leaver sells every holding and withdraws all cash (no session, no event), then stops
+EXIT_STYLES = ("silent", "sellout")
+
 
 @dataclass
 class World:
@@ -37,6 +41,7 @@ class World:
     snapshots: dict = field(default_factory=dict)
     campaign: pd.DataFrame | None = None
     next_sid: int = 1
+    exit_style: str = "silent"  # EXIT_STYLES: how a customer who leaves goes
 
     def __post_init__(self) -> None:
         n = self.n
@@ -95,6 +100,8 @@ def simulate_month(rng: np.random.Generator, w: World, m: int) -> None:
     if m == CAMPAIGN_MONTH:
         w.campaign = run_campaign(rng, w, old)
     trade(rng, w, m, ids, counts, s_t, funded & old, shop_prev, start)
+    if w.exit_style == "sellout":
+        sell_out(rng, w, np.flatnonzero(leaving))
     log_interactions(rng, w, alive, start, end, m)
     np.maximum.at(w.last_active, s_c, s_t)
     month_end(w, m, t1)
@@ -166,6 +173,13 @@ def trade(rng, w: World, m: int, ids, counts, s_t, funded, shop_prev, start) -> 
     money.execute_buys(
         rng, w.log, ids, c, j, t, start, w.cash, w.hold, lat["deposit_scale"].to_numpy()
     )
+
+
+def sell_out(rng: np.random.Generator, w: World, who: np.ndarray) -> None:
+    """Leavers sell every holding at their leave time and withdraw all their cash a minute later."""
+    ids, t = np.arange(w.n), w.tau[who]
+    money.execute_sells(rng, w.log, ids, who, t, np.ones(len(who)), w.cash, w.hold)
+    money.execute_withdrawals(rng, w.log, ids, who, t + 1 / 1440, np.ones(len(who)), w.cash)
 
 
 def log_interactions(rng, w: World, alive, start, end, m: int) -> None:

@@ -11,6 +11,8 @@ from features.demo_bank import money
 from features.demo_bank.campaign import CAMPAIGN_J
 from features.demo_bank.population import FUNNEL_P
 from features.demo_bank.tables import to_timestamps
+from features.engagement import departed_mask
+from features.labels import build_churn_labels
 
 AS_OF_T = (cat.DEMO_AS_OF - cat.START) / pd.Timedelta(days=1)
 ACTIVE_DAYS = 90
@@ -28,21 +30,25 @@ def window_months() -> tuple[list[int], list[tuple[float, float]]]:
 
 
 def activity_flags(tables: dict[str, pd.DataFrame], ids: pd.Series) -> pd.DataFrame:
-    """Realised contract flags at DEMO_AS_OF: active in the 90 days before, silent in the horizon."""
-    ts = pd.concat(
-        [tables["events"][["customer_id", "ts"]], tables["transactions"][["customer_id", "ts"]]]
-    )
-    before = ts[
-        (ts["ts"] >= cat.DEMO_AS_OF - pd.Timedelta(days=ACTIVE_DAYS)) & (ts["ts"] < cat.DEMO_AS_OF)
-    ]
-    after = ts[
-        (ts["ts"] >= cat.DEMO_AS_OF)
-        & (ts["ts"] < cat.DEMO_AS_OF + pd.Timedelta(days=cat.HORIZON_DAYS))
-    ]
-    active = ids.isin(before["customer_id"].unique())
-    seen_after = ids.isin(after["customer_id"].unique())
+    """Realised contract flags at DEMO_AS_OF (default engagement settings): departed, active, churn.
+
+    The contract's own definitions (features/engagement.py, features/labels.py), so the truth
+    and a run judge the same population and the same outcome.
+    """
+    labels = build_churn_labels(
+        tables, as_of=cat.DEMO_AS_OF, active_days=ACTIVE_DAYS, horizon_days=cat.HORIZON_DAYS
+    ).set_index("customer_id")["churned"]
+    signed = tables["customers"].loc[tables["customers"]["signup_at"] < cat.DEMO_AS_OF]
+    index = pd.Index(signed["customer_id"])
+    departed = pd.Series(departed_mask(tables, index, as_of=cat.DEMO_AS_OF), index=index)
+    active = ids.isin(labels.index)
     return pd.DataFrame(
-        {"active_at_as_of": active.to_numpy(), "churn_label": (active & ~seen_after).to_numpy()}
+        {
+            "departed_at_as_of": departed.reindex(ids).fillna(False).to_numpy(dtype=bool),
+            "active_at_as_of": active.to_numpy(),
+            "churn_label": labels.reindex(ids).fillna(0).to_numpy(dtype=int).astype(bool)
+            & active.to_numpy(),
+        }
     )
 
 
@@ -118,6 +124,7 @@ def customers_truth(
     out["churned_at"] = (
         to_timestamps(np.where(np.isfinite(tau), tau, np.nan)).where(np.isfinite(tau)).to_numpy()
     )
+    out["departed_at_as_of"] = flags["departed_at_as_of"].to_numpy()
     out["active_at_as_of"] = flags["active_at_as_of"].to_numpy()
     out["p_churn_true"] = p_churn
     out["churn_label"] = flags["churn_label"].to_numpy()

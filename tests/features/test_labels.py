@@ -31,7 +31,12 @@ def test_churn_horizon_is_half_open():
             }
         ),
         "transactions": pd.DataFrame(
-            {"customer_id": pd.Series([], dtype=str), "ts": pd.Series([], dtype="datetime64[ns]")}
+            {
+                "customer_id": pd.Series([], dtype=str),
+                "ts": pd.Series([], dtype="datetime64[ns]"),
+                "type": pd.Series([], dtype=str),
+                "amount": pd.Series([], dtype=float),
+            }
         ),
     }
     labels = build_churn_labels(tables, as_of=T("2025-01-01"), active_days=90, horizon_days=60)

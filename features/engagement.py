@@ -1,0 +1,105 @@
+"""Engagement, departed and active customers at a cut-off (DATA_CONTRACT.md, Time and labels).
+
+Engagement is an event, or an inflow transaction (by default `deposit` and `buy`): sells and
+withdrawals are how customers leave, not activity. A customer is departed when a withdrawal took
+their assets to about zero and nothing engaged them since; active when not departed and engaged
+in the `active_days` before the cut-off. Every function reads only rows before `as_of`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, TS
+from features.timeline import before, between, customer_codes, last_ts
+from portrait.settings import EngagementSettings
+
+DEFAULT = EngagementSettings()
+
+
+def engagement(
+    tables: dict[str, pd.DataFrame], *, rule: EngagementSettings = DEFAULT
+) -> pd.DataFrame:
+    """Every engagement as (customer_id, ts): events not excluded, inflow transactions."""
+    parts = []
+    if "events" in tables:
+        events = tables["events"]
+        if rule.non_engagement_events:
+            events = events.loc[~events["event"].isin(rule.non_engagement_events)]
+        parts.append(events[[CUSTOMER_ID, TS]])
+    if "transactions" in tables:
+        txns = tables["transactions"]
+        parts.append(txns.loc[txns["type"].isin(rule.transaction_types), [CUSTOMER_ID, TS]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def last_engagement(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp,
+    rule: EngagementSettings = DEFAULT,
+) -> np.ndarray:  # fmt: skip
+    """Per customer of `index`, the latest engagement before `as_of` (NaT when none)."""
+    acts = before(engagement(tables, rule=rule), as_of)
+    return last_ts(customer_codes(acts[CUSTOMER_ID], index), acts[TS], len(index))
+
+
+def assets_now_and_peak(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assets just before `as_of` and their peak over all history before it, per customer.
+
+    With balances: the last snapshot plus the net deposits and withdrawals after it (a snapshot
+    taken before the exit would still show the money). Without: cumulative net external flows.
+    """
+    txns = before(tables["transactions"], as_of)
+    flows = txns.loc[txns["type"].isin(["deposit", "withdraw"])].sort_values(TS, kind="stable")
+    signed = flows["amount"].where(flows["type"].eq("deposit"), -flows["amount"]).astype(float)
+    if "balances" not in tables:
+        level = signed.groupby(flows[CUSTOMER_ID]).cumsum().clip(lower=0.0)
+        by = level.groupby(flows[CUSTOMER_ID])
+        now, peak = by.last(), by.max()
+        return _aligned(now, index), _aligned(peak, index)
+    snaps = before(tables["balances"], as_of, column="date").sort_values("date", kind="stable")
+    by = snaps.groupby(CUSTOMER_ID, sort=False)
+    last_value, last_date = by["total_assets"].last(), by["date"].last()
+    peak = by["total_assets"].max()
+    after = last_date.reindex(flows[CUSTOMER_ID]).to_numpy()
+    late = pd.isna(after) | (flows[TS].to_numpy() > after)
+    moved = signed.loc[late].groupby(flows.loc[late, CUSTOMER_ID]).sum()
+    now = np.maximum(_aligned(last_value, index) + _aligned(moved, index), 0.0)
+    return now, np.maximum(_aligned(peak, index), now)
+
+
+def _aligned(values: pd.Series, index: pd.Index) -> np.ndarray:
+    return values.reindex(index).fillna(0.0).to_numpy(dtype=float)
+
+
+def departed_mask(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp,
+    rule: EngagementSettings = DEFAULT,
+) -> np.ndarray:  # fmt: skip
+    """True for customers whose assets a withdrawal took to about zero, with no engagement since."""
+    if not rule.departed or len(index) == 0:
+        return np.zeros(len(index), dtype=bool)
+    now, peak = assets_now_and_peak(tables, index, as_of=as_of)
+    txns = before(tables["transactions"], as_of)
+    out = txns.loc[txns["type"].eq("withdraw")]
+    last_out = last_ts(customer_codes(out[CUSTOMER_ID], index), out[TS], len(index))
+    last_in = last_engagement(tables, index, as_of=as_of, rule=rule)
+    emptied = (peak > rule.departed_floor) & (
+        now <= np.maximum(rule.departed_floor, rule.departed_peak_share * peak)
+    )
+    # NaT compares as the smallest value in int64 form: no engagement ever is "none since"
+    quiet = last_in.astype("int64") < last_out.astype("int64")
+    return emptied & ~np.isnat(last_out) & quiet
+
+
+def active_customers(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, active_days: int,
+    rule: EngagementSettings = DEFAULT,
+) -> pd.Index:  # fmt: skip
+    """Customers not departed with at least one engagement in the `active_days` before `as_of`."""
+    acts = between(engagement(tables, rule=rule), as_of - pd.Timedelta(days=active_days), as_of)
+    engaged = pd.Index(acts[CUSTOMER_ID].unique()).sort_values()
+    gone = departed_mask(tables, engaged, as_of=as_of, rule=rule)
+    return engaged[~gone]
