@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features.engagement import DEFAULT, active_customers, departed_mask
 from features.labels import (
     build_churn_labels,
     build_conversion_labels,
     stack_cutoffs,
     training_cutoffs,
 )
+from portrait.settings import EngagementSettings
 
 T = pd.Timestamp
 
@@ -64,3 +66,115 @@ def test_stack_cutoffs_tags_each_frame():
     )
     assert stacked["cutoff"].tolist() == [T("2025-01-01"), T("2025-02-01")]
     assert stacked["x"].tolist() == [1, 2]
+
+
+# --- engagement, departed and churn per the contract (hand-made timelines) -----------------
+
+AS_OF = T("2025-01-01")  # horizon [2025-01-01, 2025-03-02), active window from 2024-10-03
+
+
+def _timeline(balances: list[tuple] | None = None) -> dict[str, pd.DataFrame]:
+    """One customer per case; each case's story is in the comment beside its rows."""
+    txns = [
+        # S: funded, engaged in December, sells everything and withdraws inside the horizon
+        ("S", "2024-10-01", "deposit", 1000.0, None), ("S", "2024-10-02", "buy", 900.0, "P1"),
+        ("S", "2025-01-10", "sell", 950.0, "P1"), ("S", "2025-01-11", "withdraw", 1050.0, None),
+        # D: withdrew everything in November (after a login in October), silent since
+        ("D", "2024-06-01", "deposit", 1000.0, None), ("D", "2024-11-15", "withdraw", 1000.0, None),
+        # W: holds 4,500; the only recent activity is a partial withdrawal
+        ("W", "2024-03-01", "deposit", 5000.0, None), ("W", "2024-12-01", "withdraw", 500.0, None),
+        # K: deposits only, no app events; deposits again inside the horizon
+        ("K", "2024-12-15", "deposit", 300.0, None), ("K", "2025-01-20", "deposit", 100.0, None),
+        # B: buys inside the horizon
+        ("B", "2024-11-01", "deposit", 500.0, None), ("B", "2025-02-01", "buy", 200.0, "P1"),
+        # R: withdrew everything in October but logged in again in December: not departed
+        ("R", "2024-05-01", "deposit", 800.0, None), ("R", "2024-10-10", "withdraw", 800.0, None),
+    ]  # fmt: skip
+    events = [
+        ("S", "2024-12-10", "login"), ("D", "2024-10-15", "login"), ("W", "2024-04-01", "login"),
+        ("B", "2024-12-20", "login"), ("E", "2024-12-20", "login"), ("E", "2025-01-05", "push_open"),
+        ("R", "2024-12-01", "login"),
+    ]  # fmt: skip
+    tables = {
+        "transactions": pd.DataFrame(
+            txns, columns=["customer_id", "ts", "type", "amount", "product_id"]
+        ).astype({"ts": "datetime64[ns]"}),
+        "events": pd.DataFrame(events, columns=["customer_id", "ts", "event"]).astype(
+            {"ts": "datetime64[ns]"}
+        ),
+    }
+    if balances is not None:
+        tables["balances"] = pd.DataFrame(
+            balances, columns=["customer_id", "date", "total_assets"]
+        ).astype({"date": "datetime64[ns]"})
+    return tables
+
+
+def _labels(tables, rule=DEFAULT) -> dict[str, int]:
+    labels = build_churn_labels(tables, as_of=AS_OF, active_days=90, horizon_days=60, rule=rule)
+    return labels.set_index("customer_id")["churned"].to_dict()
+
+
+def test_selling_out_inside_the_horizon_is_churn_and_departed_are_not_labelled():
+    labels = _labels(_timeline())
+    # S sold and withdrew in January: leaving, not staying. D already left (assets ~0, silent
+    # since the withdrawal): neither labelled nor scored, though a login and the withdrawal fall
+    # in the 90 days. W's withdrawal is not engagement and W has no other in 90 days: not
+    # active (and not departed: 4,500 still held). K's deposit and B's buy are engagement.
+    # E's event counts. R engaged after emptying the account: active, silent since -> churn.
+    assert labels == {"S": 1, "K": 0, "B": 0, "E": 0, "R": 1}
+
+
+def test_departed_and_active_flags_at_as_of():
+    tables = _timeline()
+    index = pd.Index(["S", "D", "W", "K", "B", "E", "R"])
+    departed = departed_mask(tables, index, as_of=AS_OF)
+    assert dict(zip(index, departed, strict=True)) == {
+        "S": False, "D": True, "W": False, "K": False, "B": False, "E": False, "R": False,
+    }  # fmt: skip
+    # after S's sell-out (and silence) S is departed too
+    later = departed_mask(tables, pd.Index(["S"]), as_of=T("2025-02-01"))
+    assert later.tolist() == [True]
+    active = active_customers(tables, as_of=AS_OF, active_days=90)
+    assert list(active) == ["B", "E", "K", "R", "S"]
+
+
+def test_balances_decide_about_zero_when_present():
+    # D's October balance (1,200 after gains) is older than the withdrawal of 1,000: the net
+    # flows after it leave 200, above 2% of the peak -> not departed; a November balance of 0
+    # after the withdrawal -> departed.
+    stale = _timeline([("D", "2024-10-31", 1200.0)])
+    assert departed_mask(stale, pd.Index(["D"]), as_of=AS_OF).tolist() == [False]
+    fresh = _timeline([("D", "2024-10-31", 1200.0), ("D", "2024-11-30", 0.0)])
+    assert departed_mask(fresh, pd.Index(["D"]), as_of=AS_OF).tolist() == [True]
+    roomy = EngagementSettings(departed_peak_share=0.2)  # 200 of a 1,200 peak is "about zero"
+    assert departed_mask(stale, pd.Index(["D"]), as_of=AS_OF, rule=roomy).tolist() == [True]
+
+
+def test_engagement_settings_change_the_outcome():
+    tables = _timeline()
+    # the old rule: every transaction is activity and nobody is departed
+    everything = EngagementSettings(
+        transaction_types=("deposit", "withdraw", "buy", "sell", "income"), departed=False
+    )
+    assert _labels(tables, everything) == {
+        "S": 0, "D": 1, "W": 1, "K": 0, "B": 0, "E": 0, "R": 1,
+    }  # fmt: skip
+    # a push opened is not the customer coming back
+    no_push = EngagementSettings(non_engagement_events=("push_open",))
+    assert _labels(tables, no_push)["E"] == 1
+    # deposits alone do not count: K has no engagement at all
+    buys_only = EngagementSettings(transaction_types=("buy",))
+    assert "K" not in _labels(tables, buys_only)
+
+
+def test_labels_at_a_cutoff_read_no_row_before_it_for_status():
+    # rows after as_of cannot make a customer departed or active at as_of
+    tables = _timeline()
+    late = pd.DataFrame(
+        [("D", "2024-12-31 23:59", "login")], columns=["customer_id", "ts", "event"]
+    ).astype({"ts": "datetime64[ns]"})
+    tables["events"] = pd.concat([tables["events"], late], ignore_index=True)
+    assert _labels(tables)["D"] == 1  # the login before as_of brings D back: active, then silent
+    tables["events"].loc[tables["events"].index[-1], "ts"] = AS_OF
+    assert "D" not in _labels(tables)  # the same login at as_of is in the horizon, not before
