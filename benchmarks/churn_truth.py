@@ -75,7 +75,18 @@ def measure(bank: Path, *, as_of, trials: int) -> dict:
         "planted_auc": roc_auc(truth["churn_label"].astype(int), truth["p_churn_true"]),
         "rule_valid_auc": roc_auc(data.valid["churned"], rule.rank_score(data.valid)),
         "rule_truth_label_auc": roc_auc(y_truth, rule.rank_score(judged)),
-    }
+    } | _bgnbd(outcome, data.valid, judged, y_truth, roc_auc)
+
+
+def _bgnbd(outcome, valid, judged, y_truth, roc_auc) -> dict:
+    """The BG/NBD baselines' AUCs where the measured code has them."""
+    out = {}
+    for name in ("bgnbd", "bgnbd_engagement"):
+        if name in outcome.extra:
+            b = outcome.extra[name]
+            out[f"{name}_valid_auc"] = roc_auc(valid["churned"], b.rank_score(valid))
+            out[f"{name}_truth_label_auc"] = roc_auc(y_truth, b.rank_score(judged))
+    return out
 
 
 def main() -> None:

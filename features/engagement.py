@@ -48,26 +48,28 @@ def assets_now_and_peak(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Assets just before `as_of` and their peak over all history before it, per customer.
 
-    With balances: the last snapshot plus the net deposits and withdrawals after it (a snapshot
-    taken before the exit would still show the money). Without: cumulative net external flows.
+    With balance snapshots: the last one plus the net deposits and withdrawals after it (a
+    snapshot taken before the exit would still show the money). Customers without any (or no
+    balances table): cumulative net external flows.
     """
     txns = before(tables["transactions"], as_of)
     flows = txns.loc[txns["type"].isin(["deposit", "withdraw"])].sort_values(TS, kind="stable")
     signed = flows["amount"].where(flows["type"].eq("deposit"), -flows["amount"]).astype(float)
+    level = signed.groupby(flows[CUSTOMER_ID]).cumsum().clip(lower=0.0).groupby(flows[CUSTOMER_ID])
+    now, peak = _aligned(level.last(), index), _aligned(level.max(), index)
     if "balances" not in tables:
-        level = signed.groupby(flows[CUSTOMER_ID]).cumsum().clip(lower=0.0)
-        by = level.groupby(flows[CUSTOMER_ID])
-        now, peak = by.last(), by.max()
-        return _aligned(now, index), _aligned(peak, index)
+        return now, peak
     snaps = before(tables["balances"], as_of, column="date").sort_values("date", kind="stable")
     by = snaps.groupby(CUSTOMER_ID, sort=False)
-    last_value, last_date = by["total_assets"].last(), by["date"].last()
-    peak = by["total_assets"].max()
+    last_date = by["date"].last()
     after = last_date.reindex(flows[CUSTOMER_ID]).to_numpy()
-    late = pd.isna(after) | (flows[TS].to_numpy() > after)
+    late = ~pd.isna(after) & (flows[TS].to_numpy() > after)
     moved = signed.loc[late].groupby(flows.loc[late, CUSTOMER_ID]).sum()
-    now = np.maximum(_aligned(last_value, index) + _aligned(moved, index), 0.0)
-    return now, np.maximum(_aligned(peak, index), now)
+    snapped = index.isin(last_date.index)
+    from_snap = np.maximum(_aligned(by["total_assets"].last(), index) + _aligned(moved, index), 0)
+    now = np.where(snapped, from_snap, now)
+    peak = np.where(snapped, np.maximum(_aligned(by["total_assets"].max(), index), now), peak)
+    return now, peak
 
 
 def _aligned(values: pd.Series, index: pd.Index) -> np.ndarray:

@@ -8,6 +8,7 @@ import pandas as pd
 from features.behaviour import contact_features, event_features, funnel_features
 from features.contract import CUSTOMER_ID, TS
 from features.engagement import DEFAULT, departed_mask, engagement
+from features.repeat import repeat_features
 from features.timeline import before, between, customer_codes, days_since, last_ts
 from features.trading import asset_features, holding_features, return_features, trading_features
 from portrait.settings import EngagementSettings
@@ -39,6 +40,7 @@ def build_features(
         funnel_features(tables, index, as_of=as_of),
         contact_features(tables, index, as_of=as_of),
     ]
+    parts.append(repeat_features(tables, index, as_of=as_of, rule=engagement_rule))
     parts.append(status_features(tables, index, as_of=as_of, active_days=active_days,
                                  rule=engagement_rule))  # fmt: skip
     portrait = _plain_dtypes(pd.concat(parts, axis=1))

@@ -1,7 +1,8 @@
 """Train, tune and evaluate the churn and conversion models against their baselines (pure, no I/O but MLflow).
 
-Churn: Optuna maximises validation PR AUC; the best parameters are refitted; the recency rule is
-scored on the same fold. Conversion: Optuna maximises validation MAP@k of the pair model; the
+Churn: Optuna maximises validation PR AUC; the best parameters are refitted; the recency rule and
+the BG/NBD expected-purchases score (training/bgnbd.py; on transactions, and on every
+engagement) are scored on the same fold. Conversion: Optuna maximises validation MAP@k of the pair model; the
 best parameters are refitted as a pair model and as per-product models, and the better one on
 validation MAP@k is kept (both numbers are reported).
 """
@@ -17,6 +18,7 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from portrait.settings import ModelSettings
 from training.baselines import RecencyBaseline, product_baselines
+from training.bgnbd import BGNBDBaseline
 from training.churn import LABEL as CHURN_LABEL
 from training.churn import ChurnModel, churn_features
 from training.conversion import DEFAULT_PARAMS as CONVERSION_DEFAULTS
@@ -73,7 +75,14 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
         "model": churn_metrics(y, model.predict_proba(data.valid)),
         "baseline:recency_rule": baseline_churn_metrics(baseline, data.valid),
     }
-    return Outcome(model, metrics, result, data.valid, "pr_auc", {"baseline": baseline})
+    extra = {"baseline": baseline}
+    if "txn_frequency" in data.train:  # portraits from before features/repeat.py have no inputs
+        horizon = int((data.cutoffs.scoring - data.cutoffs.validation) / pd.Timedelta(days=1))
+        for stream, name in (("txn", "bgnbd"), ("eng", "bgnbd_engagement")):
+            bgnbd = BGNBDBaseline(stream=stream, horizon_days=horizon, seed=settings.seed)
+            extra[name] = bgnbd.fit(data.train)
+            metrics[f"baseline:{name}"] = baseline_churn_metrics(bgnbd, data.valid)
+    return Outcome(model, metrics, result, data.valid, "pr_auc", extra)
 
 
 def rank_pairs(pairs: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:

@@ -153,3 +153,33 @@ def test_tags_for_no_customers_is_empty():
         {"customer_id": pd.Series([], dtype=str), "age": pd.Series([], dtype=float)}
     )
     assert build_tags(empty)["tags"].tolist() == []
+
+
+def test_departed_customers_are_churned_whatever_else_they_show():
+    inputs = pd.DataFrame(
+        {"customer_id": ["gone_new", "gone_recent", "stays"], "tenure_days": [30.0, 400.0, 400.0],
+         "days_since_last_activity": [10.0, 20.0, 20.0], "asset_trend_90d": [0.0, 0.5, 0.5],
+         "events_trend": [1.0, 1.0, 1.0], "departed": [True, True, False]}
+    )  # fmt: skip
+    # departed wins over new and growing; without the column nobody is departed
+    assert lifecycle_stages(inputs).tolist() == ["churned", "churned", "growing"]
+    assert lifecycle_stages(inputs.drop(columns="departed")).tolist() == [
+        "new",
+        "growing",
+        "growing",
+    ]
+
+
+def test_lifecycle_inputs_mark_a_customer_who_withdrew_everything(tiny_tables):
+    tables = dict(tiny_tables)
+    out = pd.DataFrame(
+        {"customer_id": pd.array(["B"], dtype="string"), "product_id": pd.array([None], dtype="string"),
+         "ts": [pd.Timestamp("2024-08-01")], "type": pd.array(["withdraw"], dtype="string"),
+         "amount": [50.0]}
+    )  # fmt: skip
+    tables["transactions"] = pd.concat([tables["transactions"], out], ignore_index=True)
+    inputs = lifecycle_inputs(tables, as_of=pd.Timestamp("2024-09-01"))
+    assert inputs.set_index("customer_id")["departed"].to_dict() == {"A": False, "B": True}
+    # a withdrawal is not activity: B's last engagement is the 2024-07-01 deposit and register
+    assert inputs.set_index("customer_id")["days_since_last_activity"]["B"] == 62.0
+    assert lifecycle_stages(inputs).tolist()[1] == "churned"
