@@ -31,8 +31,10 @@ def _log_terms(params, x, t_x, age):
     base = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     alive = base + betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + age)
     with np.errstate(divide="ignore"):
-        odds = np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) + (r + x) * (
-            np.log(alpha + age) - np.log(alpha + t_x)
+        odds = (
+            np.log(a)
+            - np.log(np.maximum(b + x - 1, 1e-12))
+            + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x))
         )
     return alive, np.where(x > 0, odds, -np.inf)
 
