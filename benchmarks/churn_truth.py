@@ -31,13 +31,14 @@ def _args() -> argparse.Namespace:
     p.add_argument("--banks", nargs="+", type=Path, required=True)
     p.add_argument("--as-of", default="2025-11-01")
     p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--training-cutoffs", type=int, default=0, help="0: the settings default")
     p.add_argument("--code", type=Path, default=ROOT, help="checkout whose code is measured")
     p.add_argument("--label", default="branch", help="name of the code version in the table")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "churn_truth.json")
     return p.parse_args()
 
 
-def measure(bank: Path, *, as_of, trials: int) -> dict:
+def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dict:
     """The four AUCs (and population sizes) of one bank."""
     import pandas as pd
 
@@ -51,6 +52,8 @@ def measure(bank: Path, *, as_of, trials: int) -> dict:
     from training.modelling import train_churn
 
     time_settings = TimeSettings()
+    if training_cutoffs:
+        time_settings = TimeSettings(training_cutoffs=training_cutoffs)
     tables = load_dataset(bank).tables
     data = churn_training_set(tables, as_of=as_of, time=time_settings)
     outcome = train_churn(data, settings=ModelSettings(n_trials=trials), log=False)
@@ -102,7 +105,10 @@ def main() -> None:
     for bank in args.banks:
         start = time.perf_counter()
         row = {"code": args.label, "bank": bank.name}
-        row |= measure(bank, as_of=pd.Timestamp(args.as_of), trials=args.trials)
+        row |= measure(
+            bank, as_of=pd.Timestamp(args.as_of), trials=args.trials,
+            training_cutoffs=args.training_cutoffs,
+        )  # fmt: skip
         row["ratio_valid"] = row["valid_auc"] / row["planted_auc"]
         row["ratio_after"] = row["truth_label_auc"] / row["planted_auc"]
         row["seconds"] = round(time.perf_counter() - start, 1)

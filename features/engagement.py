@@ -50,7 +50,7 @@ def assets_now_and_peak(
 
     With balance snapshots: the last one plus the net deposits and withdrawals after it (a
     snapshot taken before the exit would still show the money). Customers without any (or no
-    balances table): cumulative net external flows.
+    balances table): cumulative net external flows. The peak is the larger of both.
     """
     txns = before(tables["transactions"], as_of)
     flows = txns.loc[txns["type"].isin(["deposit", "withdraw"])].sort_values(TS, kind="stable")
@@ -68,8 +68,9 @@ def assets_now_and_peak(
     snapped = index.isin(last_date.index)
     from_snap = np.maximum(_aligned(by["total_assets"].last(), index) + _aligned(moved, index), 0)
     now = np.where(snapped, from_snap, now)
-    peak = np.where(snapped, np.maximum(_aligned(by["total_assets"].max(), index), now), peak)
-    return now, peak
+    # snapshots can miss money that came and went between two of them: the net flows see it
+    peak = np.maximum(np.where(snapped, _aligned(by["total_assets"].max(), index), 0.0), peak)
+    return now, np.maximum(peak, now)
 
 
 def _aligned(values: pd.Series, index: pd.Index) -> np.ndarray:

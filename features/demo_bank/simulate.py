@@ -176,10 +176,14 @@ def trade(rng, w: World, m: int, ids, counts, s_t, funded, shop_prev, start) -> 
 
 
 def sell_out(rng: np.random.Generator, w: World, who: np.ndarray) -> None:
-    """Leavers sell every holding at their leave time and withdraw all their cash a minute later."""
-    ids, t = np.arange(w.n), w.tau[who]
+    """Leavers sell every holding an hour after their leave time (after their last session's
+    events) and withdraw all their cash a minute later."""
+    ids, t = np.arange(w.n), w.tau[who] + 1 / 24
     money.execute_sells(rng, w.log, ids, who, t, np.ones(len(who)), w.cash, w.hold)
     money.execute_withdrawals(rng, w.log, ids, who, t + 1 / 1440, np.ones(len(who)), w.cash)
+    # the cent rounding can take a hair more than the cash; a negative balance would later
+    # draw a top-up deposit with no session time
+    np.maximum(w.cash, 0.0, out=w.cash)
 
 
 def log_interactions(rng, w: World, alive, start, end, m: int) -> None:

@@ -201,3 +201,39 @@ def test_write_demo_bank_parquet(tmp_path, bank):
     assert "p_churn_true" in (out / "truth" / "README.md").read_text()
     back = pd.read_parquet(out / "events.parquet")
     assert len(back) == len(bank.tables["events"])
+
+
+@pytest.fixture(scope="module")
+def sellout():
+    return generate_demo_bank(n_customers=N, seed=11, exit_style="sellout")
+
+
+def test_sellout_leavers_sell_everything_withdraw_and_go_silent(sellout):
+    truth = sellout.truth["customers"]
+    left = truth.dropna(subset=["churned_at"])[["customer_id", "churned_at"]]
+    tx = sellout.tables["transactions"].merge(left, on="customer_id")
+    exit_rows = tx[tx["ts"] >= tx["churned_at"]]
+    # the exit is sells and one withdrawal per funded leaver, and nothing engages them after it
+    assert set(exit_rows["type"]) == {"sell", "withdraw"}
+    out = exit_rows.loc[exit_rows["type"] == "withdraw"].groupby("customer_id")["ts"].max()
+    ev = sellout.tables["events"].merge(out.rename("exit_at"), on="customer_id")
+    assert len(ev) and (ev["ts"] < ev["exit_at"]).all()
+    funded = left["customer_id"].isin(exit_rows["customer_id"])
+    gone = truth.set_index("customer_id").loc[left.loc[funded, "customer_id"]]
+    assert (gone["assets_at_end"] <= 1.0).all()  # withdrawals of 1 or less are not made
+    # who left with money before as_of is departed: neither active nor given a probability
+    before = gone[gone["churned_at"] < DEMO_AS_OF]
+    assert len(before) > 50 and before["departed_at_as_of"].all()
+    assert not before["active_at_as_of"].any() and before["p_churn_true"].isna().all()
+
+
+def test_sellout_truth_is_calibrated_and_the_silent_bank_is_unchanged(sellout, bank):
+    truth = sellout.truth["customers"]
+    active = truth[truth["active_at_as_of"]]
+    rate = active["churn_label"].mean()
+    assert abs(active["p_churn_true"].mean() - rate) < 0.03
+    assert roc_auc_score(active["churn_label"], active["p_churn_true"]) > 0.75
+    assert sellout.truth["meta"]["exit_style"] == "sellout"
+    assert bank.truth["meta"]["exit_style"] == "silent"
+    with pytest.raises(ValueError, match="exit_style"):
+        generate_demo_bank(n_customers=10, exit_style="vanish")

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
+from features.engagement import active_customers
+from features.portrait import build_features
 from portrait.errors import PortraitError
-from portrait.settings import TimeSettings
+from portrait.settings import EngagementSettings, TimeSettings
 from tests.conftest import make_tables
 from training.datasets import (
     campaign_pairs,
@@ -157,3 +159,37 @@ def test_sample_customers_keeps_every_buyer_pair():
     assert (others["weight"] == 4.0).all()
     assert 0.1 < others["customer_id"].nunique() / 198 < 0.4
     assert (out.groupby("customer_id").size() == 2).all()  # whole customers, never single pairs
+
+
+@pytest.fixture(scope="module")
+def sellout_tables():
+    return generate_demo_bank(n_customers=1500, seed=5, exit_style="sellout").tables
+
+
+def test_every_fold_is_the_population_scored_at_as_of(sellout_tables):
+    """Each cut-off's rows are exactly its active customers by the scoring rule; none departed."""
+    data = churn_training_set(sellout_tables, as_of=DEMO_AS_OF, time=TIME)
+    past = history(sellout_tables, as_of=DEMO_AS_OF)
+    for cutoff, fold in [*data.train.groupby("cutoff"), (data.cutoffs.validation, data.valid)]:
+        expected = active_customers(past, as_of=cutoff, active_days=TIME.active_days)
+        assert sorted(fold["customer_id"]) == list(expected)
+        assert not fold["is_departed"].any() and fold["is_active"].all()
+    # the sell-out bank has customers who already left at the validation cut-off: left out
+    at_valid = build_features(past, as_of=data.cutoffs.validation)
+    departed = set(at_valid.loc[at_valid["is_departed"], "customer_id"])
+    assert departed and not departed & set(data.valid["customer_id"])
+    # and the same rule picks who is scored at as_of
+    scored = build_features(past, as_of=DEMO_AS_OF)
+    expected = active_customers(past, as_of=DEMO_AS_OF, active_days=TIME.active_days)
+    assert sorted(scored.loc[scored["is_active"], "customer_id"]) == list(expected)
+
+
+def test_engagement_settings_reach_the_training_set(sellout_tables):
+    """Counting every transaction as engagement (the old rule) brings departed customers back."""
+    old = EngagementSettings(
+        transaction_types=("deposit", "withdraw", "buy", "sell", "income"), departed=False
+    )
+    new = churn_training_set(sellout_tables, as_of=DEMO_AS_OF, time=TIME)
+    wide = churn_training_set(sellout_tables, as_of=DEMO_AS_OF, time=TIME, engagement=old)
+    assert len(wide.valid) > len(new.valid)
+    assert set(new.valid["customer_id"]) <= set(wide.valid["customer_id"])
