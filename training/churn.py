@@ -59,7 +59,10 @@ def phrase(feature: str, values: pd.Series) -> pd.Series:
             text = [f"{name} = {v}" for v in values.astype(object)]
     else:
         nums = pd.to_numeric(values, errors="coerce").astype(float)
-        text = [template.format(v=v, e=np.expm1(v)) for v in nums]
+        # `e` (the value back from log scale) only where the template reads it: expm1 of a day
+        # count overflows
+        e = np.expm1(nums) if "{e" in template else nums
+        text = [template.format(v=v, e=x) for v, x in zip(nums, e, strict=True)]
     missing = values.isna().to_numpy()
     return pd.Series(np.where(missing, f"{name} unknown", np.array(text, dtype=object)))
 
