@@ -65,6 +65,7 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     truth = truth.loc[truth["active_at_as_of"].astype(bool)].astype({CUSTOMER_ID: str})
     judged = scored.merge(truth[[CUSTOMER_ID, "churn_label", "p_churn_true"]], on=CUSTOMER_ID)
     y_truth = judged["churn_label"].astype(int).to_numpy()
+    p_valid, p_judged = model.predict_proba(data.valid), model.predict_proba(judged)
     return {
         "train_rows": len(data.train),
         "valid_rows": len(data.valid),
@@ -72,13 +73,26 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
         "scored_at_as_of": len(scored),
         "truth_active": len(truth),
         "scored_not_truth_active": int((~scored[CUSTOMER_ID].isin(truth[CUSTOMER_ID])).sum()),
-        "valid_auc": roc_auc(data.valid["churned"], model.predict_proba(data.valid)),
+        "valid_auc": roc_auc(data.valid["churned"], p_valid),
+        "valid_auc_ci": _interval(data.valid["churned"].to_numpy(), p_valid),
         "after_auc": roc_auc(own["churned"], model.predict_proba(own)),
-        "truth_label_auc": roc_auc(y_truth, model.predict_proba(judged)),
+        "truth_label_auc": roc_auc(y_truth, p_judged),
+        "truth_label_auc_ci": _interval(y_truth, p_judged),
         "planted_auc": roc_auc(truth["churn_label"].astype(int), truth["p_churn_true"]),
         "rule_valid_auc": roc_auc(data.valid["churned"], rule.rank_score(data.valid)),
         "rule_truth_label_auc": roc_auc(y_truth, rule.rank_score(judged)),
     } | _bgnbd(outcome, data.valid, judged, y_truth, roc_auc)
+
+
+def _interval(y, score, *, n: int = 300, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of the ROC AUC (customers resampled with replacement)."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(y), size=(n, len(y)))
+    aucs = [roc_auc_score(y[i], score[i]) for i in draws]
+    return [round(float(v), 4) for v in np.percentile(aucs, [2.5, 97.5])]
 
 
 def _bgnbd(outcome, valid, judged, y_truth, roc_auc) -> dict:

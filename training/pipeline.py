@@ -88,6 +88,7 @@ def features_stage(ctx: RunContext) -> None:
     ctx.metrics["features"] = {
         "customers": len(ctx.portrait),
         "active_customers": int(ctx.portrait["is_active"].sum()),
+        "departed_customers": int(ctx.portrait.get("is_departed", pd.Series(dtype=bool)).sum()),
         "feature_columns": ctx.portrait.shape[1] - 1,
     }
 

@@ -36,8 +36,10 @@ def statistics_section(
     """Transactions over time, assets, investment cycle, risk appetite, returns, contacts and the funnel."""
     section = Section("Customer statistics")
     active = int(portrait["is_active"].sum())
+    departed = int(portrait["is_departed"].sum()) if "is_departed" in portrait else 0
     section.text(
-        f"{len(portrait):,} customers signed up before {as_of.date()}, {active:,} active in the last 90 days; "
+        f"{len(portrait):,} customers signed up before {as_of.date()}, {active:,} active (engaged in "
+        f"the last 90 days), {departed:,} departed (assets withdrawn, silent since); "
         f"{int(portrait['marketing_opt_out'].sum()):,} opted out of personalised marketing; "
         f"{int((portrait['risk_assessed'] == 0).sum()):,} without a risk assessment."
     )
