@@ -152,9 +152,12 @@ def test_demo_clusters_recover_planted_personas(bank):
     )
     ari = adjusted_rand_score(merged.loc[active, "persona"], merged.loc[active, "segment_id"])
     # Personas overlap by design (lognormal activity and deposits, shared ages and channels); random
-    # labels give 0 and ~0.49 was measured on seed 7 at k=7. 0.40 leaves room for seed noise while
-    # failing if the feature subset or scaling regresses (the all-features clustering scored ~0.2).
-    assert ari >= 0.40, f"ARI vs personas {ari:.3f}"
+    # labels give 0 and ~0.49 was measured on seed 7 at k=7. k comes from a silhouette near-tie
+    # (seed 11: k=6 0.235 vs k=7 0.233), so the ARI moves with the fitted population: measured at
+    # 2,500 customers, seeds 11/7/3, 0.45/0.43/0.39 before departed customers left the active
+    # population and 0.37/0.37/0.47 after (k=6 gives ~0.37, k=7 ~0.45). 0.35 still fails the
+    # regression this guards (the all-features clustering scored ~0.2).
+    assert ari >= 0.35, f"ARI vs personas {ari:.3f}"
     assert bank.model.stability_ari_ >= 0.8
     assert bank.model.cold_start_agreement_ > bank.model.cold_start_baseline_ + 0.15
 
