@@ -23,9 +23,10 @@ affluent investors) gates qualified-only products.
 customer_id, persona, activity_rate (sessions/day when healthy), decline_hazard
 (monthly base), complaint_rate, deposit_scale, eff_risk, qualified,
 state_at_as_of (healthy / declining / left / not_signed_up), churned_at (the
-leave time; NaT if never), active_at_as_of (contract: an event or transaction
-in the 90 days before), p_churn_true, churn_label (the realised contract label),
-assets_at_as_of, assets_at_end.
+leave time; NaT if never), departed_at_as_of (contract: assets withdrawn to about
+zero, no engagement since), active_at_as_of (contract: not departed, an engagement,
+i.e. an event, deposit or buy, in the 90 days before), p_churn_true, churn_label
+(the realised contract label), assets_at_as_of, assets_at_end.
 
 ## Churn
 Monthly state machine: healthy -> declining with probability
@@ -34,11 +35,15 @@ return of month m-2 < -4%])); declining -> left 40%/month (at a uniform time in 
 month), -> healthy 8%/month. The session rate is halved for every month of decline,
 complaints are 8x as frequent, buying drops to 30%, and declining customers sell
 holdings (50% per product per month) and withdraw 70-100% of their cash in their
-sessions. After leaving: no events, no transactions, no interactions.
+sessions. After leaving: no events, no transactions, no interactions. Exit style
+(`meta.json` exit_style, `portrait demo-data --exit-style`): `silent` (default) leavers
+just stop, holdings stay; `sellout` leavers sell every holding an hour after their leave
+time and withdraw all cash a minute later (no session, no event), then stop.
 Income is paid on quarter-end days (none inside the DEMO_AS_OF horizon).
 
-p_churn_true = P(no event and no transaction in [DEMO_AS_OF, +60 days) | latent
-state at DEMO_AS_OF), for customers active at DEMO_AS_OF (NaN otherwise): 1 for
+p_churn_true = P(no engagement, i.e. no session: events, deposits and buys happen
+only in sessions, in [DEMO_AS_OF, +60 days) | latent state at DEMO_AS_OF), for customers
+active at DEMO_AS_OF (NaN otherwise; the same under both exit styles): 1 for
 customers already gone; for the others, an exact forward computation over the
 November and December transitions (the hazards only use complaints and returns
 known at DEMO_AS_OF) with Poisson sessions and a uniform leave time; that is the

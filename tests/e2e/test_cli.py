@@ -133,3 +133,15 @@ def test_trials_and_seed_take_mlflow_floats_and_refuse_fractions(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args([*base, "--trials", "2.5"])
     assert "'2.5' must be a whole number" in capsys.readouterr().err
+
+
+def test_demo_data_exit_style_writes_a_sellout_bank(tmp_path, capsys):
+    from portrait.cli import main
+
+    assert main(["demo-data", str(tmp_path / "bank"), "--customers", "300", "--exit-style",
+                 "sellout"]) == 0  # fmt: skip
+    meta = json.loads((tmp_path / "bank" / "truth" / "meta.json").read_text())
+    assert meta["exit_style"] == "sellout"
+    with pytest.raises(SystemExit):
+        main(["demo-data", str(tmp_path / "x"), "--exit-style", "vanish"])
+    assert "invalid choice: 'vanish'" in capsys.readouterr().err
