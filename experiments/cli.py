@@ -20,7 +20,10 @@ def audience_command(args: argparse.Namespace, settings: Settings, *, as_of: pd.
         raise PortraitError(f"--out {args.out} must end in .csv or .parquet")
     extras = load_run_extras(args.run)
     tables = _tables(args.data, settings)
-    portrait = build_features(tables, as_of=as_of, active_days=settings.time.active_days)
+    portrait = build_features(
+        tables, as_of=as_of, active_days=settings.time.active_days,
+        engagement_rule=settings.engagement,
+    )  # fmt: skip
     export = args.out is not None
     result = run_audience(
         args.query,
