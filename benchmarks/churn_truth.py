@@ -10,7 +10,8 @@ Each bank is a `portrait demo-data` directory (with truth/). Per bank:
   (truth/customers.parquet `churn_label`, over customers it marks active), so code whose labels
   differ from the contract is judged on the same outcomes;
 - `planted_auc`: p_churn_true on those realised labels (the best ranking possible);
-- the recency rule next to it.
+- the recency rule and the BG/NBD baselines next to it (`*_after_auc`: on the code's own labels,
+  the number that counts on a bank without planted truth, e.g. one whose events were emptied).
 `--code DIR` puts another checkout first on the import path (e.g. a `git archive` of main),
 so the numbers before and after a change come from the same script on the same banks.
 """
@@ -81,7 +82,8 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
         "planted_auc": roc_auc(truth["churn_label"].astype(int), truth["p_churn_true"]),
         "rule_valid_auc": roc_auc(data.valid["churned"], rule.rank_score(data.valid)),
         "rule_truth_label_auc": roc_auc(y_truth, rule.rank_score(judged)),
-    } | _bgnbd(outcome, data.valid, judged, y_truth, roc_auc)
+        "rule_after_auc": roc_auc(own["churned"], rule.rank_score(own)),
+    } | _bgnbd(outcome, data.valid, judged, y_truth, own, roc_auc)
 
 
 def _interval(y, score, *, n: int = 300, seed: int = 0) -> list[float]:
@@ -95,7 +97,7 @@ def _interval(y, score, *, n: int = 300, seed: int = 0) -> list[float]:
     return [round(float(v), 4) for v in np.percentile(aucs, [2.5, 97.5])]
 
 
-def _bgnbd(outcome, valid, judged, y_truth, roc_auc) -> dict:
+def _bgnbd(outcome, valid, judged, y_truth, own, roc_auc) -> dict:
     """The BG/NBD baselines' AUCs where the measured code has them."""
     out = {}
     for name in ("bgnbd", "bgnbd_engagement"):
@@ -103,6 +105,7 @@ def _bgnbd(outcome, valid, judged, y_truth, roc_auc) -> dict:
             b = outcome.extra[name]
             out[f"{name}_valid_auc"] = roc_auc(valid["churned"], b.rank_score(valid))
             out[f"{name}_truth_label_auc"] = roc_auc(y_truth, b.rank_score(judged))
+            out[f"{name}_after_auc"] = roc_auc(own["churned"], b.rank_score(own))
     return out
 
 
