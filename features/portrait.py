@@ -50,6 +50,12 @@ def _plain_dtypes(portrait: pd.DataFrame) -> pd.DataFrame:
         for c, t in portrait.dtypes.items()
         if isinstance(t, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(t)
     ]
+    if portrait.empty:  # no customer yet: concat leaves object columns that models refuse
+        numeric += [
+            c
+            for c, t in portrait.dtypes.items()
+            if pd.api.types.is_object_dtype(t) and c not in CATEGORICAL_FEATURES
+        ]
     return portrait.astype(dict.fromkeys(numeric, "float64"))
 
 

@@ -118,6 +118,9 @@ class PerProductModel:
     """One calibrated LightGBM per product, with the pair model for products with few positives."""
 
     kind = "per_product"
+    # inputs besides `features`: the product routes a pair to its model, and the fallback pair
+    # model reads product and category codes (MLflow's input example must hold them)
+    extra_inputs = (PRODUCT_ID, *PAIR_CATEGORICAL)
 
     def __init__(self, *, params: dict[str, Any] | None = None, seed: int = 42, **kw) -> None:
         self.params = params

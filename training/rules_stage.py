@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CUSTOMER_ID, REASON, SEGMENT_ID
+from features.contract import CUSTOMER_ID, PRODUCT_ID, REASON, SEGMENT_ID
 from portrait.settings import RuleSettings
 from training import tracking
 from training.engine import RuleMiner
@@ -28,6 +28,7 @@ from training.rules import (
     mark_risk,
 )
 from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
+from training.stage_status import StageStatus, ran, reduced, skipped
 
 TABLE_COLUMNS = [
     "rule",
@@ -140,7 +141,7 @@ def segment_frame(segments: Any) -> pd.DataFrame | None:
     return None
 
 
-def rules_stage(ctx: Any) -> None:
+def rules_stage(ctx: Any) -> StageStatus:
     """Pipeline stage: mine rules at ctx.as_of, write rules.parquet and rule_base/, report and log them."""
     settings = ctx.settings.rules
     segments = segment_frame(ctx.results.get("segments"))
@@ -163,6 +164,16 @@ def rules_stage(ctx: Any) -> None:
         {f"rules.{k}": v for k, v in params.items()} | {"rules.version": rule_base.version}
     )
     tracking.log_artifacts(ctx.out_dir / "rule_base", folder="rule_base")
+    return rules_status(ctx.tables["products"], rules, notes)
+
+
+def rules_status(products: pd.DataFrame, rules: pd.DataFrame, notes: list[str]) -> StageStatus:
+    """Skipped for a one-product catalogue; reduced when a kind or segment could not be mined."""
+    if products[PRODUCT_ID].nunique() < 2:
+        return skipped("the catalogue holds one product: a rule needs two")
+    if notes:
+        return reduced("; ".join(notes))
+    return ran("" if len(rules) else "no rule passed the thresholds")
 
 
 def _summary_metrics(rules: pd.DataFrame) -> dict[str, float]:
@@ -202,6 +213,9 @@ def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section
         )
     for kind in ("transition", "holding"):
         best = top_rules(rules, kind=kind, n=top)
+        if best.empty:
+            section.text(f"No one-to-one {kind} rule passed the thresholds.", css="note")
+            continue
         section.table(
             best.assign(rule=best[REASON])[TABLE_COLUMNS],
             caption=f"Top {len(best)} {kind} rules (one product to one product, all customers) "
