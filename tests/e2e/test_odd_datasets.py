@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import mlflow.models
 import pandas as pd
 import pytest
 
-from portrait.settings import load_settings
+from portrait.settings import TrackingSettings, load_settings
 from tests.e2e.odd_datasets import AS_OF, SHAPES, demo_tables, write_shape
+from training import tracking
 from training.pipeline import STAGES, run_pipeline
 from training.stage_status import STATUSES
 
@@ -29,15 +32,26 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory):
-    """run(shape) -> run directory; each shape runs once per module."""
+    """run(shape) -> run directory; each shape runs once per module, with its own MLflow store.
+
+    Each store is a copy of one migrated empty sqlite file, and MLflow's pip-requirements
+    inference (a subprocess per logged model, ~5 s) is replaced by a fixed list: the shapes,
+    not MLflow, are under test.
+    """
     tables, done = demo_tables(200), {}
+    template = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    tracking.configure(TrackingSettings(tracking_uri=f"sqlite:///{template}"))
 
     def run(shape: str) -> Path:
         if shape not in done:
-            done[shape] = run_shape(tables, shape, tmp_path_factory.mktemp(shape))
+            base = tmp_path_factory.mktemp(shape)
+            shutil.copy(template, base / "mlflow.db")
+            done[shape] = run_shape(tables, shape, base)
         return done[shape]
 
-    return run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mlflow.models, "infer_pip_requirements", lambda *a, **k: ["portrait"])
+        yield run
 
 
 def stages_of(run: Path) -> dict[str, dict[str, str]]:
