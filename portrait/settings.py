@@ -53,6 +53,8 @@ class RuleSettings:
     min_confidence: float = 0.05
     min_lift: float = 1.2
     max_len: int = 3
+    # frequent itemsets allowed before mining; min support is raised to stay within it (0 = off)
+    max_itemsets: int = 100_000
     transition_window_days: int = 60  # "held at a cut-off -> bought in the next window"
     transition_windows: int = 10  # cut-offs stepping back from as_of, one window each
     # a purchase in one window is rarer than a holding, so transition rules get their own floors

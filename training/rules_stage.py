@@ -21,10 +21,15 @@ from training import tracking
 from training.engine import RuleMiner
 from training.report import Section, figure
 from training.rule_base import RuleBase, build_rule_base, rule_reasons, save_rule_base
+from training.rule_budget import budget_settings
 from training.rules import (
+    BASKET_ID,
     KINDS,
     RulesError,
+    basket_matrix,
+    basket_problem,
     empty_rules,
+    kind_settings,
     mark_risk,
 )
 from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
@@ -83,6 +88,8 @@ def mine_all_rules(
     baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
     frames, notes = [_ranked_empty()], []
     for kind, kind_baskets in baskets.items():
+        settings, note = within_budget(kind_baskets, settings, kind=kind)
+        notes += [note] if note else []
         try:
             overall = miner.mine(kind_baskets, settings=settings, kind=kind)
         except RulesError as exc:
@@ -101,6 +108,17 @@ def mine_all_rules(
     rules = sort_ranked(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
     rules = mark_risk(rules, tables["products"])
     return rules.assign(**{REASON: rule_reasons(rules, tables["products"]).to_numpy()}), notes
+
+
+def within_budget(
+    baskets: pd.DataFrame, settings: RuleSettings, *, kind: str
+) -> tuple[RuleSettings, str]:
+    """Settings whose support floor for `kind` keeps the itemsets within rules.max_itemsets."""
+    if basket_problem(baskets):
+        return settings, ""
+    effective = kind_settings(settings, kind, n_baskets=baskets[BASKET_ID].nunique())
+    matrix, _ = basket_matrix(baskets)
+    return budget_settings(matrix, settings, kind=kind, min_support=effective.min_support)
 
 
 def _strata(customers: pd.DataFrame | None, column: str) -> pd.Series | None:
