@@ -97,7 +97,7 @@ def customers_frame(ids: pd.Series, signup: pd.Series, **columns) -> pd.DataFram
 
 def cdnow_tables(raw: bytes) -> tuple[dict[str, pd.DataFrame], int]:
     """CDNOW as one product: every purchase a buy of 'CD'; purchases of $0 are dropped (counted)."""
-    rows = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=None,
+    rows = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0,
                        names=["customer_id", "date", "cds", "dollars"], dtype={"customer_id": str})  # fmt: skip
     rows["ts"] = pd.to_datetime(rows["date"].astype(str), format="%Y%m%d")
     paid = rows.loc[rows["dollars"] > 0]

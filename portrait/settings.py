@@ -18,6 +18,13 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class FeatureSettings:
+    # the firm's own customer columns used as features: comma-separated names; empty include = all
+    extra_columns_include: str = ""
+    extra_columns_exclude: str = ""
+
+
+@dataclass(frozen=True)
 class TimeSettings:
     active_days: int = 90
     churn_horizon_days: int = 60
@@ -114,6 +121,7 @@ class EngineSettings:
 @dataclass(frozen=True)
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)

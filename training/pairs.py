@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID, TS
 from features.holdings import build_holdings
+from features.portrait import EXTRA_PREFIX
 from features.timeline import before, between
 from training.pair_history import HISTORY_FEATURES, product_history
 from training.pair_matrices import best_rule, group_share, holding_matrix, rule_matrices
@@ -40,6 +41,7 @@ PAIR_FEATURES = (
 )  # fmt: skip
 PAIR_CATEGORICAL = ("product_code", "category_code")
 PEER = "peer_key"
+ATTRIBUTES = ("gender", "occupation")  # text attributes of the customer on every pair
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ def build_pairs(
     profile = _profile(rows)
     for c in CUSTOMER_FEATURES:
         cols[c] = profile[c][ci]
+    for c in attribute_columns(rows):  # who the customer is: gender, occupation, firm columns
+        cols[c] = rows[c].to_numpy()[ci]
     for c in products.columns.drop("category"):
         cols[c] = products[c].to_numpy()[pj]
     held = _rows(context.held, ids)
@@ -201,6 +205,12 @@ def build_pairs(
     frame = _add_views(frame, context, ids, session_events)
     held_pair = hmat[:, context.rule_products.get_indexer(products.index)].toarray().ravel() > 0
     return frame.loc[~held_pair].reset_index(drop=True)
+
+
+def attribute_columns(frame: pd.DataFrame) -> list[str]:
+    """Customer attributes a pair carries besides CUSTOMER_FEATURES: ATTRIBUTES and extra_* columns."""
+    extras = [c for c in frame.columns if str(c).startswith(EXTRA_PREFIX)]
+    return [c for c in (*ATTRIBUTES, *extras) if c in frame.columns]
 
 
 def _profile(rows: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ from portrait.errors import ContractError, NotEnoughData, PortraitError
 from portrait.settings import Settings
 from training import tracking
 from training.engine import build_portrait, distribute, engine_session, training_on
+from training.extra_columns import select_extra_columns
 from training.models_stage import models_stage
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
@@ -85,7 +86,17 @@ def validate_stage(ctx: RunContext) -> None:
             write_quarantine(partial, ctx.out_dir)
         raise
     write_quarantine(ctx.data, ctx.out_dir)
+    customers, used = select_extra_columns(
+        ctx.data.tables["customers"], settings=ctx.settings.features
+    )
+    ctx.data.tables["customers"] = customers
+    ctx.results["extra_columns"] = used
+    tracking.log_params({"features.extra_columns": ",".join(used) or "none"})
     ctx.sections.append(quality_section(ctx.data.summary()))
+    if used:
+        ctx.sections[-1].text(
+            f"The firm's own customer columns used as features (extra_<name>): {', '.join(used)}."
+        )
 
 
 def features_stage(ctx: RunContext) -> None:
@@ -183,13 +194,11 @@ def run_stage(ctx: RunContext, stage: Stage) -> StageStatus:
         try:
             with training_on(ctx.results.get("cluster")):  # models train where the data is
                 status = stage.run(ctx) or StageStatus()
-        except ContractError:
-            if stage.name == "validate":
-                raise
-            status = _failed(ctx, stage)
         except NotEnoughData as exc:
             status = skipped(str(exc))
         except Exception:  # noqa: BLE001 - one stage's bug must not lose the others' outputs
+            if stage.name == "validate":  # bad input or settings: nothing else can run
+                raise
             status = _failed(ctx, stage)
     ctx.record(stage.name, status)
     if not status.complete and len(ctx.sections) == sections:  # the stage said nothing itself
@@ -229,6 +238,7 @@ def _write_outputs(ctx: RunContext) -> tuple[Path, Path]:
             "data_dir": str(ctx.data_dir.resolve()),
             "metrics": _jsonable(ctx.metrics),
             "stages": {n: s.as_dict() for n, s in ctx.statuses.items()},
+            "extra_columns": ctx.results.get("extra_columns", []),
         },
     )
     at = 1 if ctx.sections else 0  # after the data quality section
