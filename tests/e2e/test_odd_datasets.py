@@ -116,3 +116,12 @@ def test_one_customer_skips_segments_with_the_count(runs):
     stages = stages_of(runs("one_customer"))
     assert stages["segments"]["status"] == "skipped"
     assert "1 active customer" in stages["segments"]["reason"]
+
+
+def test_extra_customer_columns_become_features(runs):
+    run = runs("extra_columns")
+    quality = json.loads((run / "quality.json").read_text())
+    assert quality["extra_columns"] == ["household_size", "credit_score", "region_code"]
+    features = pd.read_parquet(run / "features.parquet")
+    assert features["extra_region_code"].dtype == "string"
+    assert features["extra_credit_score"].dtype == "float64"
