@@ -21,6 +21,7 @@ PHRASES: dict[str, tuple[str | None, str | None]] = {
     "buy_amount_365d": ("big-ticket", "small-ticket"),
     "n_buy_365d": ("high-frequency", "rarely buying"),
     "n_sell_365d": ("active-selling", None),
+    "days_since_last_buy": ("lapsed", "recently buying"),
     "events_90d": ("highly engaged", "quiet"),
     "logins_30d": ("daily-login", "rarely logging in"),
     "active_days_30d": ("daily-active", "rarely active"),

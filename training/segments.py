@@ -49,13 +49,24 @@ SIGNUP_FEATURES = SIGNUP_NUMERIC + SIGNUP_CATEGORICAL
 METHODS = ("kmeans", "gmm")
 
 
+# When none of the subset varies (a retailer's purchase log: no demographics, assets or app
+# events), customers are told apart by how they buy.
+FALLBACK_FEATURES = ("n_buy_365d", "days_since_last_buy", "n_products_held")
+
+
 def cluster_columns(frame: pd.DataFrame) -> list[str]:
-    """The documented clustering subset (`CLUSTER_FEATURES`) present in `frame`, and the firm's numeric extra columns."""
+    """The documented clustering subset (`CLUSTER_FEATURES`) present in `frame`, and the firm's numeric extra columns.
+
+    When none of those varies across `frame`, the buying features FALLBACK_FEATURES instead.
+    """
     extras = [
         c for c in frame.columns
         if str(c).startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(frame[c])
     ]  # fmt: skip
-    return [*[c for c in CLUSTER_FEATURES if c in frame.columns], *extras]
+    columns = [*[c for c in CLUSTER_FEATURES if c in frame.columns], *extras]
+    if any(frame[c].nunique(dropna=True) > 1 for c in columns):
+        return columns
+    return [c for c in FALLBACK_FEATURES if c in frame.columns] or columns
 
 
 def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
