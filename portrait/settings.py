@@ -62,6 +62,9 @@ class RuleSettings:
     max_len: int = 3
     # frequent itemsets allowed before mining; min support is raised to stay within it (0 = off)
     max_itemsets: int = 100_000
+    # rules kept in the rule base, best lift_lower first: candidates and reasons need the strong
+    # ones, and serving matches every customer's holdings against all of them (0 = all)
+    max_rules: int = 20_000
     transition_window_days: int = 60  # "held at a cut-off -> bought in the next window"
     transition_windows: int = 10  # cut-offs stepping back from as_of, one window each
     # a purchase in one window is rarer than a holding, so transition rules get their own floors

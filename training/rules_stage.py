@@ -106,6 +106,12 @@ def mine_all_rules(
                     f"{kind} rules: segments with too few baskets used overall rules only: {', '.join(skipped)}"
                 )
     rules = sort_ranked(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
+    if 0 < settings.max_rules < len(rules):
+        notes.append(
+            f"{len(rules):,} rules mined; the best {settings.max_rules:,} by lift_lower are kept "
+            "(rules.max_rules)"
+        )
+        rules = rules.head(settings.max_rules)
     rules = mark_risk(rules, tables["products"])
     return rules.assign(**{REASON: rule_reasons(rules, tables["products"]).to_numpy()}), notes
 
