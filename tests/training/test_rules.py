@@ -481,3 +481,13 @@ def test_demo_rules_are_identical_with_the_budget_on_and_off(bank) -> None:
     )
     assert not any("raised" in n for n in notes)
     pd.testing.assert_frame_equal(on, off)
+
+
+def test_rule_base_keeps_the_best_max_rules_and_says_so(bank) -> None:
+    demo, as_of = bank
+    full, _ = mine_all_rules(demo.tables, as_of=as_of, settings=RuleSettings(), segments=None)
+    capped, notes = mine_all_rules(
+        demo.tables, as_of=as_of, settings=RuleSettings(max_rules=10), segments=None
+    )
+    assert len(capped) == 10 and any("rules.max_rules" in n for n in notes)
+    pd.testing.assert_frame_equal(capped, full.head(10))
