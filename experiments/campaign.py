@@ -30,18 +30,28 @@ class CampaignResult:
     def statement(self) -> str:
         """One sentence a marketer can read: rates, lift with its interval, p-value."""
         r = self.overall.iloc[0]
+        if min(r.n_treatment, r.n_control) == 0:
+            return (
+                f"{self.campaign_id}: {int(r.n_treatment)} treatment and {int(r.n_control)} "
+                "control customers; both groups are needed to measure lift."
+            )
         text = (
-            f"{self.campaign_id}: treatment converted {r.rate_treatment:.2%} ({int(r.conversions_treatment)}/"
-            f"{int(r.n_treatment)}) vs control {r.rate_control:.2%} ({int(r.conversions_control)}/{int(r.n_control)})"
-            f" within {self.window_days} days; lift {r.abs_lift:+.2%} points (95% CI {r.abs_lift_low:+.2%} to "
-            f"{r.abs_lift_high:+.2%}), relative {r.rel_lift:+.1%} (95% CI {r.rel_lift_low:+.1%} to "
-            f"{r.rel_lift_high:+.1%}), p = {r.p_value:.3g}."
+            f"{self.campaign_id}: treatment converted {_f(r.rate_treatment, '.2%')} ({int(r.conversions_treatment)}/"
+            f"{int(r.n_treatment)}) vs control {_f(r.rate_control, '.2%')} ({int(r.conversions_control)}/{int(r.n_control)})"
+            f" within {self.window_days} days; lift {_f(r.abs_lift, '+.2%')} points (95% CI {_f(r.abs_lift_low, '+.2%')} to "
+            f"{_f(r.abs_lift_high, '+.2%')}), relative {_f(r.rel_lift, '+.1%')} (95% CI {_f(r.rel_lift_low, '+.1%')} to "
+            f"{_f(r.rel_lift_high, '+.1%')}), p = {_f(r.p_value, '.3g')}."
         )
         if self.srm["mismatch"]:
             text += f" WARNING: sample ratio mismatch (p = {self.srm['p_value']:.2g}); the split is not as planned."
         if not self.complete:
             text += " The window is not fully observed yet; conversion is understated."
         return text
+
+
+def _f(value: float, spec: str) -> str:
+    """A number for a sentence; "n/a" when it is undefined (no conversions, an empty arm)."""
+    return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
 
 
 def campaign_outcomes(

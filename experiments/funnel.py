@@ -26,7 +26,8 @@ def funnel_times(
     step = base_event(events["event"])
     firsts = events.assign(step=step).loc[step.isin(FUNNEL_STEPS).to_numpy()]
     times = firsts.groupby([CUSTOMER_ID, "step"])[TS].min().unstack("step")
-    times = times.reindex(columns=list(FUNNEL_STEPS))
+    # as timestamps even when a step (or every step) is absent from the events
+    times = times.reindex(columns=list(FUNNEL_STEPS)).astype("datetime64[ns]")
     txns = before(tables["transactions"], as_of)
     first_buy = txns.loc[(txns["type"] == "buy").to_numpy()].groupby(CUSTOMER_ID)[TS].min()
     times["invest_success"] = times["invest_success"].combine(

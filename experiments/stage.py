@@ -17,20 +17,31 @@ from features.contract import CUSTOMER_ID
 from portrait.errors import PortraitError
 from training import tracking
 from training.report import Section
+from training.stage_status import StageStatus, combined, ran, reduced, skipped
 
 
-def experiments_stage(ctx: Any) -> None:
+def experiments_stage(ctx: Any) -> StageStatus:
     """Evaluate every campaign, the sign-up funnel and A/B test, train uplift, and count ready-made audiences."""
     settings = ctx.settings.experiments
     metrics: dict[str, float] = {}
-    has_campaigns = "campaigns" in ctx.tables and not ctx.tables["campaigns"].empty
-    if has_campaigns:
+    parts: dict[str, StageStatus] = {}
+    campaigns = ctx.tables.get("campaigns")
+    if campaigns is not None and not campaigns.empty:
         ctx.sections.append(campaign_section(ctx, settings, metrics))
-    ctx.sections.append(funnel_section(ctx, settings, metrics))
-    if has_campaigns:
-        ctx.sections.append(uplift_section(ctx, settings, metrics))
+        parts["campaigns"] = ran()
+        section, parts["uplift"] = uplift_section(ctx, settings, metrics)
+        ctx.sections.append(section)
+    else:
+        why = "no campaigns table" if campaigns is None else "the campaigns table has no rows"
+        parts["campaigns"] = parts["uplift"] = skipped(why)
+    section, parts["funnel"] = funnel_section(ctx, settings, metrics)
+    ctx.sections.append(section)
     ctx.sections.append(audience_section(ctx, metrics))
+    parts["audiences"] = ran()
     ctx.metrics["experiments"] = metrics
+    for name, status in parts.items():
+        ctx.record(f"experiments.{name}", status)
+    return combined(parts)
 
 
 def campaign_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Section:
@@ -88,10 +99,16 @@ def campaign_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sect
     return section.figures(*figs)
 
 
-def funnel_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Section:
+def funnel_section(
+    ctx: Any, settings: Any, metrics: dict[str, float]
+) -> tuple[Section, StageStatus]:
     """Funnel per variant and per cohort, the A/B significance table and page traffic."""
     section = Section("Funnels, A/B tests and page traffic")
     times = funnel_times(ctx.tables, as_of=ctx.as_of, within_days=settings.funnel_days)
+    if times.empty:
+        why = "no register event before as_of: the sign-up funnel and its A/B test need one"
+        section.text(f"Funnel skipped: {why}.", css="note")
+        return _page_traffic(ctx, settings, section), skipped(why)
     section.text(
         f"{len(times):,} registered customers; a step counts when it follows the previous one within "
         f"{settings.funnel_days} days of registering (first investment = invest_success or a first buy)."
@@ -123,21 +140,28 @@ def funnel_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sectio
         floatfmt="{:.1%}",
     )
     section.figures(funnel_chart(by_variant, by="variant"))
+    _page_traffic(ctx, settings, section)
+    metrics["funnel.registered"] = float(len(times))
+    metrics["funnel.invested_share"] = float(times["first_investment"].notna().mean())
+    ctx.results["funnel"] = {"times": times, "ab_test": ab, "pages": ctx.results["pages"]}
+    return section, ran() if not ab.empty else reduced("no A/B variants A and B among registers")
+
+
+def _page_traffic(ctx: Any, settings: Any, section: Section) -> Section:
     pages = page_traffic(
         ctx.tables, as_of=ctx.as_of, session_gap_minutes=settings.session_gap_minutes
     )
-    section.table(
+    ctx.results["pages"] = pages
+    if pages.empty:
+        return section.text("No page_view events with a page: no page traffic table.", css="note")
+    return section.table(
         pages, caption="Page views, unique visitors and bounce rate per page and business line"
     )
-    metrics["funnel.registered"] = float(len(times))
-    metrics["funnel.invested_share"] = (
-        float(times["first_investment"].notna().mean()) if len(times) else float("nan")
-    )
-    ctx.results["funnel"] = {"times": times, "ab_test": ab, "pages": pages}
-    return section
 
 
-def uplift_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Section:
+def uplift_section(
+    ctx: Any, settings: Any, metrics: dict[str, float]
+) -> tuple[Section, StageStatus]:
     """Train the uplift model, plot its Qini curve, log it to MLflow and write the persuadables."""
     section = Section("Uplift: who is persuadable")
     try:
@@ -150,7 +174,7 @@ def uplift_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sectio
             training, holdout_share=settings.uplift_holdout_share, seed=settings.seed
         )
     except PortraitError as exc:
-        return section.text(f"No uplift model: {exc}", css="bad")
+        return section.text(f"No uplift model: {exc}", css="bad"), skipped(str(exc))
     ranked = persuadables(result.model, ctx.portrait)
     scores = result.model.predict_uplift(ctx.portrait).assign(
         customer_id=ctx.portrait[CUSTOMER_ID].to_numpy()
@@ -182,7 +206,7 @@ def uplift_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sectio
         )
         tracking.log_metrics(m)
         tracking.log_figure(fig, "qini_curve.png")
-    return section.figures((fig, caption))
+    return section.figures((fig, caption)), ran()
 
 
 def audience_section(ctx: Any, metrics: dict[str, float]) -> Section:

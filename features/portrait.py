@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.behaviour import contact_features, event_features, funnel_features
-from features.contract import CUSTOMER_ID, TS
+from features.contract import CUSTOMER_ID, SPECS, TS
 from features.engagement import DEFAULT, departed_mask, engagement
 from features.repeat import repeat_features
 from features.timeline import before, between, customer_codes, days_since, last_ts
@@ -16,6 +16,8 @@ from portrait.settings import EngagementSettings
 CATEGORICAL_FEATURES = ("gender", "occupation", "channel")
 # Identity and consent columns are carried for policy and audiences, never used as model inputs.
 NON_MODEL_COLUMNS = (CUSTOMER_ID, "marketing_opt_out", "signup_at", "is_active", "is_departed")
+# The firm's own customer columns (DATA_CONTRACT.md, Extra columns) become features named so.
+EXTRA_PREFIX = "extra_"
 
 
 def build_features(
@@ -32,6 +34,7 @@ def build_features(
     index = pd.Index(customers[CUSTOMER_ID], name=CUSTOMER_ID)
     parts = [
         demographic_features(customers.set_index(CUSTOMER_ID), as_of=as_of),
+        extra_customer_features(customers.set_index(CUSTOMER_ID)),
         asset_features(tables, index, as_of=as_of),
         return_features(tables, index, as_of=as_of),
         holding_features(tables, index, as_of=as_of),
@@ -73,6 +76,12 @@ def _plain_dtypes(portrait: pd.DataFrame) -> pd.DataFrame:
         for c, t in portrait.dtypes.items()
         if isinstance(t, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(t)
     ]
+    if portrait.empty:  # no customer yet: concat leaves object columns that models refuse
+        numeric += [
+            c
+            for c, t in portrait.dtypes.items()
+            if pd.api.types.is_object_dtype(t) and c not in CATEGORICAL_FEATURES
+        ]
     return portrait.astype(dict.fromkeys(numeric, "float64"))
 
 
@@ -91,6 +100,40 @@ def demographic_features(customers: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.
     out["marketing_opt_out"] = customers["marketing_opt_out"].astype(bool)
     out["tenure_days"] = (as_of - customers["signup_at"]) / np.timedelta64(1, "D")
     return out
+
+
+def extra_columns_of(customers: pd.DataFrame) -> list[str]:
+    """The customers table's columns beyond the contract's (the firm's own attributes)."""
+    contract = set(SPECS["customers"].names)
+    return [c for c in customers.columns if c not in contract]
+
+
+def extra_customer_features(customers: pd.DataFrame) -> pd.DataFrame:
+    """Each extra customer column as `extra_<name>`: numbers as float, anything else as text.
+
+    A column is numeric when every present value parses as a number (CSV gives text);
+    timestamps are not features and are left out.
+    """
+    out = {}
+    for column in extra_columns_of(customers):  # a few dozen columns, not rows
+        values = customers[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        numbers = pd.to_numeric(values.astype(object).where(values.notna()), errors="coerce")
+        numeric = bool((numbers.notna() | values.isna()).all())
+        out[EXTRA_PREFIX + str(column)] = (
+            numbers.astype(float) if numeric else values.astype("string")
+        )
+    return pd.DataFrame(out, index=customers.index)
+
+
+def text_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Which of `columns` hold text (model categoricals) rather than numbers."""
+    return [
+        c for c in columns
+        if c in frame.columns and not pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]  # fmt: skip
 
 
 def model_feature_columns(portrait: pd.DataFrame) -> list[str]:

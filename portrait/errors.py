@@ -11,3 +11,7 @@ class ContractError(PortraitError):
 
 class SettingsError(PortraitError):
     """A setting is missing, unknown or out of range."""
+
+
+class NotEnoughData(PortraitError):
+    """These (valid) data cannot support a part of the run; the run skips it with this reason."""

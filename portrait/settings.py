@@ -18,6 +18,13 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class FeatureSettings:
+    # the firm's own customer columns used as features: comma-separated names; empty include = all
+    extra_columns_include: str = ""
+    extra_columns_exclude: str = ""
+
+
+@dataclass(frozen=True)
 class TimeSettings:
     active_days: int = 90
     churn_horizon_days: int = 60
@@ -67,6 +74,11 @@ class RuleSettings:
     min_confidence: float = 0.05
     min_lift: float = 1.2
     max_len: int = 3
+    # frequent itemsets allowed before mining; min support is raised to stay within it (0 = off)
+    max_itemsets: int = 100_000
+    # rules kept in the rule base, best lift_lower first: candidates and reasons need the strong
+    # ones, and serving matches every customer's holdings against all of them (0 = all)
+    max_rules: int = 20_000
     transition_window_days: int = 60  # "held at a cut-off -> bought in the next window"
     transition_windows: int = 10  # cut-offs stepping back from as_of, one window each
     # a purchase in one window is rarer than a holding, so transition rules get their own floors
@@ -126,6 +138,7 @@ class EngineSettings:
 @dataclass(frozen=True)
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
     segments: SegmentSettings = field(default_factory=SegmentSettings)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.portrait import CATEGORICAL_FEATURES, model_feature_columns
+from features.portrait import CATEGORICAL_FEATURES, model_feature_columns, text_columns
 from training.gbm import CalibratedGBM
 
 LABEL = "churned"
@@ -81,7 +81,11 @@ class ChurnModel(CalibratedGBM):
         super().__init__(features=features, categorical=CATEGORICAL_FEATURES, params=params, **kw)
 
     def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = None):
-        """Fit booster and calibrator on a churn training frame (label `churned`)."""
+        """Fit booster and calibrator on a churn training frame (label `churned`).
+
+        Text features (gender, occupation, channel and the firm's text columns) are categorical.
+        """
+        self.categorical = tuple(text_columns(train, self.features))
         return super().fit(train, label=label, weight=weight)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:

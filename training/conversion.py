@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from features.contract import PRODUCT_ID
+from features.portrait import text_columns
 from training.gbm import CalibratedGBM
-from training.pairs import PAIR_CATEGORICAL, PAIR_FEATURES
+from training.pairs import PAIR_CATEGORICAL, PAIR_FEATURES, attribute_columns
 
 LABEL = "converted"
 # Pair features and the customer columns that say *what* a customer buys (profile, risk, kind of
@@ -103,7 +104,16 @@ class ConversionModel(CalibratedGBM):
         super().__init__(categorical=PAIR_CATEGORICAL, params=params or DEFAULT_PARAMS, **kw)
 
     def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
-        """Fit on pairs (label `converted`, negatives weighted for subsampling)."""
+        """Fit on pairs (label `converted`, negatives weighted for subsampling).
+
+        The customer's attributes on the pairs (gender, occupation, the firm's extra columns)
+        join the fixed feature list; text ones are categorical.
+        """
+        self.features = [
+            *self.features,
+            *[c for c in attribute_columns(train) if c not in self.features],
+        ]
+        self.categorical = (*PAIR_CATEGORICAL, *text_columns(train, attribute_columns(train)))
         return super().fit(train, label=label, weight=weight if weight in train else None)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
@@ -118,6 +128,9 @@ class PerProductModel:
     """One calibrated LightGBM per product, with the pair model for products with few positives."""
 
     kind = "per_product"
+    # inputs besides `features`: the product routes a pair to its model, and the fallback pair
+    # model reads product and category codes (MLflow's input example must hold them)
+    extra_inputs = (PRODUCT_ID, *PAIR_CATEGORICAL)
 
     def __init__(self, *, params: dict[str, Any] | None = None, seed: int = 42, **kw) -> None:
         self.params = params

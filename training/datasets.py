@@ -22,7 +22,7 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.engagement import DEFAULT as ENGAGEMENT
 from features.labels import build_churn_labels, build_conversion_labels, training_cutoffs
 from features.portrait import build_features
-from portrait.errors import PortraitError
+from portrait.errors import NotEnoughData
 from portrait.settings import EngagementSettings, TimeSettings
 from training.pairs import PairContext, build_pair_context, build_pairs
 
@@ -51,16 +51,60 @@ class ModelCutoffs:
     training: tuple[pd.Timestamp, ...]
     validation: pd.Timestamp
     scoring: pd.Timestamp
+    wanted: int = (
+        0  # training cut-offs the settings asked for (more than `training` when history is short)
+    )
+
+    @property
+    def note(self) -> str:
+        """Why fewer training cut-offs than asked were used (empty when all fit)."""
+        if len(self.training) >= self.wanted:
+            return ""
+        return (
+            f"{len(self.training)} of {self.wanted} training cut-offs fit the history "
+            f"(time.training_cutoffs); the earlier ones fall before the first row"
+        )
 
     @property
     def labelled(self) -> tuple[pd.Timestamp, ...]:
         return (*self.training, self.validation)
 
 
-def model_cutoffs(as_of: pd.Timestamp, *, horizon_days: int, n_training: int) -> ModelCutoffs:
-    """`n_training` training cut-offs and the validation cut-off `as_of - horizon`."""
+def model_cutoffs(
+    as_of: pd.Timestamp, *, horizon_days: int, n_training: int, start: pd.Timestamp | None = None
+) -> ModelCutoffs:
+    """`n_training` training cut-offs and the validation cut-off `as_of - horizon`.
+
+    With `start` (the first row of the history) only cut-offs after it are kept; NotEnoughData
+    when the validation cut-off or every training cut-off falls at or before it.
+    """
     cuts = [stamp(c) for c in training_cutoffs(as_of, horizon_days=horizon_days, n=n_training + 1)]
-    return ModelCutoffs(tuple(cuts[:-1]), cuts[-1], stamp(as_of))
+    training, validation = tuple(cuts[:-1]), cuts[-1]
+    if start is not None:
+        need = f"as_of - {n_training + 1} x {horizon_days} days for all of them"
+        if validation <= start:
+            raise NotEnoughData(
+                f"the history starts {start.date()}, not before the validation cut-off "
+                f"{validation.date()} (as_of - {horizon_days} days): at least two horizons of "
+                f"history are needed ({need})"
+            )
+        training = tuple(c for c in training if c > start)
+        if not training:
+            raise NotEnoughData(
+                f"the history starts {start.date()}: no training cut-off fits between it and the "
+                f"validation cut-off {validation.date()} (the first needs history before "
+                f"{(validation - pd.Timedelta(days=horizon_days)).date()}; {need})"
+            )
+    return ModelCutoffs(training, validation, stamp(as_of), wanted=n_training)
+
+
+def history_start(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """The first transaction or event: cut-offs before it would see no behaviour at all."""
+    firsts = [
+        tables[name]["ts"].min() for name in ("transactions", "events")
+        if name in tables and len(tables[name])
+    ]  # fmt: skip
+    return stamp(min(firsts)) if firsts else None
 
 
 def history(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -98,7 +142,7 @@ class TrainingSet:
 
 def _check_rows(frame: pd.DataFrame, what: str, label: str) -> None:
     if frame.empty or frame[label].nunique() < 2:
-        raise PortraitError(
+        raise NotEnoughData(
             f"{what} has {len(frame)} rows and {int(frame[label].sum()) if len(frame) else 0} "
             f"positives: both classes are needed; use more history before --as-of or fewer "
             f"time.training_cutoffs"
@@ -119,10 +163,11 @@ def churn_training_set(
     by the same engagement rule, departed customers left out; features see rows before the
     cut-off, labels the horizon after it, and nothing reaches `as_of`.
     """
-    cutoffs = model_cutoffs(
-        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs
-    )
     past = history(tables, as_of=as_of)
+    cutoffs = model_cutoffs(
+        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs,
+        start=history_start(past),
+    )  # fmt: skip
     portraits = portraits or portraits_at(
         past, list(cutoffs.labelled), active_days=time.active_days, engagement=engagement
     )
@@ -249,8 +294,10 @@ def conversion_training_set(
     every pair of customers who bought and VALIDATION_OTHERS of the other customers.
     """
     horizon = time.conversion_horizon_days
-    cutoffs = model_cutoffs(as_of, horizon_days=horizon, n_training=time.training_cutoffs)
     past = history(tables, as_of=as_of)
+    cutoffs = model_cutoffs(
+        as_of, horizon_days=horizon, n_training=time.training_cutoffs, start=history_start(past)
+    )
     portraits = portraits or portraits_at(
         past, list(cutoffs.labelled), active_days=time.active_days
     )

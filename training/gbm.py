@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from features.contract import CUSTOMER_ID
+from portrait.errors import NotEnoughData
 
 BASE_PARAMS = {
     "objective": "binary",
@@ -73,15 +74,21 @@ class CalibratedGBM:
         self.categories_ = {
             c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in self.categorical
         }
-        cal = calibration_mask(train[CUSTOMER_ID], share=self.calibration_share)
         x, y = self._matrix(train), train[label].to_numpy(dtype=float)
         w = None if weight is None else train[weight].to_numpy(dtype=float)
+        if len(np.unique(y)) < 2:
+            raise NotEnoughData(
+                f"the training rows hold only {label} = {y[0] if len(y) else 'nothing'}: "
+                "both classes are needed to train a model"
+            )
+        cal = self._calibration_rows(train, y)
         from training.engine import train_booster  # lgb.train here, lightgbm.dask in a dask run
 
         params = {**BASE_PARAMS, **self.params, "seed": self.seed}
+        fit_rows = ~cal if (~cal).any() else cal
         self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
             params,
-            (x.loc[~cal], y[~cal], None if w is None else w[~cal]),
+            (x.loc[fit_rows], y[fit_rows], None if w is None else w[fit_rows]),
             (x.loc[cal], y[cal], None if w is None else w[cal]),
             rounds=self.num_boost_round,
             patience=self.early_stopping_rounds,
@@ -93,6 +100,17 @@ class CalibratedGBM:
             margin.reshape(-1, 1), y[cal], sample_weight=None if w is None else w[cal]
         )
         return self
+
+    def _calibration_rows(self, train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+        """The calibration bucket; every row when the bucket or the rest misses a class.
+
+        Tiny data (a handful of positives) can put every positive on one side of the split;
+        then the booster early-stops and is calibrated on its own rows (optimistic, but it runs).
+        """
+        cal = calibration_mask(train[CUSTOMER_ID], share=self.calibration_share)
+        both = len(np.unique(y[cal])) == 2 and len(np.unique(y[~cal])) == 2
+        self.in_sample_calibration_ = not both
+        return cal if both else np.ones(len(y), dtype=bool)
 
     def predict_margin(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw booster score (log-odds before calibration)."""

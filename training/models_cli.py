@@ -45,6 +45,9 @@ def _train(args: argparse.Namespace, settings: Settings, *, trials: int | None, 
         )
         trained = train_and_gate(tables, as_of=as_of, settings=settings)
     for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
+        if outcome is None:
+            print(f"{name}: {trained.statuses[name].reason}")
+            continue
         decision = trained.decisions[name]
         print(f"{name}: {outcome.primary} model {outcome.metrics['model'][outcome.primary]:.4f}; "
               f"baselines {json.dumps({k: round(v, 4) for k, v in outcome.baseline_scores().items()})}")  # fmt: skip

@@ -125,26 +125,38 @@ def models_section(trained, truth, *, recs: pd.DataFrame, champions: dict[str, A
     for name, info in champions.items():
         section.text(f"{name}: champion version {info['version']}. Gate: {info['gate']}.")
     churn, conv = trained.churn, trained.conversion
-    k = conv.primary.split("@")[1]
-    rank_keys = [f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}"]
-    section.table(
-        _metrics_table(churn.metrics, ["roc_auc", "pr_auc", "brier", "lift_top_decile", "n"]),
-        caption="Churn, validation fold (labels before as_of): model against the recency rule",
-    )
-    section.table(
-        _metrics_table(
-            conv.metrics | {f"variant:{k_}": v for k_, v in conv.extra["variants"].items()},
-            rank_keys,
-        ),
-        caption=f"Next best product, validation fold: model ({conv.extra['choice']} kept) against baselines",
-    )
-    for name, keys in (("churn", ["roc_auc", "pr_auc", "brier"]), ("conversion", rank_keys)):
-        if truth and name in truth:
+    for name, status in trained.statuses.items():
+        if not status.complete:
+            section.text(f"{name} model {status.status}: {status.reason}", css="bad")
+    figs: list[tuple[Any, str]] = []
+    if churn is not None:
+        section.table(
+            _metrics_table(churn.metrics, ["roc_auc", "pr_auc", "brier", "lift_top_decile", "n"]),
+            caption="Churn, validation fold (labels before as_of): model against the recency rule",
+        )
+        figs += outcome_figures(churn)
+    if conv is not None:
+        k = conv.primary.split("@")[1]
+        rank_keys = [f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}"]
+        section.table(
+            _metrics_table(
+                conv.metrics | {f"variant:{k_}": v for k_, v in conv.extra["variants"].items()},
+                rank_keys,
+            ),
+            caption=f"Next best product, validation fold: model ({conv.extra['choice']} kept) "
+            "against baselines",
+        )
+        figs += outcome_figures(conv)
+    for name, keys in (("churn", ("roc_auc", "pr_auc", "brier")),
+                       ("conversion", ("map", "ndcg", "recall", "hit_rate"))):  # fmt: skip
+        if truth and truth.get(name):
+            columns = pd.DataFrame(truth[name]).T.columns
             section.table(
-                _metrics_table(truth[name], keys),
+                _metrics_table(truth[name], [c for c in columns if c.split("@")[0] in keys]),
                 caption=f"Demo: {name} at as_of on realised labels, against the planted true probabilities",
             )
-    section.figures(*outcome_figures(churn), *outcome_figures(conv))
+    if figs:
+        section.figures(*figs)
     sources = recs["source"].value_counts().rename_axis("source").reset_index(name="rows")
     share = np.mean(~recs["personalised"].astype(bool)) if len(recs) else 0.0
     section.table(sources, caption=f"Recommendation sources ({share:.1%} of rows non-personalised)")

@@ -10,13 +10,14 @@ cut-offs); they feed the recommender's segment popularity fallback and segment r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from features.contract import CUSTOMER_ID
 from features.holdings import build_holdings
+from portrait.errors import NotEnoughData
 from portrait.settings import Settings
 from serving.policy import customer_policy
 from serving.recommend import index_inputs, recommend
@@ -27,6 +28,7 @@ from training.datasets import (
     churn_training_set,
     conversion_training_set,
     history,
+    history_start,
     model_cutoffs,
     portraits_at,
     stamp,
@@ -36,6 +38,7 @@ from training.modelling import Outcome, pair_ranking_metrics, train_churn, train
 from training.models_report import log_outcome, models_section
 from training.pairs import build_pair_context
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, load_champion
+from training.stage_status import StageStatus, combined, ran, reduced, skipped
 from training.truth import truth_metrics
 
 NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs (weighted back)
@@ -43,64 +46,96 @@ NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs 
 
 @dataclass
 class TrainedModels:
-    """Both outcomes, their gate decisions and the registered versions."""
+    """Both outcomes (None when the data cannot train that model), gate decisions, versions, statuses."""
 
-    churn: Outcome
-    conversion: Outcome
-    decisions: dict[str, Any]
-    versions: dict[str, str]
+    churn: Outcome | None = None
+    conversion: Outcome | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, StageStatus] = field(default_factory=dict)
 
 
 def train_and_gate(
     tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, settings: Settings, log: bool = True
 ) -> TrainedModels:
-    """Training sets, tuning, baselines, MLflow logging and the gate for both models."""
-    time = settings.time
-    cuts = model_cutoffs(
-        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs
-    )
-    cuts2 = model_cutoffs(
-        as_of, horizon_days=time.conversion_horizon_days, n_training=time.training_cutoffs
-    )
+    """Training sets, tuning, baselines, MLflow logging and the gate, each model on its own.
+
+    A model the data cannot train (NotEnoughData: too little history, one class) is skipped
+    with the reason; the other model still trains. Fewer cut-offs than asked: reduced.
+    """
     past = history(tables, as_of=as_of)
-    portraits = portraits_at(
-        past, [*cuts.labelled, *cuts2.labelled], active_days=time.active_days,
-        engagement=settings.engagement,
-    )  # fmt: skip
+    portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
+                             active_days=settings.time.active_days,
+                             engagement=settings.engagement)  # fmt: skip
+    trained = TrainedModels()
+    for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
+        try:
+            outcome, decision, version, cutoffs = train(
+                past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log
+            )
+        except NotEnoughData as exc:
+            trained.statuses[name] = skipped(str(exc))
+            continue
+        setattr(trained, name, outcome)
+        trained.decisions[name], trained.versions[name] = decision, version
+        trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
+    return trained
+
+
+def _labelled_cutoffs(past: dict, as_of: pd.Timestamp, time: Any) -> list[pd.Timestamp]:
+    """Every labelled cut-off of both models that fits the history (shared portraits)."""
+    cuts: list[pd.Timestamp] = []
+    for horizon in (time.churn_horizon_days, time.conversion_horizon_days):
+        try:
+            cuts += model_cutoffs(as_of, horizon_days=horizon, n_training=time.training_cutoffs,
+                                  start=history_start(past)).labelled  # fmt: skip
+        except NotEnoughData:
+            continue  # the model's own training set says why
+    return cuts
+
+
+def _train_churn(past, tables, *, as_of, settings, portraits, log):
     churn_set = churn_training_set(
-        past, as_of=as_of, time=time, portraits=portraits, engagement=settings.engagement
+        past, as_of=as_of, time=settings.time, portraits=portraits, engagement=settings.engagement
     )
-    conv_set = conversion_training_set(
-        past, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
-        portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
-    )  # fmt: skip
-    decisions, versions = {}, {}
     with tracking.start_run("churn model", nested=True):
         churn = train_churn(churn_set, settings=settings.models, log=log)
         y = churn.valid[CHURN_LABEL].to_numpy()
-        decisions["churn"], versions["churn"] = gate_and_register(
+        decision, version = gate_and_register(
             churn.model, name=CHURN_MODEL, metric=churn.primary,
             score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
             baselines=churn.baseline_scores(), frame=churn.valid,
         )  # fmt: skip
-        log_outcome(churn, decisions["churn"], tables=tables, cutoffs=churn_set.cutoffs)
+        log_outcome(churn, decision, tables=tables, cutoffs=churn_set.cutoffs)
+    return churn, decision, version, churn_set.cutoffs
+
+
+def _train_conversion(past, tables, *, as_of, settings, portraits, log):
+    conv_set = conversion_training_set(
+        past, as_of=as_of, time=settings.time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
+        portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
+    )  # fmt: skip
     with tracking.start_run("conversion model", nested=True):
         conv = train_conversion(conv_set, settings=settings.models, log=log)
         k = settings.models.k
-        decisions["conversion"], versions["conversion"] = gate_and_register(
+        decision, version = gate_and_register(
             conv.model, name=CONVERSION_MODEL, metric=conv.primary,
             score=lambda m: pair_ranking_metrics(conv.valid, m.predict_proba(conv.valid), k=k)[
                 conv.primary
             ],
             baselines=conv.baseline_scores(), frame=conv.valid,
         )  # fmt: skip
-        log_outcome(conv, decisions["conversion"], tables=tables, cutoffs=conv_set.cutoffs)
-    return TrainedModels(churn, conv, decisions, versions)
+        log_outcome(conv, decision, tables=tables, cutoffs=conv_set.cutoffs)
+    return conv, decision, version, conv_set.cutoffs
 
 
-def score_churn(model: Any, portrait: pd.DataFrame) -> pd.DataFrame:
-    """churn_probability and reasons for every customer active at the portrait's cut-off."""
+def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:
+    """churn_probability and reasons for every customer active at the portrait's cut-off (none without a model)."""
     active = portrait.loc[portrait["is_active"].astype(bool)].reset_index(drop=True)
+    if model is None:
+        active = active.iloc[:0]
+        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), "churn_probability": pd.Series(dtype=float),
+                             "reasons": pd.Series(dtype=object)})  # fmt: skip
     return pd.DataFrame(
         {
             CUSTOMER_ID: active[CUSTOMER_ID].astype(str).to_numpy(),
@@ -166,47 +201,93 @@ def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
     return out
 
 
-def models_stage(ctx) -> None:
+def models_stage(ctx) -> StageStatus:
     """Train and gate both models, write churn_scores.parquet and recommendations.parquet, report."""
     as_of, settings = stamp(ctx.as_of), ctx.settings
     segments = ctx.results.get("segments")
     with tracking.start_run("models", nested=True):
         trained = train_and_gate(ctx.tables, as_of=as_of, settings=settings)
-        # serve the champions: a candidate that failed the gate changes nothing downstream
-        churn_model, churn_version = load_champion(CHURN_MODEL) or (
-            trained.churn.extra["baseline"],
-            "none (recency rule)",
-        )
-        conv_model, conv_version = load_champion(CONVERSION_MODEL) or (None, "none (rules)")
+        churn_model, churn_version = _churn_scorer(trained, ctx.portrait)
+        conv_model, conv_version = _usable(load_champion(CONVERSION_MODEL), ctx.portrait) or (
+            None, "none (rules and popularity)")  # fmt: skip
         scores = score_churn(churn_model, ctx.portrait)
         recs = score_recommendations(
             conv_model, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
-        truth = truth_metrics(
-            ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
-            churn_model=churn_model, conversion_model=conv_model or trained.conversion.model,
-            churn_baseline=trained.churn.extra["baseline"],
-        )  # fmt: skip
-        if truth:
-            tracking.log_dict(truth, "truth_metrics.json")
+        truth = _truth(ctx, trained, churn_model, conv_model, as_of=as_of)
     scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
     recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
     ctx.results["churn_scores"] = scores
     ctx.results["recommendations"] = recs
     ctx.results["champions"] = {
-        CHURN_MODEL: {"version": churn_version, "gate": trained.decisions["churn"].reason},
-        CONVERSION_MODEL: {"version": conv_version, "gate": trained.decisions["conversion"].reason},
+        CHURN_MODEL: {"version": churn_version, "gate": _gate(trained, "churn")},
+        CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
     }
     ctx.metrics["models"] = _flat_metrics(trained, truth)
+    parts = trained.statuses | {"recommendations": _recs_status(recs, conv_model)}
+    for name, status in parts.items():
+        ctx.record(f"models.{name}", status)
     ctx.sections.append(
         models_section(trained, truth, recs=recs, champions=ctx.results["champions"])
     )
+    return combined(parts)
+
+
+def _recs_status(recs: pd.DataFrame, conv_model: Any) -> StageStatus:
+    if recs.empty:
+        return skipped("no allowed product for any customer")
+    if conv_model is None:
+        return reduced("no conversion champion: ranked by rules and popularity")
+    return ran()
+
+
+def _gate(trained: TrainedModels, name: str) -> str:
+    decision = trained.decisions.get(name)
+    return decision.reason if decision is not None else trained.statuses[name].reason
+
+
+def _usable(champion: tuple[Any, str] | None, portrait: pd.DataFrame) -> tuple[Any, str] | None:
+    """The champion when it can read this portrait (a model of other data may need other columns)."""
+    if champion is None:
+        return None
+    needs = set(getattr(champion[0], "features", ())) - set(
+        getattr(champion[0], "extra_inputs", ())
+    )
+    from training.pairs import PAIR_FEATURES
+
+    return champion if needs <= set(portrait.columns) | set(PAIR_FEATURES) else None
+
+
+def _churn_scorer(trained: TrainedModels, portrait: pd.DataFrame) -> tuple[Any | None, str]:
+    """The churn champion, else this run's recency rule, else nothing (no churn scores)."""
+    champion = _usable(load_champion(CHURN_MODEL), portrait)
+    if champion is not None:
+        return champion
+    if trained.churn is not None:
+        return trained.churn.extra["baseline"], "none (recency rule)"
+    return None, "none (no churn model could be trained)"
+
+
+def _truth(ctx, trained: TrainedModels, churn_model, conv_model, *, as_of) -> dict | None:
+    if trained.churn is None or churn_model is None:
+        return None
+    truth = truth_metrics(
+        ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=ctx.settings,
+        churn_model=churn_model,
+        conversion_model=conv_model or (trained.conversion and trained.conversion.model),
+        churn_baseline=trained.churn.extra["baseline"],
+    )  # fmt: skip
+    if truth:
+        tracking.log_dict(truth, "truth_metrics.json")
+    return truth
 
 
 def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
+        if outcome is None:
+            continue
         for who, values in outcome.metrics.items():
             for metric, value in values.items():
                 out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value

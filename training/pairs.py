@@ -17,8 +17,10 @@ import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID, TS
 from features.holdings import build_holdings
+from features.portrait import EXTRA_PREFIX
 from features.timeline import before, between
 from training.pair_history import HISTORY_FEATURES, product_history
+from training.pair_matrices import best_rule, group_share, holding_matrix, rule_matrices
 
 CUSTOMER_FEATURES = (
     "age", "income_band", "risk_level", "risk_assessed", "kyc_verified", "tenure_days",
@@ -39,6 +41,7 @@ PAIR_FEATURES = (
 )  # fmt: skip
 PAIR_CATEGORICAL = ("product_code", "category_code")
 PEER = "peer_key"
+ATTRIBUTES = ("gender", "occupation")  # text attributes of the customer on every pair
 
 
 @dataclass(frozen=True)
@@ -64,31 +67,6 @@ def peer_key(portrait: pd.DataFrame) -> pd.Series:
     risk = portrait["risk_level"].fillna(0).astype(int).astype(str)
     age = (portrait["age"].fillna(-10) // 10).astype(int).astype(str)
     return risk + "|" + age
-
-
-def _matrix(held: pd.DataFrame, customers: pd.Index, products: pd.Index) -> np.ndarray:
-    """Dense customers x products 0/1 holding matrix."""
-    out = np.zeros((len(customers), len(products)), dtype=np.float32)
-    r = customers.get_indexer(held[CUSTOMER_ID])
-    c = products.get_indexer(held[PRODUCT_ID])
-    keep = (r >= 0) & (c >= 0)
-    out[r[keep], c[keep]] = 1.0
-    return out
-
-
-def _rule_matrices(ante: np.ndarray, cons: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
-    """Confidence P(cons | ante) and lift over the base rate, antecedent x consequent."""
-    n_ante = ante.sum(axis=0)
-    both = ante.T @ cons
-    conf = both / np.maximum(n_ante, 1.0)[:, None]
-    base = cons.mean(axis=0) if len(cons) else np.zeros(cons.shape[1])
-    lift = conf / np.where(base > 0, base, np.inf)[None, :]
-    # a product is not its own antecedent, and rare antecedents give noisy rules
-    np.fill_diagonal(conf, 0.0)
-    np.fill_diagonal(lift, 0.0)
-    rare = n_ante < 5
-    conf[rare], lift[rare] = 0.0, 0.0
-    return {f"{prefix}_conf": conf.astype(np.float32), f"{prefix}_lift": lift.astype(np.float32)}
 
 
 def build_pair_context(
@@ -122,24 +100,27 @@ def build_pair_context(
     buys = between(txns, start, cutoff)
     buys = buys.loc[buys["type"].eq("buy") & buys[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
     buys = buys.astype(str).drop_duplicates()
-    hold_now = _matrix(held, customers, all_ids)
-    stats = _rule_matrices(hold_now, hold_now, "cohold")
-    stats |= _rule_matrices(
-        _matrix(held_then, customers, all_ids), _matrix(buys, customers, all_ids), "transition"
+    hold_now = holding_matrix(held, customers, all_ids)
+    stats = rule_matrices(hold_now, hold_now, "cohold")
+    stats |= rule_matrices(
+        holding_matrix(held_then, customers, all_ids),
+        holding_matrix(buys, customers, all_ids),
+        "transition",
     )
     stats = {k: v[:, all_ids.get_indexer(products.index)] for k, v in stats.items()}
     product_stats = pd.DataFrame(
         {
-            "popularity": pd.Series(hold_now.mean(axis=0), index=all_ids),
+            "popularity": pd.Series(
+                np.asarray(hold_now.mean(axis=0), dtype=np.float32).ravel(), index=all_ids
+            ),
             "recent_buy_share": buys[PRODUCT_ID].value_counts(normalize=True).reindex(all_ids),
         }
     ).fillna(0.0)
-    holding_frame = pd.DataFrame(hold_now, index=customers, columns=all_ids)
-    peer = holding_frame.groupby(peer_key(portrait).to_numpy()).mean()
+    peer = group_share(hold_now, peer_key(portrait).to_numpy(), all_ids)
     seg_pop, seg_of = None, None
     if segments is not None and len(segments):
         seg_of = segments.set_index(segments[CUSTOMER_ID].astype(str))[SEGMENT_ID].astype(str)
-        seg_pop = holding_frame.groupby(seg_of.reindex(customers).fillna("?").to_numpy()).mean()
+        seg_pop = group_share(hold_now, seg_of.reindex(customers).fillna("?").to_numpy(), all_ids)
     views = _product_views(tables["events"], cutoff=cutoff)
     own = product_history(tables, customers, products, cutoff=cutoff)
     return PairContext(
@@ -178,14 +159,6 @@ def _rows(indexed: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
     return indexed.loc[indexed.index.intersection(ids)].rename_axis(CUSTOMER_ID).reset_index()
 
 
-def _best_rule(held: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Per customer x product: the strongest rule whose antecedent the customer holds."""
-    out = np.zeros((held.shape[0], matrix.shape[1]), dtype=np.float32)
-    for q in np.flatnonzero(held.any(axis=0)):  # loops over antecedent products, not customers
-        np.maximum(out, held[:, q, None] * matrix[q][None, :], out=out)
-    return out
-
-
 def build_pairs(
     portrait_rows: pd.DataFrame,
     context: PairContext,
@@ -205,12 +178,14 @@ def build_pairs(
     profile = _profile(rows)
     for c in CUSTOMER_FEATURES:
         cols[c] = profile[c][ci]
+    for c in attribute_columns(rows):  # who the customer is: gender, occupation, firm columns
+        cols[c] = rows[c].to_numpy()[ci]
     for c in products.columns.drop("category"):
         cols[c] = products[c].to_numpy()[pj]
     held = _rows(context.held, ids)
-    hmat = _matrix(held, ids, context.rule_products)
+    hmat = holding_matrix(held, ids, context.rule_products)
     for name, matrix in context.rule_stats.items():
-        cols[name] = _best_rule(hmat, matrix).ravel()
+        cols[name] = best_rule(hmat, matrix).ravel()
     frame = pd.DataFrame(cols)
     frame["risk_gap"] = frame["risk_level"].fillna(1.0) - frame["product_risk"]
     frame["affordability"] = frame["log_total_assets"] - frame["log_min_amount"]
@@ -228,8 +203,14 @@ def build_pairs(
         values[known] = matrix[at[known], pj[known]]
         frame[name] = values
     frame = _add_views(frame, context, ids, session_events)
-    held_pair = hmat[:, context.rule_products.get_indexer(products.index)].ravel() > 0
+    held_pair = hmat[:, context.rule_products.get_indexer(products.index)].toarray().ravel() > 0
     return frame.loc[~held_pair].reset_index(drop=True)
+
+
+def attribute_columns(frame: pd.DataFrame) -> list[str]:
+    """Customer attributes a pair carries besides CUSTOMER_FEATURES: ATTRIBUTES and extra_* columns."""
+    extras = [c for c in frame.columns if str(c).startswith(EXTRA_PREFIX)]
+    return [c for c in (*ATTRIBUTES, *extras) if c in frame.columns]
 
 
 def _profile(rows: pd.DataFrame) -> dict[str, np.ndarray]:

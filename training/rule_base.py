@@ -119,7 +119,7 @@ def load_rule_base(directory: Path) -> RuleBase:
 
 def rule_reasons(rules: pd.DataFrame, products: pd.DataFrame | None = None) -> pd.Series:
     """Reason text per rule, e.g. "holders of X often add Y next: confidence 0.31, lift 4.2"."""
-    names = None if products is None else products.set_index(PRODUCT_ID)["name"].astype(str)
+    names = None if products is None else product_labels(products)
     antecedents, consequents = (
         _side_names(rules["antecedents"], names),
         _side_names(rules["consequents"], names),
@@ -133,6 +133,23 @@ def rule_reasons(rules: pd.DataFrame, products: pd.DataFrame | None = None) -> p
     segment = rules[SEGMENT_ID].astype(object)
     prefix = np.where(segment.notna(), "in segment " + segment.fillna("").astype(str) + ", ", "")
     return pd.Series(prefix + np.array(texts, dtype=object), index=rules.index, dtype="str")
+
+
+def product_labels(products: pd.DataFrame) -> pd.Series:
+    """Readable label per product_id: its name, with the id when several products share the name."""
+    names = (
+        products[PRODUCT_ID]
+        .astype(str)
+        .map(
+            products.set_index(products[PRODUCT_ID].astype(str))["name"]
+            .astype(str)
+            .groupby(level=0)
+            .first()
+        )
+    )
+    shared = names.duplicated(keep=False).to_numpy()
+    labels = names.where(~shared, names + " (" + products[PRODUCT_ID].astype(str) + ")")
+    return pd.Series(labels.to_numpy(), index=products[PRODUCT_ID].astype(str).to_numpy())
 
 
 def _side_names(column: pd.Series, names: pd.Series | None) -> pd.Series:

@@ -114,23 +114,27 @@ def basket_problem(baskets: pd.DataFrame) -> str | None:
     return None
 
 
+def basket_matrix(baskets: pd.DataFrame) -> tuple[sparse.csr_matrix, pd.Index]:
+    """Sparse baskets x items 0/1 matrix (rows: sorted basket ids) and its sorted item index."""
+    pairs = baskets[[BASKET_ID, ITEM]].drop_duplicates()
+    rows, basket_index = pd.factorize(pairs[BASKET_ID], sort=True)
+    cols, item_index = pd.factorize(pairs[ITEM], sort=True)
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(basket_index), len(item_index))
+    )
+    return matrix, pd.Index(item_index)
+
+
 def one_hot(baskets: pd.DataFrame, *, min_support: float, dense: bool = False) -> pd.DataFrame:
     """Basket x item boolean frame (sparse unless `dense`), keeping only items reaching `min_support`.
 
     Items below min support cannot be in a frequent itemset, and dropping columns leaves every
     support unchanged (the number of rows stays the number of baskets).
     """
-    pairs = baskets[[BASKET_ID, ITEM]].drop_duplicates()
-    rows, basket_index = pd.factorize(pairs[BASKET_ID], sort=True)
-    cols, item_index = pd.factorize(pairs[ITEM], sort=True)
-    n = len(basket_index)
-    keep = np.bincount(cols, minlength=len(item_index)) / max(n, 1) >= min_support
-    new_code = np.cumsum(keep) - 1
-    mask = keep[cols]
-    matrix = sparse.csr_matrix(
-        (np.ones(int(mask.sum()), dtype=bool), (rows[mask], new_code[cols[mask]])),
-        shape=(n, int(keep.sum())),
-    )
+    full, item_index = basket_matrix(baskets)
+    n = full.shape[0]
+    keep = np.asarray(full.sum(axis=0)).ravel() / max(n, 1) >= min_support
+    matrix = full[:, np.flatnonzero(keep)].tocsr()
     columns = pd.Index(np.asarray(item_index)[keep].astype(str), dtype=object)
     if dense:
         return pd.DataFrame(matrix.toarray(), columns=columns)

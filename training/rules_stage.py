@@ -15,19 +15,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CUSTOMER_ID, REASON, SEGMENT_ID
+from features.contract import CUSTOMER_ID, PRODUCT_ID, REASON, SEGMENT_ID
 from portrait.settings import RuleSettings
 from training import tracking
 from training.engine import RuleMiner
 from training.report import Section, figure
 from training.rule_base import RuleBase, build_rule_base, rule_reasons, save_rule_base
+from training.rule_budget import budget_settings
 from training.rules import (
+    BASKET_ID,
     KINDS,
     RulesError,
+    basket_matrix,
+    basket_problem,
     empty_rules,
+    kind_settings,
     mark_risk,
 )
 from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
+from training.stage_status import StageStatus, ran, reduced, skipped
 
 TABLE_COLUMNS = [
     "rule",
@@ -82,6 +88,8 @@ def mine_all_rules(
     baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
     frames, notes = [_ranked_empty()], []
     for kind, kind_baskets in baskets.items():
+        settings, note = within_budget(kind_baskets, settings, kind=kind)
+        notes += [note] if note else []
         try:
             overall = miner.mine(kind_baskets, settings=settings, kind=kind)
         except RulesError as exc:
@@ -98,8 +106,25 @@ def mine_all_rules(
                     f"{kind} rules: segments with too few baskets used overall rules only: {', '.join(skipped)}"
                 )
     rules = sort_ranked(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
+    if 0 < settings.max_rules < len(rules):
+        notes.append(
+            f"{len(rules):,} rules mined; the best {settings.max_rules:,} by lift_lower are kept "
+            "(rules.max_rules)"
+        )
+        rules = rules.head(settings.max_rules)
     rules = mark_risk(rules, tables["products"])
     return rules.assign(**{REASON: rule_reasons(rules, tables["products"]).to_numpy()}), notes
+
+
+def within_budget(
+    baskets: pd.DataFrame, settings: RuleSettings, *, kind: str
+) -> tuple[RuleSettings, str]:
+    """Settings whose support floor for `kind` keeps the itemsets within rules.max_itemsets."""
+    if basket_problem(baskets):
+        return settings, ""
+    effective = kind_settings(settings, kind, n_baskets=baskets[BASKET_ID].nunique())
+    matrix, _ = basket_matrix(baskets)
+    return budget_settings(matrix, settings, kind=kind, min_support=effective.min_support)
 
 
 def _strata(customers: pd.DataFrame | None, column: str) -> pd.Series | None:
@@ -140,7 +165,7 @@ def segment_frame(segments: Any) -> pd.DataFrame | None:
     return None
 
 
-def rules_stage(ctx: Any) -> None:
+def rules_stage(ctx: Any) -> StageStatus:
     """Pipeline stage: mine rules at ctx.as_of, write rules.parquet and rule_base/, report and log them."""
     settings = ctx.settings.rules
     segments = segment_frame(ctx.results.get("segments"))
@@ -163,6 +188,16 @@ def rules_stage(ctx: Any) -> None:
         {f"rules.{k}": v for k, v in params.items()} | {"rules.version": rule_base.version}
     )
     tracking.log_artifacts(ctx.out_dir / "rule_base", folder="rule_base")
+    return rules_status(ctx.tables["products"], rules, notes)
+
+
+def rules_status(products: pd.DataFrame, rules: pd.DataFrame, notes: list[str]) -> StageStatus:
+    """Skipped for a one-product catalogue; reduced when a kind or segment could not be mined."""
+    if products[PRODUCT_ID].nunique() < 2:
+        return skipped("the catalogue holds one product: a rule needs two")
+    if notes:
+        return reduced("; ".join(notes))
+    return ran("" if len(rules) else "no rule passed the thresholds")
 
 
 def _summary_metrics(rules: pd.DataFrame) -> dict[str, float]:
@@ -202,6 +237,9 @@ def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section
         )
     for kind in ("transition", "holding"):
         best = top_rules(rules, kind=kind, n=top)
+        if best.empty:
+            section.text(f"No one-to-one {kind} rule passed the thresholds.", css="note")
+            continue
         section.table(
             best.assign(rule=best[REASON])[TABLE_COLUMNS],
             caption=f"Top {len(best)} {kind} rules (one product to one product, all customers) "

@@ -21,6 +21,7 @@ PHRASES: dict[str, tuple[str | None, str | None]] = {
     "buy_amount_365d": ("big-ticket", "small-ticket"),
     "n_buy_365d": ("high-frequency", "rarely buying"),
     "n_sell_365d": ("active-selling", None),
+    "days_since_last_buy": ("lapsed", "recently buying"),
     "events_90d": ("highly engaged", "quiet"),
     "logins_30d": ("daily-login", "rarely logging in"),
     "active_days_30d": ("daily-active", "rarely active"),
@@ -92,7 +93,32 @@ def segment_name(z: pd.Series) -> str:
 
 
 def name_segments(profile_z: pd.DataFrame) -> dict[int, str]:
-    """Unique name per segment id (rows of `profile_z`); duplicates get their segment number."""
+    """Unique name per segment id (rows of `profile_z`).
+
+    Segments that would share a name get the adjective that most sets each apart from the
+    others of that name ("young savers, affluent" / "young savers, low-balance"); only when no
+    feature word tells them apart does the segment number follow the name.
+    """
     names = {int(seg): segment_name(row) for seg, row in profile_z.iterrows()}
-    counts = pd.Series(list(names.values())).value_counts()
-    return {seg: f"{name} ({seg})" if counts[name] > 1 else name for seg, name in names.items()}
+    out = dict(names)
+    for name, group in pd.Series(names).groupby(pd.Series(names)):
+        if len(group) < 2:
+            continue
+        for seg in group.index:  # a few segments, not customers
+            others = profile_z.loc[[s for s in group.index if s != seg]].mean()
+            word = _distinguishing_word(profile_z.loc[seg] - others, taken=name)
+            out[seg] = f"{name}, {word}" if word else name
+    counts = pd.Series(list(out.values())).value_counts()
+    return {seg: f"{name} ({seg})" if counts[name] > 1 else name for seg, name in out.items()}
+
+
+def _distinguishing_word(diff: pd.Series, *, taken: str) -> str | None:
+    """The word of the largest difference that the name does not already hold."""
+    ordered = diff.reindex(diff.abs().sort_values(ascending=False, kind="stable").index)
+    for feature, value in ordered.items():
+        if abs(value) < 1e-9:
+            break
+        word = phrase(str(feature), float(value))
+        if word and word not in taken:
+            return word
+    return None

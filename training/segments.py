@@ -24,7 +24,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
-from portrait.errors import PortraitError
+from features.portrait import EXTRA_PREFIX
+from portrait.errors import NotEnoughData, PortraitError
 from portrait.settings import SegmentSettings
 from training.segment_names import name_segments
 
@@ -48,9 +49,24 @@ SIGNUP_FEATURES = SIGNUP_NUMERIC + SIGNUP_CATEGORICAL
 METHODS = ("kmeans", "gmm")
 
 
+# When none of the subset varies (a retailer's purchase log: no demographics, assets or app
+# events), customers are told apart by how they buy.
+FALLBACK_FEATURES = ("n_buy_365d", "days_since_last_buy", "n_products_held")
+
+
 def cluster_columns(frame: pd.DataFrame) -> list[str]:
-    """The documented clustering subset (`CLUSTER_FEATURES`) present in `frame`."""
-    return [c for c in CLUSTER_FEATURES if c in frame.columns]
+    """The documented clustering subset (`CLUSTER_FEATURES`) present in `frame`, and the firm's numeric extra columns.
+
+    When none of those varies across `frame`, the buying features FALLBACK_FEATURES instead.
+    """
+    extras = [
+        c for c in frame.columns
+        if str(c).startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(frame[c])
+    ]  # fmt: skip
+    columns = [*[c for c in CLUSTER_FEATURES if c in frame.columns], *extras]
+    if any(frame[c].nunique(dropna=True) > 1 for c in columns):
+        return columns
+    return [c for c in FALLBACK_FEATURES if c in frame.columns] or columns
 
 
 def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -170,6 +186,12 @@ class SegmentationModel(BaseEstimator):
         pipe = self._pipeline(k, self.random_state).fit(sample)
         coords = pipe[:-1].transform(sample)
         labels = pipe.predict(sample)
+        distinct = len(np.unique(labels))
+        if distinct < 2 or distinct >= len(labels):  # silhouette is undefined: k cannot be chosen
+            raise NotEnoughData(
+                f"k = {k} gives {distinct} distinct cluster(s) over {len(labels)} customers: "
+                "the clustering features (engagement and product interests) barely vary in these data"
+            )
         score = {
             "silhouette": float(silhouette_score(coords, labels, random_state=self.random_state))
         }

@@ -35,11 +35,7 @@ def segments_section(
         _bar(segments["value_tier"], TIERS, "Value tiers"),
         _bar(segments["lifecycle_stage"], STAGES, "Lifecycle stages"),
     )
-    section.text(
-        f"Potential-large back-test: of {potential['potential_flagged']} customers flagged at as_of - window, "
-        f"{potential['potential_precision']:.1%} reached the top tier (small customers: {potential['small_base_rate']:.2%}; "
-        f"lift {potential['potential_lift']:.1f})."
-    )
+    section.text(potential_sentence(potential))
     section.table(
         transition_matrix(transitions),
         caption="Lifecycle transitions (rows: from, columns: to), summed over cut-offs",
@@ -100,3 +96,20 @@ def _bar(values: pd.Series, order: tuple[str, ...], title: str):  # noqa: ANN202
     ax.tick_params(axis="x", rotation=30)
     ax.set_ylabel("customers")
     return fig, f"{title} ({len(values):,} customers)"
+
+
+def potential_sentence(potential: dict[str, float]) -> str:
+    """The potential-large back-test in words (says so when nobody was flagged)."""
+    flagged = int(potential.get("potential_flagged", 0) or 0)
+    if flagged == 0 or pd.isna(potential.get("potential_precision")):
+        return (
+            "Potential-large back-test: no customer was flagged at as_of - window, so the rule "
+            "cannot be measured on these data."
+        )
+    lift = potential.get("potential_lift")
+    lift_text = "" if lift is None or pd.isna(lift) else f"; lift {lift:.1f}"
+    return (
+        f"Potential-large back-test: of {flagged} customers flagged at as_of - window, "
+        f"{potential['potential_precision']:.1%} reached the top tier (small customers: "
+        f"{potential['small_base_rate']:.2%}{lift_text})."
+    )

@@ -3,6 +3,7 @@ segmentation.pkl, a report section with plots, and MLflow metrics and artifacts.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import joblib
@@ -13,7 +14,7 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
 from features.engagement import DEFAULT as ENGAGEMENT
 from features.holdings import build_holdings
 from features.labels import build_churn_labels, build_conversion_labels
-from portrait.errors import PortraitError
+from portrait.errors import NotEnoughData
 from portrait.settings import EngagementSettings, SegmentSettings
 from training import tracking
 from training.engine import Cluster, fit_segments
@@ -25,8 +26,10 @@ from training.lifecycle import (
     lifecycle_transitions,
     transition_cutoffs,
 )
+from training.rule_base import product_labels
 from training.segments import SegmentationModel, design_matrix
 from training.segments_report import segments_section
+from training.stage_status import StageStatus, ran, reduced
 from training.tags import build_tags, tag_coverage
 from training.tiers import TIERS, PotentialRule, measure_potential, value_tiers
 
@@ -43,7 +46,7 @@ def build_segments(
     """
     active = portrait.loc[portrait["is_active"].astype(bool)]
     if active.empty:
-        raise PortraitError(
+        raise NotEnoughData(
             "segments: no customer is active at as_of (no engagement, e.g. event, deposit or buy, in the "
             f"{active_days} days before it); pick a later --as-of or check the events table"
         )
@@ -70,6 +73,7 @@ def lifecycle_rule(settings: SegmentSettings, *, active_days: int) -> LifecycleR
 def profile_cards(
     portrait: pd.DataFrame, segments: pd.DataFrame, *, model: SegmentationModel,
     holdings: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None,
+    products: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Per segment: a card (size, share, top products, outcome rates) and feature means vs population.
 
@@ -90,7 +94,9 @@ def profile_cards(
          "customers": sizes.to_numpy(), "share": (sizes / sizes.sum()).to_numpy()}
     )  # fmt: skip
     if holdings is not None:
-        cards["top_products"] = _top_products(holdings, segments).reindex(means.index).to_numpy()
+        labels = None if products is None else product_labels(products)
+        top = _top_products(holdings, segments, labels=labels)
+        cards["top_products"] = top.reindex(means.index).to_numpy()
     if outcomes is not None:
         rates = outcomes.merge(segments[[CUSTOMER_ID, SEGMENT_ID]], on=CUSTOMER_ID).drop(
             columns=CUSTOMER_ID
@@ -104,8 +110,13 @@ def profile_cards(
     return cards, versus
 
 
-def _top_products(holdings: pd.DataFrame, segments: pd.DataFrame, n: int = 3) -> pd.Series:
-    """'P03 (45%), P05 (30%)': the products held by the largest share of each segment."""
+def _top_products(
+    holdings: pd.DataFrame, segments: pd.DataFrame, n: int = 3, labels: pd.Series | None = None
+) -> pd.Series:
+    """'Gold fund (45%), Deposit (30%)': the products held by the largest share of each segment.
+
+    `labels` maps product_id to a readable label (training.rule_base.product_labels); ids without.
+    """
     held = (
         holdings[[CUSTOMER_ID, PRODUCT_ID]]
         .drop_duplicates()
@@ -121,8 +132,9 @@ def _top_products(holdings: pd.DataFrame, segments: pd.DataFrame, n: int = 3) ->
     )
     share = share.sort_values([SEGMENT_ID, "share", PRODUCT_ID], ascending=[True, False, True])
     top = share.groupby(SEGMENT_ID).head(n)
+    ids = top[PRODUCT_ID].astype(str)
     label = (
-        top[PRODUCT_ID].astype(str)
+        (ids if labels is None else ids.map(labels).fillna(ids))
         + " ("
         + (top["share"] * 100).round().astype(int).astype(str)
         + "%)"
@@ -148,9 +160,30 @@ def recent_outcomes(
     )
 
 
-def segments_stage(ctx: Any) -> None:
+def fitting_k_range(settings: SegmentSettings, *, n_active: int) -> tuple[SegmentSettings, str]:
+    """The settings with k_max lowered to what `n_active` customers support, and a note when lowered.
+
+    Choosing k needs k < the customers scored (silhouette); fewer than k_min + 1 active
+    customers cannot be segmented (NotEnoughData).
+    """
+    most = min(settings.k_max, n_active - 1, settings.sample_size - 1)
+    if most >= settings.k_max:
+        return settings, ""
+    if most < settings.k_min:
+        raise NotEnoughData(
+            f"{n_active} active customer(s) at as_of; at least segments.k_min + 1 = "
+            f"{settings.k_min + 1} are needed to choose between {settings.k_min} or more segments"
+        )
+    note = f"k chosen over {settings.k_min}..{most} instead of ..{settings.k_max}: {n_active} active customers"
+    return dataclasses.replace(settings, k_max=most), note
+
+
+def segments_stage(ctx: Any) -> StageStatus:
     """Pipeline stage: segments.parquet, segmentation.pkl, report section, metrics and MLflow artifacts."""
-    settings, days = ctx.settings.segments, ctx.settings.time.active_days
+    days = ctx.settings.time.active_days
+    settings, note = fitting_k_range(
+        ctx.settings.segments, n_active=int(ctx.portrait["is_active"].astype(bool).sum())
+    )
     segments, model = build_segments(
         ctx.portrait, settings=settings, active_days=days, cluster=ctx.results.get("cluster")
     )
@@ -165,8 +198,9 @@ def segments_stage(ctx: Any) -> None:
         engagement=ctx.settings.engagement,
     )
     cards, versus = profile_cards(
-        ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes
-    )
+        ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes,
+        products=ctx.tables["products"],
+    )  # fmt: skip
     cutoffs = transition_cutoffs(
         ctx.as_of, steps=settings.transition_steps, step_days=settings.transition_step_days
     )
@@ -198,11 +232,11 @@ def segments_stage(ctx: Any) -> None:
         ),
         "segmentation/profile_cards.json",
     )
-    ctx.sections.append(
-        segments_section(
-            ctx.portrait, segments, model, cards, versus, transitions, coverage, potential
-        )
+    section = segments_section(
+        ctx.portrait, segments, model, cards, versus, transitions, coverage, potential
     )
+    ctx.sections.append(section.text(f"Reduced: {note}.", css="note") if note else section)
+    return reduced(note) if note else ran()
 
 
 def segment_metrics(

@@ -52,15 +52,22 @@ def statistics_section(
         _age_and_channel(portrait),
         _funnel(portrait),
     )
-    if "interactions" in tables:
+    if "interactions" in tables and len(before(tables["interactions"], as_of)):
         section.figures(*_contacts(before(tables["interactions"], as_of)))
     return section
+
+
+def shown(value: float, spec: str, *, missing: str = "unknown") -> str:
+    """`value` formatted with `spec`, or `missing` when it is NaN or None (never "nan" in the report)."""
+    return missing if value is None or pd.isna(value) else format(value, spec)
 
 
 def _transactions_by_month(txns: pd.DataFrame):
     fig, ax = figure(6.5, 3.2)
     monthly = txns.groupby([txns[TS].dt.to_period("M"), "type"]).size().unstack(fill_value=0)
     monthly.index = monthly.index.astype(str)
+    if monthly.empty:
+        return fig, "Transactions per month: no transactions before as_of"
     monthly.plot(ax=ax, kind="bar", stacked=True, width=0.85)
     ax.set_xlabel("month")
     ax.set_ylabel("transactions")
@@ -112,16 +119,20 @@ def _returns(portrait: pd.DataFrame):
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("12-month return, modified Dietz (clipped to ±50%)")
     ax.set_ylabel("customers")
-    share = (returns > 0).mean() if len(returns) else float("nan")
+    if returns.empty:
+        return fig, "Returns net of deposits and withdrawals: no customer has a 12-month return"
+    share = (returns > 0).mean()
     return fig, f"Returns net of deposits and withdrawals: {share:.0%} of customers made money"
 
 
 def _age_and_channel(portrait: pd.DataFrame):
     fig, ax = figure()
-    portrait["channel"].fillna("unknown").value_counts().plot(ax=ax, kind="barh", color="#bf8700")
+    channels = portrait["channel"].fillna("unknown").value_counts()
+    if len(channels):
+        channels.plot(ax=ax, kind="barh", color="#bf8700")
     ax.set_xlabel("customers")
-    age = portrait["age"].median()
-    return fig, f"Acquisition channel (median age {age:.0f})"
+    age = shown(portrait["age"].median(), ".0f")
+    return fig, f"Acquisition channel (median age {age})"
 
 
 def _funnel(portrait: pd.DataFrame):
@@ -142,7 +153,8 @@ def _contacts(contacts: pd.DataFrame):
         contacts.groupby([contacts[TS].dt.to_period("M"), "kind"]).size().unstack(fill_value=0)
     )
     monthly.index = monthly.index.astype(str)
-    monthly.plot(ax=ax)
+    if len(monthly):
+        monthly.plot(ax=ax)
     ax.tick_params(axis="x", labelsize=6)
     ax.set_ylabel("contacts")
     ax.legend(fontsize=7)

@@ -101,3 +101,8 @@ def data_fingerprint(tables: dict[str, pd.DataFrame]) -> str:
 def log_artifacts(directory: Path, *, folder: str | None = None) -> None:
     """Attach every file of a directory to the active run (e.g. a saved rule base)."""
     mlflow.log_artifacts(str(directory), artifact_path=folder)
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tag the active run (values cut to MLflow's limit)."""
+    mlflow.set_tags({k: str(v)[:5000] for k, v in tags.items()})

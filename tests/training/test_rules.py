@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -17,9 +18,11 @@ from training.rule_base import (
     rule_reasons,
     save_rule_base,
 )
+from training.rule_budget import budget_settings, estimate_itemsets
 from training.rules import (
     RULE_COLUMNS,
     RulesError,
+    basket_matrix,
     build_holding_baskets,
     build_transition_baskets,
     mark_risk,
@@ -444,3 +447,47 @@ def test_an_unknown_strata_column_is_refused_by_name(bank) -> None:
         mine_all_rules(
             demo.tables, as_of=as_of, settings=RuleSettings(strata_column="wealth"), segments=None
         )
+
+
+# --- the itemset budget (training/rule_budget.py) -------------------------------------------
+
+
+def test_itemset_estimate_counts_items_pairs_and_bounds_triples() -> None:
+    matrix, _ = basket_matrix(HAND)
+    low = estimate_itemsets(matrix, min_support=0.25, max_len=3)
+    assert (low.items, low.pairs, low.triples) == (3, 3, 1)  # A B C; AB AC BC; ABC
+    high = estimate_itemsets(matrix, min_support=0.5, max_len=3)
+    assert (high.items, high.pairs, high.triples) == (3, 2, 0)  # AC is 1/4: no triangle
+    assert estimate_itemsets(matrix, min_support=0.25, max_len=2).triples == 0
+
+
+def test_support_is_raised_just_enough_to_fit_the_budget() -> None:
+    matrix, _ = basket_matrix(HAND)
+    settings = dataclasses.replace(LOOSE, max_itemsets=5)
+    raised, note = budget_settings(matrix, settings, kind="holding", min_support=0.25)
+    assert raised.min_support == pytest.approx(0.5)
+    assert "raised from 0.25 to 0.5" in note
+    rules = as_pairs(mine_rules(HAND, settings=raised, kind="holding"))
+    assert ("A", "C") not in rules and ("B", "C") in rules
+    unchanged, none = budget_settings(matrix, LOOSE, kind="holding", min_support=0.25)
+    assert unchanged == LOOSE and none == ""
+
+
+def test_demo_rules_are_identical_with_the_budget_on_and_off(bank) -> None:
+    demo, as_of = bank
+    on, notes = mine_all_rules(demo.tables, as_of=as_of, settings=RuleSettings(), segments=None)
+    off, _ = mine_all_rules(
+        demo.tables, as_of=as_of, settings=RuleSettings(max_itemsets=0), segments=None
+    )
+    assert not any("raised" in n for n in notes)
+    pd.testing.assert_frame_equal(on, off)
+
+
+def test_rule_base_keeps_the_best_max_rules_and_says_so(bank) -> None:
+    demo, as_of = bank
+    full, _ = mine_all_rules(demo.tables, as_of=as_of, settings=RuleSettings(), segments=None)
+    capped, notes = mine_all_rules(
+        demo.tables, as_of=as_of, settings=RuleSettings(max_rules=10), segments=None
+    )
+    assert len(capped) == 10 and any("rules.max_rules" in n for n in notes)
+    pd.testing.assert_frame_equal(capped, full.head(10))

@@ -67,7 +67,18 @@ def test_segment_name_uses_the_strongest_distinguishing_features():
     assert segment_name(pd.Series({"age": 0.1, "events_90d": -0.1})) == "typical customers"
 
 
-def test_duplicate_names_get_their_segment_number():
+def test_duplicate_names_are_told_apart_by_what_differs():
+    profile = pd.DataFrame(
+        {"age": [-1.0, -1.0, 1.0], "total_assets": [0.2, -0.2, 0.0], "events_90d": [0.0] * 3}
+    )
+    assert name_segments(profile) == {
+        0: "young customers, affluent",
+        1: "young customers, low-balance",
+        2: "older customers",
+    }
+
+
+def test_duplicate_names_without_a_telling_feature_get_their_segment_number():
     profile = pd.DataFrame({"age": [-1.0, -1.0, 1.0], "events_90d": [0.0, 0.0, 0.0]})
     assert name_segments(profile) == {
         0: "young customers (0)",
