@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 
 from portrait.errors import PortraitError
 from portrait.settings import Settings, load_settings
+from serving.access import AccessControl, access_config
 from serving.answers import UnknownCustomer, recommend_answer, smoke_check
 from serving.audit import ExclusionAudit, prometheus_counter
 from serving.profile import build_profile
@@ -67,7 +68,12 @@ def error(status: int, message: str, detail: Any = None) -> JSONResponse:
 # so one process keeps up; its threads overlap the LightGBM calls (they release the GIL) of visits
 # that re-score viewed products.
 @bentoml.asgi_app(create_ui_app(current_service_state, audit=current_service_audit), path="/ui")
-@bentoml.service(name="portrait", workers=1, threads=4, traffic={"timeout": 60})
+# BentoML's own request metrics are off: they label every raw path (customer ids in URLs); the
+# access middleware counts requests by route template and serves /metrics itself, to admins.
+@bentoml.service(
+    name="portrait", workers=1, threads=4, traffic={"timeout": 60},
+    metrics={"enabled": False}, http={"host": "127.0.0.1", "port": 3000},
+)  # fmt: skip
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""
 
@@ -172,6 +178,10 @@ class Portrait:
             model_version=state.model_version if state else "",
             reason=reason,
         )
+
+
+# Every route, BentoML's own included, passes the access middleware (serving/access.py).
+Portrait.add_asgi_middleware(AccessControl, config=access_config(settings_from_env(), os.environ))
 
 
 def _warm(state: ServingState) -> None:

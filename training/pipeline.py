@@ -21,6 +21,7 @@ from portrait.errors import ContractError
 from portrait.settings import Settings
 from training import tracking
 from training.engine import build_portrait, distribute, engine_session, training_on
+from training.manifest import record_manifest
 from training.models_stage import models_stage
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
@@ -131,6 +132,7 @@ def run_pipeline(
         tracking.log_artifact(report)
         tracking.log_artifact(quality)
         run_id = run.info.run_id
+    record_manifest(out_dir, run_id=run_id, models=ctx.results.get("champions", {}))
     return RunResult(out_dir, report, quality, run_id, uri)
 
 

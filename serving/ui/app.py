@@ -108,8 +108,9 @@ class Pages:
     def customer_search(self, request: Request) -> Response:
         wanted = (request.query_params.get("customer_id") or "").strip()
         if wanted:
+            # a relative Location: never built from the request's Host header
             return RedirectResponse(
-                request.url_for("customer", customer_id=wanted), status_code=303
+                request.url_for("customer", customer_id=wanted).path, status_code=303
             )
         state = self.served(request)
         if isinstance(state, HTMLResponse):

@@ -25,10 +25,11 @@ def products(server) -> pd.DataFrame:
 def post(server, path: str, body, **kw) -> httpx.Response:
     """POST JSON (or raw text when `body` is a str) to the server."""
     kw.setdefault("timeout", 30)
+    headers = {**server.auth(path), **kw.pop("headers", {})}
     if isinstance(body, str):
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **headers}
         return httpx.post(f"{server.url}{path}", content=body, headers=headers, **kw)
-    return httpx.post(f"{server.url}{path}", json=body, **kw)
+    return httpx.post(f"{server.url}{path}", json=body, headers=headers, **kw)
 
 
 def served(customers: pd.DataFrame, mask: pd.Series) -> str:
@@ -39,7 +40,7 @@ def served(customers: pd.DataFrame, mask: pd.Series) -> str:
 def test_health_endpoints(server):
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/readyz").status_code == 200
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=server.auth("/metrics")).text
     assert "portrait_policy_exclusions_total" in metrics
 
 
@@ -175,7 +176,7 @@ def test_bad_audience_query_is_a_400(server):
 def test_exclusions_are_counted_and_audited(server, customers):
     cid = served(customers, customers["risk_level"].eq(1) & ~customers["marketing_opt_out"])
     post(server, "/recommend", {"customer_id": cid, "k": 3})
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=server.auth("/metrics")).text
     line = next(
         x
         for x in metrics.splitlines()

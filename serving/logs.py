@@ -1,0 +1,67 @@
+"""Append-only JSON-lines logs that rotate, are readable by the service's user only (0600),
+and never fail an answer: a line that cannot be written (full disk, gone directory) is counted
+in /metrics (`portrait_log_write_failures_total{log=...}`) and dropped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+from serving.http_metrics import count_log_failure
+
+
+class PrivateRotatingHandler(RotatingFileHandler):
+    """A RotatingFileHandler whose files are created 0600 and whose failures are counted."""
+
+    def __init__(self, path: Path, *, log: str, max_bytes: int, backups: int) -> None:
+        self.log_name = log
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, delay=True,
+                         encoding="utf-8")  # fmt: skip
+
+    def _open(self):  # noqa: ANN202 - the stdlib's signature
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        count_log_failure(self.log_name)
+        if self.stream is not None:  # reopen on the next line (the disk may have room again)
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            self.stream = None
+
+
+class JsonLinesLog:
+    """One JSON object per line in `path`, rotated at `max_bytes` keeping `backups` files."""
+
+    def __init__(self, path: Path | None, *, log: str, max_bytes: int, backups: int) -> None:
+        self.path = None if path is None else Path(path)
+        self.log = log
+        self._logger = logging.getLogger(f"portrait.log.{log}.{id(self)}")
+        self._logger.propagate = False
+        self._logger.setLevel(logging.INFO)
+        if self.path is not None:
+            handler = PrivateRotatingHandler(self.path, log=log, max_bytes=max_bytes,
+                                             backups=backups)  # fmt: skip
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            self._logger.addHandler(handler)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record; never raises."""
+        if self.path is None:
+            return
+        try:
+            self._logger.info(json.dumps(record, default=str, ensure_ascii=False))
+        except Exception:  # noqa: BLE001 - a log line must never fail the answer it describes
+            count_log_failure(self.log)
+
+    def close(self) -> None:
+        """Close the files (tests)."""
+        for handler in list(self._logger.handlers):
+            handler.close()
+            self._logger.removeHandler(handler)
