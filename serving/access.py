@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from serving.keys import ROLES, KeyStore, Principal
 from serving.routes import route_of
 from serving.sessions import COOKIE, SessionStore, cookie_value, hostname
 
+log = logging.getLogger("portrait.access")
 PRINCIPAL = "portrait.principal"
 CSRF = "portrait.csrf"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,8 +95,20 @@ class AccessControl:
                 message["headers"] = [*message.get("headers", []), *_headers(csp, rule.template)]
             await send(message)
 
+        started_answer = [False]
+
+        async def tracked_send(message: dict) -> None:
+            started_answer[0] = started_answer[0] or message["type"] == "http.response.start"
+            await secured_send(message)
+
         try:
-            await self.handle(scope, receive, secured_send, rule)
+            await self.handle(scope, receive, tracked_send, rule)
+        except Exception as exc:  # noqa: BLE001 - answer (or finish) cleanly: no dropped connection
+            log.error("%s %s failed: %s", scope["method"], rule.template, type(exc).__name__)
+            log.debug("traceback", exc_info=True)
+            if not started_answer[0]:
+                body = json.dumps({"error": "internal error; it was logged", "detail": None})
+                await _send(tracked_send, 500, body.encode(), "application/json")
         finally:
             http_metrics.count_request(
                 rule.template, scope["method"], status[0], time.perf_counter() - started

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,13 @@ class JsonLinesLog:
         for handler in list(self._logger.handlers):
             handler.close()
             self._logger.removeHandler(handler)
+
+
+def record_access(log: JsonLinesLog | None, scope: dict, action: str, **fields: Any) -> None:
+    """Who (the key's name) did what to which customer or audience: one access-log line."""
+    if log is None:
+        return
+    principal = scope.get("portrait.principal")
+    who = getattr(principal, "name", "unknown")
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    log.write({"time": at, "who": who, "action": action, **fields})

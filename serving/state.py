@@ -8,6 +8,7 @@ so a model that fails to load leaves the old one serving.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from dataclasses import dataclass, field
@@ -144,6 +145,9 @@ def load_state(
     `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests.
     """
     run_dir = Path(run_dir).resolve()
+    from serving.runs import verify
+
+    manifest = verify(run_dir, settings, vouch=models is None)  # before anything is read
     meta = run_manifest(run_dir)
     as_of = pd.Timestamp(meta["as_of"])
     tables = load_dataset(
@@ -183,7 +187,7 @@ def load_state(
         holdings_by_customer={str(k): g for k, g in holdings.groupby(CUSTOMER_ID, sort=False)},
         segments=segments,
         segment_rows=_segment_rows(segments),
-        segmentation=_unpickle(run_dir / "segmentation.pkl"),
+        segmentation=_unpickle(run_dir, "segmentation.pkl", manifest),
         rule_base=rule_base,
         popularity=build_popularity(
             holdings, portrait, segments, new_days=settings.segments.new_days
@@ -219,10 +223,11 @@ def _segment_rows(segments: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     return {str(cid): rec for cid, rec in zip(segments[CUSTOMER_ID], records, strict=True)}
 
 
-def _unpickle(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    return joblib.load(path)  # our own run's artefact, written by `portrait run` with joblib
+def _unpickle(run_dir: Path, name: str, manifest: dict[str, Any]) -> Any:
+    from training.manifest import verified_bytes
+
+    # only the bytes the manifest vouched for, read once: nothing else is ever unpickled
+    return joblib.load(io.BytesIO(verified_bytes(run_dir, name, manifest)))
 
 
 def _rule_base(run_dir: Path) -> Any:
