@@ -252,9 +252,16 @@ def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
     from training import registry, tracking
 
     tracking.configure(settings.tracking)
-    churn, churn_version = registry.require_champion(registry.CHURN_MODEL)
-    found = registry.load_champion(registry.CONVERSION_MODEL)
-    conversion, conversion_version = found if found is not None else (None, None)
+    pair = registry.champion_pair([registry.CHURN_MODEL, registry.CONVERSION_MODEL])
+    churn_version, conversion_version = pair[registry.CHURN_MODEL], pair[registry.CONVERSION_MODEL]
+    if churn_version is None:
+        registry.require_champion(registry.CHURN_MODEL)  # raises the error that says what to do
+    churn = registry.load_version(registry.CHURN_MODEL, churn_version)
+    conversion = (
+        registry.load_version(registry.CONVERSION_MODEL, conversion_version)
+        if conversion_version
+        else None
+    )
     version = f"churn:v{churn_version},conversion:" + (
         f"v{conversion_version}" if conversion_version else "none"
     )

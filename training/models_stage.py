@@ -35,7 +35,13 @@ from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
 from training.pairs import build_pair_context
-from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, load_champion
+from training.registry import (
+    CHURN_MODEL,
+    CONVERSION_MODEL,
+    load_champion,
+    prepare,
+    promote_together,
+)
 from training.truth import truth_metrics
 
 NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs (weighted back)
@@ -69,27 +75,34 @@ def train_and_gate(
         past, as_of=as_of, time=time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
         portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
     )  # fmt: skip
-    decisions, versions = {}, {}
+    # Each model is trained and logged in its own run; none is registered or promoted until
+    # both are, and then in one step under the store's lock (training/registry.py).
     with tracking.start_run("churn model", nested=True):
         churn = train_churn(churn_set, settings=settings.models, log=log)
         y = churn.valid[CHURN_LABEL].to_numpy()
-        decisions["churn"], versions["churn"] = gate_and_register(
+        churn_candidate = prepare(
             churn.model, name=CHURN_MODEL, metric=churn.primary,
             score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
             baselines=churn.baseline_scores(), frame=churn.valid,
         )  # fmt: skip
-        log_outcome(churn, decisions["churn"], tables=tables, cutoffs=churn_set.cutoffs)
+        log_outcome(churn, None, tables=tables, cutoffs=churn_set.cutoffs)
     with tracking.start_run("conversion model", nested=True):
         conv = train_conversion(conv_set, settings=settings.models, log=log)
         k = settings.models.k
-        decisions["conversion"], versions["conversion"] = gate_and_register(
+        conv_candidate = prepare(
             conv.model, name=CONVERSION_MODEL, metric=conv.primary,
             score=lambda m: pair_ranking_metrics(conv.valid, m.predict_proba(conv.valid), k=k)[
                 conv.primary
             ],
             baselines=conv.baseline_scores(), frame=conv.valid,
         )  # fmt: skip
-        log_outcome(conv, decisions["conversion"], tables=tables, cutoffs=conv_set.cutoffs)
+        log_outcome(conv, None, tables=tables, cutoffs=conv_set.cutoffs)
+    done = promote_together([churn_candidate, conv_candidate])
+    decisions = {"churn": done[CHURN_MODEL][0], "conversion": done[CONVERSION_MODEL][0]}
+    versions = {"churn": done[CHURN_MODEL][1], "conversion": done[CONVERSION_MODEL][1]}
+    for kind, decision in decisions.items():
+        tracking.log_metrics({f"{kind}.gate_passed": float(decision.passed)})
+        tracking.log_dict(decision.__dict__, f"gate_{kind}.json")
     return TrainedModels(churn, conv, decisions, versions)
 
 
