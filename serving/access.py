@@ -227,7 +227,7 @@ def _headers(csp: str, template: str) -> list[tuple[bytes, bytes]]:
         (b"content-security-policy", csp.encode()),
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
+        (b"referrer-policy", b"same-origin"),  # no-referrer would make forms send Origin: null
     ]
     if not template.startswith("/ui/static"):
         headers.append((b"cache-control", b"no-store"))

@@ -15,9 +15,23 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-CID = "C000010"
+CID = "C000010"  # replaced by the first customer of the session's run (see `cid`)
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
 # method, path, body (JSON dict, form str or None), the roles allowed, the status they get
+def routes(cid: str) -> list[tuple]:
+    """ROUTES for a customer of the served run."""
+    return [_swap(r, cid) for r in ROUTES]
+
+
+def _swap(route: tuple, cid: str) -> tuple:
+    method, path, body, roles, status = route
+    if isinstance(body, dict) and body.get("customer_id") == CID:
+        body = {**body, "customer_id": cid}
+    return method, path.replace(CID, cid), body, roles, status
+
+
 ROUTES = [
     ("GET", "/livez", None, None, 200),
     ("GET", "/readyz", None, None, 200),
@@ -43,6 +57,14 @@ SECURITY_HEADERS = ("content-security-policy", "x-frame-options", "x-content-typ
                     "referrer-policy")  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def cid(server) -> str:
+    """A customer in the served portrait."""
+    import pandas as pd
+
+    return str(pd.read_parquet(server.demo.run_dir / "features.parquet")["customer_id"].iloc[0])
+
+
 def call(server, method, path, body, caller, **kw) -> httpx.Response:
     """One request as `caller` (a role, "none" or "wrong")."""
     headers = dict(kw.pop("headers", {}))
@@ -59,9 +81,9 @@ def call(server, method, path, body, caller, **kw) -> httpx.Response:
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-def test_every_route_answers_each_caller_as_its_role_allows(server, caller):
+def test_every_route_answers_each_caller_as_its_role_allows(server, cid, caller):
     got, wanted = {}, {}
-    for method, path, body, roles, allowed in ROUTES:
+    for method, path, body, roles, allowed in routes(cid):
         response = call(server, method, path, body, caller)
         assert all(h in response.headers for h in SECURITY_HEADERS), path
         if roles is None:
@@ -95,7 +117,7 @@ def login(server, role: str) -> httpx.Client:
     return client
 
 
-def test_login_sets_a_session_and_forms_need_its_csrf_token(server):
+def test_login_sets_a_session_and_forms_need_its_csrf_token(server, cid):
     client = login(server, "marketer")
     page = client.get("/ui/audiences")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
@@ -112,7 +134,7 @@ def test_login_sets_a_session_and_forms_need_its_csrf_token(server):
     assert fetch.status_code == 403
     same = client.post("/ui/audiences/download", data={**body, "csrf_token": csrf})
     assert same.status_code == 200 and same.content.startswith(b"customer_id")
-    assert client.get(f"/ui/customers/{CID}").status_code == 403  # marketer: not staff pages
+    assert client.get(f"/ui/customers/{cid}").status_code == 403  # marketer: not staff pages
     client.get("/ui/logout")
     assert client.get("/ui/audiences").status_code == 401
 
@@ -132,12 +154,12 @@ def test_login_refuses_a_bad_key_and_a_cross_site_form(server):
     assert no_token.status_code == 403
 
 
-def test_foreign_host_is_refused_and_the_search_redirect_is_relative(server):
+def test_foreign_host_is_refused_and_the_search_redirect_is_relative(server, cid):
     staff = server.headers("staff")
     foreign = httpx.get(f"{server.url}/ui/customers", headers={**staff, "host": "evil.example"})
     assert foreign.status_code == 400
-    search = httpx.get(f"{server.url}/ui/customers", params={"customer_id": CID}, headers=staff)
-    assert search.status_code == 303 and search.headers["location"] == f"/ui/customers/{CID}"
+    search = httpx.get(f"{server.url}/ui/customers", params={"customer_id": cid}, headers=staff)
+    assert search.status_code == 303 and search.headers["location"] == f"/ui/customers/{cid}"
 
 
 def test_reload_never_unpickles_a_crafted_run(server, tmp_path):
@@ -170,17 +192,17 @@ def test_reload_never_unpickles_a_crafted_run(server, tmp_path):
     assert call(server, "GET", "/readyz", None, "none").status_code == 200
 
 
-def test_access_log_says_who_read_which_customer_and_exported_what(server):
-    call(server, "POST", "/profile", {"customer_id": CID}, "staff")
-    call(server, "GET", f"/ui/customers/{CID}", None, "staff")
+def test_access_log_says_who_read_which_customer_and_exported_what(server, cid):
+    assert call(server, "POST", "/profile", {"customer_id": cid}, "staff").status_code == 200
+    assert call(server, "GET", f"/ui/customers/{cid}", None, "staff").status_code == 200
     call(server, "POST", "/ui/audiences/download", "query=age+%3E+60&format=csv", "marketer")
     path = server.audit_log.parent / "access.jsonl"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    assert {"who": "test-staff", "action": "profile", "customer_id": CID}.items() <= lines[
+    assert {"who": "test-staff", "action": "profile", "customer_id": cid}.items() <= lines[
         -3
     ].items()
-    assert lines[-2]["action"] == "customer_page" and lines[-2]["customer_id"] == CID
+    assert lines[-2]["action"] == "customer_page" and lines[-2]["customer_id"] == cid
     export = lines[-1]
     assert export["who"] == "test-marketer" and export["query"] == "age > 60"
     assert export["count"] >= 0 and "customer_id" in export["columns"]

@@ -1,0 +1,128 @@
+"""Key files, the route table, the run manifest, reload targets and the bounded logs, in process."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from serving.audit import ExclusionAudit, Exclusions, read_audit
+from serving.keys import KeysError, KeyStore, add_key, find, read_keys, revoke_key
+from serving.logs import JsonLinesLog
+from serving.routes import route_of
+from serving.runs import RunRefused, reload_target, scrub
+from training.manifest import ManifestError, verified_bytes, verify_run, write_manifest
+
+
+def test_keys_are_stored_hashed_0600_and_revocable(tmp_path):
+    path = tmp_path / "keys.json"
+    key = add_key(path, "alice", roles=["staff", "marketer"])
+    assert key.startswith("pk_") and len(key) > 40 and key not in path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    found = find(read_keys(path), key)
+    assert found.name == "alice" and found.roles == {"staff", "marketer"}
+    assert find(read_keys(path), key + "x") is None
+    store = KeyStore(path)
+    assert store.lookup(key).name == "alice"
+    revoke_key(path, "alice")
+    os.utime(path, ns=(1, 1))  # a new mtime even within the same clock tick
+    assert store.lookup(key) is None and store.roles_of("alice") is None
+    with pytest.raises(KeysError, match="unknown"):
+        add_key(path, "bob", roles=["root"])
+    with pytest.raises(KeysError, match="revoke it first"):
+        add_key(path, "carol", roles=["app"]) and add_key(path, "carol", roles=["app"])
+
+
+@pytest.mark.parametrize(
+    ("path", "template", "roles"),
+    [
+        ("/livez", "/livez", None),
+        ("/recommend", "/recommend", {"app"}),
+        ("/ui/customers/C1", "/ui/customers/{customer_id}", {"staff"}),
+        ("/ui/customers/a/b", "/ui/customers/{customer_id}", {"staff"}),
+        ("/ui/audiences/download", "/ui/audiences/download", {"marketer"}),
+        ("/docs.json", "/docs.json", {"admin"}),
+        ("/C000001/secret", "other", {"admin"}),
+        ("/ui/static/ui.css", "/ui/static/{path}", None),
+    ],
+)
+def test_every_path_has_a_role_and_a_template(path, template, roles):
+    rule = route_of(path)
+    assert rule.template == template and (rule.roles == roles if roles else rule.roles is None)
+
+
+def fake_run(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    (run / "rule_base").mkdir(parents=True)
+    for name in ("quality.json", "features.parquet", "segments.parquet", "segmentation.pkl",
+                 "churn_scores.parquet", "rule_base/rules.parquet"):  # fmt: skip
+        (run / name).write_bytes(name.encode())
+    return run
+
+
+def test_manifest_verifies_and_refuses_changes_missing_parts_and_unvouched(tmp_path):
+    run = fake_run(tmp_path)
+    digest = write_manifest(run, run_id="a" * 32, models={})
+    manifest = verify_run(run, vouched=lambda run_id: digest)
+    assert verified_bytes(run, "segmentation.pkl", manifest) == b"segmentation.pkl"
+    with pytest.raises(ManifestError, match="MLflow run"):
+        verify_run(run, vouched=lambda run_id: "other")
+    (run / "segmentation.pkl").write_bytes(b"evil")
+    with pytest.raises(ManifestError, match="segmentation.pkl .* changed"):
+        verify_run(run)
+    (run / "segmentation.pkl").unlink()
+    write_manifest(run, run_id="a" * 32, models={})
+    with pytest.raises(ManifestError, match="lacks segmentation.pkl"):
+        verify_run(run)
+    assert str(tmp_path) not in str(ManifestError)
+
+
+def test_reload_targets_stay_under_the_run_roots(tmp_path):
+    run = fake_run(tmp_path)
+    roots = [run.parent]
+    assert reload_target(run_dir="r1", run_id=None, roots=roots, served=run) == run
+    assert reload_target(run_dir=None, run_id=None, roots=roots, served=run) == run
+    for bad in ("/etc", "../..", "r1/../../x", "a\x00b", str(tmp_path)):
+        with pytest.raises(RunRefused):
+            reload_target(run_dir=bad, run_id=None, roots=roots, served=run)
+    write_manifest(run, run_id="b" * 32, models={})
+    assert reload_target(run_dir=None, run_id="b" * 32, roots=roots, served=run) == run
+    with pytest.raises(RunRefused):
+        reload_target(run_dir=None, run_id="../etc", roots=roots, served=run)
+    assert scrub("cannot read /srv/runs/r1/x.parquet now") == "cannot read x.parquet now"
+
+
+def test_a_log_that_cannot_be_written_never_raises(tmp_path):
+    (tmp_path / "log.jsonl").mkdir()  # opening it as a file fails, as on a full or gone disk
+    log = JsonLinesLog(tmp_path / "log.jsonl", log="test", max_bytes=1000, backups=1)
+    log.write({"who": "x"})  # counted in /metrics, never raised
+    log.close()
+
+
+def test_logs_rotate_with_a_size_bound_and_mode_0600(tmp_path):
+    log = JsonLinesLog(tmp_path / "a.jsonl", log="test", max_bytes=2000, backups=2)
+    for i in range(500):
+        log.write({"i": i, "pad": "x" * 50})
+    log.close()
+    files = sorted(tmp_path.glob("a.jsonl*"))
+    assert [f.name for f in files] == ["a.jsonl", "a.jsonl.1", "a.jsonl.2"]
+    assert all(f.stat().st_size <= 2100 for f in files)
+    assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in files)
+
+
+def test_exclusion_audit_writes_a_repeated_answer_once_but_counts_it(tmp_path):
+    audit = ExclusionAudit(tmp_path / "audit.jsonl")
+    excluded = Exclusions("C1", ["P1", "P2", "P3"], ["risk_above_customer", "held", "held"])
+    at = __import__("pandas").Timestamp("2025-11-01T10:00Z")
+    for _ in range(3):
+        assert audit.record(excluded, model_version="v", at=at) == {
+            "risk_above_customer": 1,
+            "held": 2,
+        }
+    audit.log.close()
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["excluded"] == {"held": ["P2", "P3"],
+                                                                   "risk_above_customer": ["P1"]}  # fmt: skip
+    assert audit.totals == {"held": 6, "risk_above_customer": 3}
+    assert len(read_audit(tmp_path / "audit.jsonl")) == 3
