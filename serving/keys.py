@@ -123,9 +123,6 @@ class KeyStore:
                 self._keys = read_keys(self.path) if stamp else {}
                 self._stamp = stamp
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def lookup(self, key: str) -> Principal | None:
         """The principal of `key` (None for an unknown or revoked key)."""
         self.refresh()

@@ -80,7 +80,7 @@ async def login(
     if cross or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         return await login_page(access, scope, send, status=403, message="The login form "
                                 "expired or came from another site; try again.")  # fmt: skip
-    found = access.keys.lookup(form.get("key", "").strip()) if access.keys else None
+    found = access.keys.lookup(form.get("key", "").strip()) if access.keys is not None else None
     if found is None:
         return await login_page(access, scope, send, status=401, next_path=form.get("next", ""),
                                 message="That key is unknown or revoked.")  # fmt: skip

@@ -76,3 +76,41 @@ def record_access(log: JsonLinesLog | None, scope: dict, action: str, **fields: 
     who = getattr(principal, "name", "unknown")
     at = datetime.now(UTC).isoformat(timespec="seconds")
     log.write({"time": at, "who": who, "action": action, **fields})
+
+
+class ClientErrorFilter(logging.Filter):
+    """BentoML logs every rejected request body with a traceback that quotes the input; for a
+    client error (validation, bad input) keep one line naming the route template and the error
+    type, with the traceback only when debug logging is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not _client_error(exc):
+            return True
+        from serving.routes import route_of
+
+        path = str(record.args[0]) if record.args else ""
+        record.msg, record.args = "client error on %s: %s", (
+            route_of(path).template, type(exc).__name__,
+        )  # fmt: skip
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _client_error(exc: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return True
+    code = getattr(getattr(exc, "error_code", None), "value", 500)
+    return isinstance(code, int) and 400 <= code < 500
+
+
+def quiet_client_errors() -> None:
+    """Install ClientErrorFilter on BentoML's HTTP loggers (once)."""
+    for name in ("bentoml._internal.server.http_app", "_bentoml_impl.server.app"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
+            logger.addFilter(ClientErrorFilter())

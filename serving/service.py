@@ -26,7 +26,7 @@ from serving.access import AccessControl, access_config
 from serving.answers import UnknownCustomer, recommend_answer, smoke_check
 from serving.audience_pool import AudienceBusy, AudiencePool
 from serving.audit import ExclusionAudit, prometheus_counter
-from serving.logs import JsonLinesLog, record_access
+from serving.logs import JsonLinesLog, quiet_client_errors, record_access
 from serving.profile import build_profile
 from serving.runs import RunRefused, reload_target, run_roots, scrub
 from serving.schemas import (
@@ -222,6 +222,7 @@ class Portrait:
         )
 
 
+quiet_client_errors()  # a rejected body is one log line, never a traceback quoting the input
 # Every route, BentoML's own included, passes the access middleware (serving/access.py).
 Portrait.add_asgi_middleware(AccessControl, config=access_config(SETTINGS, os.environ))
 

@@ -126,3 +126,58 @@ def test_exclusion_audit_writes_a_repeated_answer_once_but_counts_it(tmp_path):
                                                                    "risk_above_customer": ["P1"]}  # fmt: skip
     assert audit.totals == {"held": 6, "risk_above_customer": 3}
     assert len(read_audit(tmp_path / "audit.jsonl")) == 3
+
+
+def test_a_rejected_body_is_logged_as_one_line_without_the_input():
+    import logging
+    import sys
+
+    from pydantic import BaseModel, ValidationError
+
+    from serving.logs import ClientErrorFilter
+
+    class Body(BaseModel):
+        k: int
+
+    try:
+        Body(k="secret-input-123")
+    except ValidationError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("bentoml._internal.server.http_app", logging.ERROR, __file__, 1,
+                               "Exception on %s [%s]", ("/ui/customers/C42", "POST"), exc_info)  # fmt: skip
+    assert ClientErrorFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "secret-input-123" not in text and "C42" not in text
+    assert "/ui/customers/{customer_id}" in text and "ValidationError" in text
+
+
+def test_keys_command_prints_the_key_once_as_its_last_line(tmp_path, capsys):
+    from portrait.cli import main
+
+    path = tmp_path / "keys.json"
+    assert main(["keys", "add", "app-1", "--role", "app", "--keys", str(path)]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert find(read_keys(path), key).name == "app-1"
+    assert main(["keys", "list", "--keys", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert "app-1\tapp" in listed and key not in listed
+    assert main(["keys", "revoke", "app-1", "--keys", str(path)]) == 0
+    assert read_keys(path) == {}
+
+
+def test_serve_refuses_to_start_without_keys_unless_insecure_local(tmp_path):
+    from portrait.errors import PortraitError
+    from serving.launch import check_keys
+
+    with pytest.raises(PortraitError, match="no API keys"):
+        check_keys(None, insecure_local=False, host="127.0.0.1")
+    with pytest.raises(PortraitError, match="127.0.0.1 only"):
+        check_keys(None, insecure_local=True, host="0.0.0.0")
+    assert check_keys(None, insecure_local=True, host="127.0.0.1") is None
+    with pytest.raises(PortraitError, match="holds no key"):
+        check_keys(tmp_path / "empty.json", insecure_local=False, host="127.0.0.1")
+    add_key(tmp_path / "k.json", "a", roles=["admin"])
+    assert (
+        check_keys(tmp_path / "k.json", insecure_local=False, host="0.0.0.0") == tmp_path / "k.json"
+    )
