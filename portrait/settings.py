@@ -115,11 +115,15 @@ class ServingSettings:
     allowed_hosts: str = "localhost,127.0.0.1"  # Host header values served (comma-separated)
     run_roots: str = ""  # directories reload may load runs from (comma-separated); empty: the served run's parent
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
-    access_log: str = ""  # who read which customer / exported which audience; empty: RUN/audit/access.jsonl
+    access_log: str = (
+        ""  # who read which customer / exported which audience; empty: RUN/audit/access.jsonl
+    )
     log_max_bytes: int = 10_000_000  # each log file rotates at this size
     log_backups: int = 5  # rotated files kept per log
     session_minutes: int = 480  # a page login lasts this long
-    audience_workers: int = 2  # audience queries run on their own pool, never on /recommend's threads
+    audience_workers: int = (
+        2  # audience queries run on their own pool, never on /recommend's threads
+    )
     audience_budget_seconds: float = 10.0  # an audience query taking longer is answered 400
 
 
