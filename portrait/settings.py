@@ -113,17 +113,15 @@ class EngineSettings:
 class ServingSettings:
     keys_file: str = ""  # the API key file (hashed keys); `portrait serve --keys FILE` sets it
     allowed_hosts: str = "localhost,127.0.0.1"  # Host header values served (comma-separated)
-    run_roots: str = ""  # directories reload may load runs from (comma-separated); empty: the served run's parent
+    # directories reload may load runs from (comma-separated); empty: the served run's parent
+    run_roots: str = ""
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
-    access_log: str = (
-        ""  # who read which customer / exported which audience; empty: RUN/audit/access.jsonl
-    )
+    # who read which customer, who exported which audience; empty: RUN/audit/access.jsonl
+    access_log: str = ""
     log_max_bytes: int = 10_000_000  # each log file rotates at this size
     log_backups: int = 5  # rotated files kept per log
     session_minutes: int = 480  # a page login lasts this long
-    audience_workers: int = (
-        2  # audience queries run on their own pool, never on /recommend's threads
-    )
+    audience_workers: int = 2  # audience queries' own pool, never /recommend's threads
     audience_budget_seconds: float = 10.0  # an audience query taking longer is answered 400
 
 
