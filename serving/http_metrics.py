@@ -15,7 +15,7 @@ METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"}
 def _metrics() -> dict[str, Any]:
     import prometheus_client
 
-    return {
+    metrics = {
         "requests": prometheus_client.Counter(
             "portrait_http_requests", "HTTP requests by route template, method and status",
             labelnames=["route", "method", "status"],
@@ -29,6 +29,9 @@ def _metrics() -> dict[str, Any]:
             labelnames=["log"],
         ),
     }  # fmt: skip
+    for log in ("access", "exclusions"):
+        metrics["log_failures"].labels(log=log)  # shows from the first scrape, at 0
+    return metrics
 
 
 def count_request(route: str, method: str, status: int, seconds: float) -> None:

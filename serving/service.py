@@ -87,11 +87,13 @@ def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> 
     ),
     path="/ui",
 )  # fmt: skip
-# BentoML's own request metrics are off: they label every raw path (customer ids in URLs); the
-# access middleware counts requests by route template and serves /metrics itself, to admins.
+# BentoML's own request metrics and access log are off: they carry every raw path (customer ids
+# in URLs) into /metrics and stdout, unbounded; the access middleware counts requests by route
+# template and serves /metrics to admins, and the access log records who read whom.
 @bentoml.service(
     name="portrait", workers=1, threads=4, traffic={"timeout": 60},
-    metrics={"enabled": False}, http={"host": "127.0.0.1", "port": 3000},
+    metrics={"enabled": False}, logging={"access": {"enabled": False}},
+    http={"host": "127.0.0.1", "port": 3000},
 )  # fmt: skip
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""

@@ -181,3 +181,30 @@ def test_serve_refuses_to_start_without_keys_unless_insecure_local(tmp_path):
     assert (
         check_keys(tmp_path / "k.json", insecure_local=False, host="0.0.0.0") == tmp_path / "k.json"
     )
+
+
+def test_a_full_disk_costs_no_answer_and_is_counted(tmp_path, monkeypatch):
+    import errno
+
+    from serving import http_metrics, logs
+
+    failures = []
+    monkeypatch.setattr(logs, "count_log_failure", failures.append)
+    monkeypatch.setattr(http_metrics, "count_log_failure", failures.append)
+    log = JsonLinesLog(tmp_path / "a.jsonl", log="access", max_bytes=10_000, backups=1)
+    handler = log._logger.handlers[0]
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(handler, "_open", FullDisk)
+    log.write({"who": "x"})  # never raises
+    log.write({"who": "y"})
+    assert failures == ["access", "access"]
