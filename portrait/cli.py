@@ -181,7 +181,7 @@ def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     print(f"report:   {result.report.resolve()}")
     print(f"quality:  {result.quality.resolve()}")
     print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
-    from serving.state import record_latest_run
+    from serving.runs import record_latest_run
 
     record_latest_run(result.out_dir, result.tracking_uri)  # `portrait serve` default
     return 0

@@ -12,7 +12,9 @@ from portrait.errors import PortraitError
 from portrait.settings import Settings
 from serving.access import INSECURE_ENV, KEYS_ENV
 from serving.keys import read_keys
-from serving.state import AUDIT_ENV, RUN_ENV, SETTINGS_ENV, latest_run_dir, run_manifest
+from serving.runs import latest_run_dir
+from serving.state import AUDIT_ENV, RUN_ENV, SETTINGS_ENV, run_manifest
+from training.manifest import read_manifest
 
 SERVICE = "serving.service:Portrait"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,7 @@ def serve(
     )  # fmt: skip
     run_dir = run_dir or latest_run_dir(tracking_uri(settings.tracking))
     run_manifest(run_dir)  # fail here, with a clear message, rather than inside the server
+    read_manifest(run_dir)  # the service loads only runs `portrait run` wrote a manifest for
     if not 0 < port < 65536:
         raise PortraitError(f"--port must be between 1 and 65535, got {port}")
     env = serve_environment(

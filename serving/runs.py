@@ -1,5 +1,6 @@
-"""Which runs the service may load: a run id or a directory under the configured run roots,
-whose manifest verifies (training/manifest.py). Messages name runs, never server paths."""
+"""Which runs the service may load (a run id or a directory under the configured run roots,
+whose manifest verifies: training/manifest.py), and the latest-run pointer `portrait serve`
+follows. Messages name runs, never server paths."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 
+POINTER_NAME = "portrait_latest_run"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _PATH = re.compile(r"(?:/[^\s'\"():,;]+)+")
 
@@ -75,3 +77,25 @@ def _by_run_id(run_id: str, roots: list[Path]) -> Path:
 def scrub(message: str) -> str:
     """A message with every absolute path replaced by its last part (no server paths out)."""
     return _PATH.sub(lambda m: Path(m.group()).name or "/", message)
+
+
+def latest_pointer(tracking_uri: str) -> Path:
+    """Where `portrait run` records its latest run: beside a sqlite store, else the working directory."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / POINTER_NAME
+    return Path.cwd() / POINTER_NAME
+
+
+def record_latest_run(run_dir: Path, tracking_uri: str) -> Path:
+    """Write the pointer `portrait serve` follows when no --run is given."""
+    pointer = latest_pointer(tracking_uri)
+    pointer.write_text(str(Path(run_dir).resolve()), encoding="utf-8")
+    return pointer
+
+
+def latest_run_dir(tracking_uri: str) -> Path:
+    """The run directory recorded by the latest `portrait run` against this tracking store."""
+    pointer = latest_pointer(tracking_uri)
+    if not pointer.is_file():
+        raise RunRefused(f"no run recorded at {pointer}; run `portrait run` or pass --run RUN_DIR")
+    return Path(pointer.read_text(encoding="utf-8").strip())

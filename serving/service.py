@@ -28,7 +28,7 @@ from serving.audience_pool import AudienceBusy, AudiencePool
 from serving.audit import ExclusionAudit, prometheus_counter
 from serving.logs import JsonLinesLog, quiet_client_errors, record_access
 from serving.profile import build_profile
-from serving.runs import RunRefused, reload_target, run_roots, scrub
+from serving.runs import RunRefused, latest_run_dir, reload_target, run_roots, scrub
 from serving.schemas import (
     AudienceRequest,
     AudienceResponse,
@@ -45,7 +45,6 @@ from serving.state import (
     SETTINGS_ENV,
     ServingState,
     StateHolder,
-    latest_run_dir,
     load_state,
 )
 from serving.ui import create_app as create_ui_app
@@ -130,8 +129,8 @@ class Portrait:
             smoke_check(state)
         except Exception as exc:  # any failure must leave the serving state untouched
             self.last_load = f"failed: {type(exc).__name__}: {scrub(str(exc))}"
-            log.warning("loading run %s failed (%s); the previous state keeps serving",
-                        run_dir.name, type(exc).__name__)  # fmt: skip
+            log.warning("loading run %s %s; the previous state keeps serving", run_dir.name,
+                        self.last_load)  # fmt: skip
             log.debug("loading %s failed", run_dir, exc_info=True)
             return False, self.last_load
         self.holder.swap(state)

@@ -42,7 +42,6 @@ from training.pairs import build_pair_context
 RUN_ENV = "PORTRAIT_RUN_DIR"
 SETTINGS_ENV = "PORTRAIT_SETTINGS"
 AUDIT_ENV = "PORTRAIT_AUDIT_LOG"
-POINTER_NAME = "portrait_latest_run"
 SEGMENT_FIELDS = ("segment_id", "segment_name", "value_tier", "lifecycle_stage", "tags")
 
 
@@ -283,28 +282,6 @@ def _churn(
     rows = portrait.loc[portrait[CUSTOMER_ID].astype(str).isin(ids)]
     reasons = model.explain(rows)
     return probability, dict(zip(rows[CUSTOMER_ID].astype(str), reasons, strict=True))
-
-
-def latest_pointer(tracking_uri: str) -> Path:
-    """Where `portrait run` records its latest run: beside a sqlite store, else the working directory."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///")).parent / POINTER_NAME
-    return Path.cwd() / POINTER_NAME
-
-
-def record_latest_run(run_dir: Path, tracking_uri: str) -> Path:
-    """Write the pointer `portrait serve` follows when no --run is given."""
-    pointer = latest_pointer(tracking_uri)
-    pointer.write_text(str(Path(run_dir).resolve()), encoding="utf-8")
-    return pointer
-
-
-def latest_run_dir(tracking_uri: str) -> Path:
-    """The run directory recorded by the latest `portrait run` against this tracking store."""
-    pointer = latest_pointer(tracking_uri)
-    if not pointer.is_file():
-        raise StateError(f"no run recorded at {pointer}; run `portrait run` or pass --run RUN_DIR")
-    return Path(pointer.read_text(encoding="utf-8").strip())
 
 
 class StateHolder:
