@@ -26,7 +26,7 @@ demo: install
 	@rm -f demo/keys.json demo/key-*
 	@umask 077; for role in app staff marketer admin; do \
 		$(BIN)/portrait keys add demo-$$role --role $$role --keys demo/keys.json | tail -1 > demo/key-$$role; done
-	@$(BIN)/portrait keys add demo-pages --role staff --role marketer --role admin --keys demo/keys.json | tail -1 > demo/key-pages
+	@umask 077; $(BIN)/portrait keys add demo-pages --role staff --role marketer --role admin --keys demo/keys.json | tail -1 > demo/key-pages
 	@echo "keys:     one per role in demo/keys.json (hashed); the keys themselves are in demo/key-{app,staff,marketer,admin,pages}"
 	@echo "service:  $(BIN)/portrait serve --run demo/run --keys demo/keys.json"
 	@echo "pages:    http://127.0.0.1:3000/ui/ -> log in with the key in demo/key-pages"
