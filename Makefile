@@ -23,7 +23,14 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(VENV)/bin/uv)
 demo: install
 	$(BIN)/portrait demo-data demo/data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
 	$(BIN)/portrait run --data demo/data --as-of $(DEMO_AS_OF) --out demo/run
-	@echo "service:  $(BIN)/portrait serve --run demo/run   -> http://127.0.0.1:3000/ui/ (pages) and POST /recommend, /profile, /audience"
+	@rm -f demo/keys.json demo/key-*
+	@umask 077; for role in app staff marketer admin; do \
+		$(BIN)/portrait keys add demo-$$role --role $$role --keys demo/keys.json | tail -1 > demo/key-$$role; done
+	@umask 077; $(BIN)/portrait keys add demo-pages --role staff --role marketer --role admin --keys demo/keys.json | tail -1 > demo/key-pages
+	@echo "keys:     one per role in demo/keys.json (hashed); the keys themselves are in demo/key-{app,staff,marketer,admin,pages}"
+	@echo "service:  $(BIN)/portrait serve --run demo/run --keys demo/keys.json"
+	@echo "pages:    http://127.0.0.1:3000/ui/ -> log in with the key in demo/key-pages"
+	@echo "API:      curl -H \"Authorization: Bearer \$$(cat demo/key-app)\" -H 'content-type: application/json' -d '{\"customer_id\": \"C000001\"}' http://127.0.0.1:3000/recommend"
 
 # Debian's chromium + chromedriver for the UI browser tests (never a browser download); needs root.
 browser:

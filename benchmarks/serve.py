@@ -100,7 +100,7 @@ def in_process(run_dir: Path, tracking_uri: str, requests: list[dict]) -> dict:
 def serve(run_dir: Path, tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
     """Start `portrait serve` on a free 127.0.0.1 port and wait until it is ready."""
     port = free_port()
-    command = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port),
+    command = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--insecure-local",
                "--set", f"tracking.tracking_uri={tracking_uri}"]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True

@@ -104,7 +104,16 @@ def main() -> None:
         return
     port = free_port()
     sets = [x for kv in args.set for x in ("--set", kv)]
-    command = [*PORTRAIT, "serve", "--run", str(args.run), "--port", str(port), *sets]
+    command = [
+        *PORTRAIT,
+        "serve",
+        "--run",
+        str(args.run),
+        "--port",
+        str(port),
+        "--insecure-local",
+        *sets,
+    ]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

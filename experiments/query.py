@@ -19,10 +19,16 @@ Values are numbers, dates (YYYY-MM-DD), true/false, bare words or quoted strings
 
 from __future__ import annotations
 
+import math
 import re
 
 from experiments.syntax import (  # noqa: F401  (re-exported: the query API lives here)
     KEYWORDS,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_NUMBER,
+    MAX_TERMS,
+    MAX_TOKENS,
     OPERATORS,
     BoolOp,
     Condition,
@@ -35,6 +41,7 @@ from experiments.syntax import (  # noqa: F401  (re-exported: the query API live
     Value,
     Window,
     tokenize,
+    valid_date,
 )
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
@@ -49,7 +56,11 @@ def parse_query(text: str) -> Query:
             0,
             "the query is empty; e.g. `churn_probability > 0.6 and did not login in last 30 days`",
         )
-    parser = _Parser(text, tokenize(text))
+    tokens = tokenize(text)
+    if len(tokens) > MAX_TOKENS:
+        raise QueryError(text, tokens[MAX_TOKENS].pos,
+                         f"the query has more than {MAX_TOKENS} words and symbols; split it")  # fmt: skip
+    parser = _Parser(text, tokens)
     root = parser.or_expr()
     if parser.peek.kind != "end":
         raise parser.error(
@@ -61,6 +72,19 @@ def parse_query(text: str) -> Query:
 class _Parser:
     def __init__(self, text: str, tokens: list[Token]) -> None:
         self.text, self.tokens, self.i = text, tokens, 0
+        self.depth, self.terms = 0, 0
+
+    def nest(self) -> None:
+        """One more level of `not` or brackets; past MAX_DEPTH the query is refused."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"the query nests `not` and brackets more than {MAX_DEPTH} deep")
+
+    def term(self) -> None:
+        """One more condition; past MAX_TERMS the query is refused."""
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"the query has more than {MAX_TERMS} conditions; split it")
 
     @property
     def peek(self) -> Token:
@@ -98,14 +122,20 @@ class _Parser:
         token = self.peek
         if token.keyword("not"):
             self.take()
-            return Not(self.unary())
+            self.nest()
+            inner = Not(self.unary())
+            self.depth -= 1
+            return inner
         if token.kind == "lparen":
             self.take()
+            self.nest()
             inner = self.or_expr()
             if self.peek.kind != "rparen":
                 raise self.error(f"expected `)` to close the `(` at position {token.pos}")
             self.take()
+            self.depth -= 1
             return inner
+        self.term()
         if token.keyword("did"):
             return self.did()
         return self.condition()
@@ -138,9 +168,14 @@ class _Parser:
         self.take()
         raw = token.text
         if _DATE.match(raw):
+            if not valid_date(raw):
+                raise self.error(f"{raw!r} is not a calendar date between 1900 and 2200", token)
             return Value("date", raw, raw, token.pos)
         if _NUMBER.match(raw):
-            return Value("number", float(raw), raw, token.pos)
+            number = float(raw)
+            if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+                raise self.error(f"{raw!r} is out of range (at most {MAX_NUMBER:.0e})", token)
+            return Value("number", number, raw, token.pos)
         if raw.lower() in ("true", "false"):
             return Value("bool", raw.lower() == "true", raw, token.pos)
         return Value("text", raw, raw, token.pos)
@@ -151,6 +186,8 @@ class _Parser:
             raise self.error(
                 f"expected a whole number of {what}, got {token.text or 'the end of the query'!r}"
             )
+        if len(token.text) > len(str(MAX_COUNT)) or int(token.text) > MAX_COUNT:
+            raise self.error(f"{token.text[:20]!r} {what} is too many; at most {MAX_COUNT}")
         self.take()
         return int(token.text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,12 @@ KEYWORDS = {
     "times",
 }
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
+# Bounds of one query (the parser refuses past them, with a 400 in the service)
+MAX_TOKENS = 600  # words and symbols of one query
+MAX_DEPTH = 20  # nested `not` and brackets
+MAX_TERMS = 60  # conditions (field tests and `did` clauses)
+MAX_COUNT = 36_500  # days of a window, times of `at least N times`
+MAX_NUMBER = 1e15  # a field's value (assets, scores); beyond it the query is a typo
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)
     |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
@@ -130,3 +137,12 @@ def tokenize(text: str) -> list[Token]:
         pos = match.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
+
+
+def valid_date(raw: str) -> bool:
+    """Whether an ISO date-like token is a real day in 1900..2200."""
+    try:
+        day = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return False
+    return 1900 <= day.year <= 2200

@@ -192,7 +192,7 @@ def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     print(f"report:   {result.report.resolve()}")
     print(f"quality:  {result.quality.resolve()}")
     print(f"MLflow:   run {result.run_id}; browse with `{ui_command(result.tracking_uri)}`")
-    from serving.state import record_latest_run
+    from serving.runs import record_latest_run
 
     record_latest_run(result.out_dir, result.tracking_uri)  # `portrait serve` default
     return 0
@@ -203,6 +203,12 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     p.add_argument("--audit-log", type=Path, help="audit log (default RUN/audit/exclusions.jsonl)")
+    p.add_argument("--keys", type=Path, help="API key file (`portrait keys add` writes it)")
+    p.add_argument(
+        "--insecure-local",
+        action="store_true",
+        help="serve without keys (every route open), bound to 127.0.0.1 only; for a laptop",
+    )
 
 
 @command("serve", "serve recommendations, profiles and audiences over HTTP (BentoML)", _serve_args)
@@ -212,8 +218,44 @@ def serve_cmd(args: argparse.Namespace, settings: Settings) -> int:
     overrides = dict(item.partition("=")[::2] for item in args.set or [])
     return serve(
         run_dir=args.run, settings=settings, config=args.config, overrides=overrides,
-        host=args.host, port=args.port, audit_log=args.audit_log,
+        host=args.host, port=args.port, audit_log=args.audit_log, keys=args.keys,
+        insecure_local=args.insecure_local,
     )  # fmt: skip
+
+
+def _keys_args(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="make a key; it is printed once, as the last line")
+    add.add_argument("name", help="who or what uses the key, e.g. mobile-app or alice")
+    add.add_argument(
+        "--role", action="append", required=True, choices=["app", "staff", "marketer", "admin"],
+        help="a role of the key (repeat for more)",
+    )  # fmt: skip
+    actions.add_parser("list", help="names, roles and creation times (never the keys)")
+    revoke = actions.add_parser("revoke", help="remove a key; the service refuses it at once")
+    revoke.add_argument("name")
+    for sub in actions.choices.values():
+        sub.add_argument("--keys", type=Path, default=argparse.SUPPRESS, help="key file")
+    p.add_argument("--keys", type=Path, help="key file (default serving.keys_file, else keys.json)")
+
+
+@command("keys", "add, list or revoke the API keys of the service", _keys_args)
+def keys_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from serving import keys
+
+    path = args.keys or Path(settings.serving.keys_file or "keys.json")
+    if args.action == "add":
+        key = keys.add_key(path, args.name, roles=args.role)
+        print(f"key {args.name!r} ({', '.join(sorted(set(args.role)))}) added to {path}")
+        print("store it now; it is not shown again:")
+        print(key)
+    elif args.action == "revoke":
+        keys.revoke_key(path, args.name)
+        print(f"key {args.name!r} revoked in {path}")
+    else:
+        for name, entry in sorted(keys.read_keys(path).items()):
+            print(f"{name}\t{','.join(entry.get('roles', []))}\t{entry.get('created', '')}")
+    return 0
 
 
 def _audience_args(p: argparse.ArgumentParser) -> None:

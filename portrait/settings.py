@@ -136,6 +136,22 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class ServingSettings:
+    keys_file: str = ""  # the API key file (hashed keys); `portrait serve --keys FILE` sets it
+    allowed_hosts: str = "localhost,127.0.0.1"  # Host header values served (comma-separated)
+    # directories reload may load runs from (comma-separated); empty: the served run's parent
+    run_roots: str = ""
+    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+    # who read which customer, who exported which audience; empty: RUN/audit/access.jsonl
+    access_log: str = ""
+    log_max_bytes: int = 10_000_000  # each log file rotates at this size
+    log_backups: int = 5  # rotated files kept per log
+    session_minutes: int = 480  # a page login lasts this long
+    audience_workers: int = 2  # audience queries' own pool, never /recommend's threads
+    audience_budget_seconds: float = 10.0  # an audience query taking longer is answered 400
+
+
+@dataclass(frozen=True)
 class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
@@ -148,6 +164,7 @@ class Settings:
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     experiments: ExperimentSettings = field(default_factory=ExperimentSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

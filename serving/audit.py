@@ -1,15 +1,14 @@
 """Every product the policy excluded: a JSON-lines audit log and a Prometheus counter by reason.
 
-The audit line says when, for which customer, which product, which policy rule and which model
-version. The counter is created lazily by the service, after BentoML has set up Prometheus'
+An audit line says when, for which customer, which products by policy rule, and which model
+version; the log is bounded (repeats of a recent answer are counted, not rewritten; rotation). The counter is created lazily by the service, after BentoML has set up Prometheus'
 multiprocess directory, so `/metrics` shows it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
+from serving.logs import JsonLinesLog
 from serving.policy import EXCLUSION_REASONS
 
 METRIC_NAME = "portrait_policy_exclusions"
@@ -58,64 +58,55 @@ def prometheus_counter() -> CountFn:
 
 
 class ExclusionAudit:
-    """Appends exclusions to `path` (one JSON object per line) and counts them by reason."""
+    """One JSON line per answer that excluded products (products grouped by rule), counted by
+    reason. Bounded: an answer identical to one of the last REPEATS_KEPT logged (same customer,
+    model version and exclusions) is counted but not written again, and the file rotates."""
 
-    def __init__(self, path: Path | None, *, count: CountFn | None = None) -> None:
+    REPEATS_KEPT = 50_000
+
+    def __init__(
+        self, path: Path | None, *, count: CountFn | None = None,
+        max_bytes: int = 10_000_000, backups: int = 5,
+    ) -> None:  # fmt: skip
         self.path = None if path is None else Path(path)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = JsonLinesLog(self.path, log="exclusions", max_bytes=max_bytes, backups=backups)
         self._count = count
         self._lock = threading.Lock()
+        self._recent: OrderedDict[tuple, None] = OrderedDict()
         self.totals: Counter[str] = Counter()
 
     def record(self, excluded: Exclusions, *, model_version: str, at: datetime) -> dict[str, int]:
-        """Log and count an answer's exclusions; return counts by reason."""
+        """Log (once per distinct answer) and count an answer's exclusions; counts by reason."""
         if not len(excluded):
             return {}
         counts = Counter(excluded.reasons)
-        lines = audit_lines(excluded, model_version=model_version, at=at)
+        grouped = excluded.frame().groupby("reason", sort=True)[PRODUCT_ID].agg(list).to_dict()
+        key = (str(excluded.customer_id), model_version, repr(sorted(grouped.items())))
         with self._lock:
-            if self.path is not None:
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write(lines)
+            fresh = key not in self._recent
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            while len(self._recent) > self.REPEATS_KEPT:
+                self._recent.popitem(last=False)
             for reason, n in counts.items():
                 self.totals[reason] += n
                 if self._count is not None:
                     self._count(reason, n)
+        if fresh:
+            self.log.write({"time": at.isoformat(), CUSTOMER_ID: str(excluded.customer_id),
+                            "model_version": model_version, "excluded": grouped})  # fmt: skip
         return dict(counts)
 
 
-def audit_lines(excluded: Exclusions, *, model_version: str, at: datetime) -> str:
-    """The JSON lines of exclusions: time, customer, product, rule and model version."""
-    head = (
-        '{"time": ' + json.dumps(at.isoformat())
-        + ', "customer_id": ' + json.dumps(str(excluded.customer_id))
-    )  # fmt: skip
-    tail = ', "model_version": ' + json.dumps(model_version) + "}\n"
-    quoted = _quoter()
-    rows = zip(excluded.product_ids, excluded.reasons, strict=True)
-    return "".join(
-        head + ', "product_id": ' + quoted(product) + ', "rule": ' + quoted(reason) + tail
-        for product, reason in rows
-    )
-
-
-def _quoter() -> Callable[[object], str]:
-    """json.dumps(str(value)), computed once per distinct value of a batch of lines."""
-    seen: dict[object, str] = {}
-
-    def quoted(value: object) -> str:
-        text = seen.get(value)
-        if text is None:
-            text = seen[value] = json.dumps(str(value))
-        return text
-
-    return quoted
-
-
 def read_audit(path: Path) -> pd.DataFrame:
-    """The audit log as a frame (for tests and investigations)."""
+    """The audit log (current file) as one row per excluded product (tests and investigations)."""
     path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=["time", CUSTOMER_ID, PRODUCT_ID, "rule", "model_version"])
-    return pd.read_json(path, lines=True, dtype={CUSTOMER_ID: str, PRODUCT_ID: str})
+    columns = ["time", CUSTOMER_ID, PRODUCT_ID, "rule", "model_version"]
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=columns)
+    lines = pd.read_json(path, lines=True, dtype={CUSTOMER_ID: str})
+    pairs = lines.assign(pairs=lines["excluded"].map(lambda d: list(d.items()))).explode("pairs")
+    pairs["rule"] = pairs["pairs"].str[0]
+    pairs[PRODUCT_ID] = pairs["pairs"].str[1]
+    rows = pairs.explode(PRODUCT_ID).astype({PRODUCT_ID: str})
+    return rows[columns].reset_index(drop=True)

@@ -157,16 +157,20 @@ class AudienceResponse(BaseModel):
 
 
 class ReloadRequest(Strict):
-    """POST /admin/reload: load a run (default: the one serving now) and the current champions."""
+    """POST /admin/reload: load a run (default: the one serving now) and the current champions.
 
-    run_dir: str | None = Field(default=None, max_length=4096)
+    `run_dir` names a run under serving.run_roots (a name or a path inside a root); `run_id` the
+    MLflow run id of a `portrait run` there. Either way its manifest must verify."""
+
+    run_dir: str | None = Field(default=None, max_length=1024)
+    run_id: str | None = Field(default=None, max_length=64)
 
 
 class ReloadResponse(BaseModel):
     """Whether the new state replaced the old one, and why not when it did not."""
 
     reloaded: bool
-    run_dir: str
+    run_dir: str  # the run's directory name (never a server path)
     model_version: str
     reason: str
 

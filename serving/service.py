@@ -22,9 +22,13 @@ from starlette.responses import JSONResponse
 
 from portrait.errors import PortraitError
 from portrait.settings import Settings, load_settings
+from serving.access import AccessControl, access_config
 from serving.answers import UnknownCustomer, recommend_answer, smoke_check
+from serving.audience_pool import AudienceBusy, AudiencePool
 from serving.audit import ExclusionAudit, prometheus_counter
+from serving.logs import JsonLinesLog, quiet_client_errors, record_access
 from serving.profile import build_profile
+from serving.runs import RunRefused, latest_run_dir, reload_target, run_roots, scrub
 from serving.schemas import (
     AudienceRequest,
     AudienceResponse,
@@ -41,11 +45,10 @@ from serving.state import (
     SETTINGS_ENV,
     ServingState,
     StateHolder,
-    latest_run_dir,
     load_state,
 )
 from serving.ui import create_app as create_ui_app
-from serving.ui import current_service_audit, current_service_state
+from serving.ui import current_service_access, current_service_audit, current_service_state
 
 log = logging.getLogger("portrait.service")
 
@@ -56,8 +59,18 @@ def settings_from_env() -> Settings:
     return load_settings(raw.get("config"), raw.get("overrides") or {})
 
 
-def error(status: int, message: str, detail: Any = None) -> JSONResponse:
-    """A 4xx/5xx answer with a JSON body {"error": ..., "detail": ...}."""
+SETTINGS = settings_from_env()
+# Audience queries (API and pages) share this pool: they never take /recommend's threads.
+AUDIENCES = AudiencePool(
+    workers=SETTINGS.serving.audience_workers, budget=SETTINGS.serving.audience_budget_seconds
+)
+
+
+def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> JSONResponse:
+    """A 4xx/5xx answer with a JSON body {"error": ..., "detail": ...}. An API taking `ctx` passes
+    it: BentoML then answers with ctx's status, whatever the response says."""
+    if ctx is not None:
+        ctx.response.status_code = status
     return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
 
@@ -66,34 +79,63 @@ def error(status: int, message: str, detail: Any = None) -> JSONResponse:
 # would hold its own copy of the run (GBs). A request is a few array lookups (serving.recommend_one),
 # so one process keeps up; its threads overlap the LightGBM calls (they release the GIL) of visits
 # that re-score viewed products.
-@bentoml.asgi_app(create_ui_app(current_service_state, audit=current_service_audit), path="/ui")
-@bentoml.service(name="portrait", workers=1, threads=4, traffic={"timeout": 60})
+@bentoml.asgi_app(
+    create_ui_app(
+        current_service_state, audit=current_service_audit, access=current_service_access,
+        pool=AUDIENCES,
+    ),
+    path="/ui",
+)  # fmt: skip
+# BentoML's own request metrics and access log are off: they carry every raw path (customer ids
+# in URLs) into /metrics and stdout, unbounded; the access middleware counts requests by route
+# template and serves /metrics to admins, and the access log records who read whom.
+@bentoml.service(
+    name="portrait", workers=1, threads=4, traffic={"timeout": 60},
+    metrics={"enabled": False}, logging={"access": {"enabled": False}},
+    http={"host": "127.0.0.1", "port": 3000},
+)  # fmt: skip
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""
 
     def __init__(self) -> None:
-        self.settings = settings_from_env()
+        self.settings = SETTINGS
         self.run_dir = Path(
             os.environ.get(RUN_ENV) or latest_run_dir(_tracking_uri(self.settings))
         ).resolve()
-        audit_path = os.environ.get(AUDIT_ENV) or self.run_dir / "audit" / "exclusions.jsonl"
-        self.audit = ExclusionAudit(Path(audit_path), count=prometheus_counter())
+        self.roots = run_roots(self.settings, self.run_dir)
+        serving = self.settings.serving
+        bounds = {"max_bytes": serving.log_max_bytes, "backups": serving.log_backups}
+        audit_path = Path(os.environ.get(AUDIT_ENV) or self.run_dir / "audit" / "exclusions.jsonl")
+        self.audit = ExclusionAudit(Path(audit_path), count=prometheus_counter(), **bounds)
+        access_path = serving.access_log or audit_path.parent / "access.jsonl"
+        self.access_log = JsonLinesLog(Path(access_path), log="access", **bounds)
         self.holder = StateHolder()
         self.last_load = "loading"
+        self.reloading = threading.Lock()  # one load at a time: a run in memory is GBs
+        self.reloading.acquire()
         threading.Thread(target=self._load, args=(self.run_dir,), daemon=True).start()
 
     def _load(self, run_dir: Path) -> tuple[bool, str]:
-        """Build a state for `run_dir`, smoke-test it, and swap it in; on failure keep the old one."""
+        """Build a state for `run_dir`, smoke-test it, and swap it in; on failure keep the old one.
+        The caller holds `self.reloading`; it is released here, once the new state serves."""
+        try:
+            return self._load_locked(run_dir)
+        finally:
+            self.reloading.release()
+
+    def _load_locked(self, run_dir: Path) -> tuple[bool, str]:
         try:
             state = load_state(run_dir, self.settings)
             smoke_check(state)
         except Exception as exc:  # any failure must leave the serving state untouched
-            self.last_load = f"failed: {type(exc).__name__}: {exc}"
-            log.exception("loading %s failed; the previous state keeps serving", run_dir)
+            self.last_load = f"failed: {type(exc).__name__}: {scrub(str(exc))}"
+            log.warning("loading run %s %s; the previous state keeps serving", run_dir.name,
+                        self.last_load)  # fmt: skip
+            log.debug("loading %s failed", run_dir, exc_info=True)
             return False, self.last_load
         self.holder.swap(state)
         self.run_dir = state.run_dir
-        self.last_load = f"loaded {state.run_dir} (models {state.model_version})"
+        self.last_load = f"loaded run {state.run_dir.name} (models {state.model_version})"
         log.info(self.last_load)
         threading.Thread(target=_warm, args=(state,), daemon=True).start()
         return True, self.last_load
@@ -102,11 +144,11 @@ class Portrait:
         """Ready once a state (run and champion models) is loaded."""
         return self.holder.current is not None
 
-    def _state(self) -> ServingState | JSONResponse:
+    def _state(self, ctx: Any = None) -> ServingState | JSONResponse:
         state = self.holder.current
-        return (
-            state if state is not None else error(503, "models are not loaded yet", self.last_load)
-        )
+        if state is None:
+            return error(503, "models are not loaded yet", self.last_load, ctx=ctx)
+        return state
 
     @bentoml.api(input_spec=RecommendRequest)
     def recommend(self, **fields: Any) -> RecommendResponse:
@@ -123,55 +165,81 @@ class Portrait:
         return RecommendResponse.model_validate(answer)
 
     @bentoml.api(input_spec=ProfileRequest)
-    def profile(self, **fields: Any) -> ProfileResponse:
+    def profile(self, ctx: bentoml.Context, **fields: Any) -> ProfileResponse:
         """The portrait of a customer for front-line staff, with a paged behaviour timeline."""
-        state = self._state()
+        state = self._state(ctx)
         if isinstance(state, JSONResponse):
             return state
         request = ProfileRequest.model_validate(fields)
         if not state.knows(request.customer_id):
-            return error(404, f"customer {request.customer_id!r} is not in the portrait", None)
+            return error(404, f"customer {request.customer_id!r} is not in the portrait", ctx=ctx)
         profile = build_profile(
             state, request.customer_id, page=request.page, page_size=request.page_size
+        )
+        record_access(
+            self.access_log, ctx.request.scope, "profile", customer_id=request.customer_id
         )
         return ProfileResponse.model_validate(profile)
 
     @bentoml.api(input_spec=AudienceRequest)
-    def audience(self, **fields: Any) -> AudienceResponse:
+    async def audience(self, ctx: bentoml.Context, **fields: Any) -> AudienceResponse:
         """Count and sample of an audience query; opted-out customers are never included."""
-        from experiments.audience import run_audience
-
-        state = self._state()
+        state = self._state(ctx)
         if isinstance(state, JSONResponse):
             return state
         request = AudienceRequest.model_validate(fields)
         try:
-            result = run_audience(
-                request.query,
-                tables=state.tables,
-                portrait=state.portrait.reset_index(drop=True),
-                extras=state.audience_extras(),
-                as_of=pd.Timestamp(request.as_of) if request.as_of else state.as_of,
-                limit=request.limit,
-            )
+            result = await AUDIENCES.run(_audience, state, request)
+        except AudienceBusy as exc:
+            return error(429, str(exc), ctx=ctx)
         except PortraitError as exc:
-            return error(400, str(exc), {"query": request.query})
+            return error(400, str(exc), {"query": request.query}, ctx=ctx)
         sample = json.loads(result.frame.to_json(orient="records", date_format="iso"))
+        record_access(self.access_log, ctx.request.scope, "audience", query=request.query,
+                      count=result.count, rows=len(sample), columns=list(result.frame.columns))  # fmt: skip
         return AudienceResponse.model_validate({**result.summary(), "sample": sample})
 
     @bentoml.api(route="/admin/reload", input_spec=ReloadRequest)
-    def reload(self, **fields: Any) -> ReloadResponse:
-        """Load a run and the current champions; swap only if they load and predict."""
+    def reload(self, ctx: bentoml.Context, **fields: Any) -> ReloadResponse:
+        """Load a verified run and the current champions; swap only if they load and predict."""
         request = ReloadRequest.model_validate(fields)
-        run_dir = Path(request.run_dir).resolve() if request.run_dir else self.run_dir
+        try:
+            run_dir = reload_target(run_dir=request.run_dir, run_id=request.run_id,
+                                    roots=self.roots, served=self.run_dir)  # fmt: skip
+        except RunRefused as exc:
+            return error(400, str(exc), ctx=ctx)
+        if not self.reloading.acquire(blocking=False):
+            return error(
+                409, "a reload is already running; try again when it has finished", ctx=ctx
+            )
+        record_access(self.access_log, ctx.request.scope, "reload", run=run_dir.name)
         ok, reason = self._load(run_dir)
         state = self.holder.current
         return ReloadResponse(
             reloaded=ok,
-            run_dir=str(state.run_dir if state else run_dir),
+            run_dir=(state.run_dir if state else run_dir).name,
             model_version=state.model_version if state else "",
             reason=reason,
         )
+
+
+quiet_client_errors()  # a rejected body is one log line, never a traceback quoting the input
+# Every route, BentoML's own included, passes the access middleware (serving/access.py).
+Portrait.add_asgi_middleware(AccessControl, config=access_config(SETTINGS, os.environ))
+
+
+def _audience(state: ServingState, request: AudienceRequest) -> Any:
+    """Run an audience request on the served state (on the audience pool)."""
+    from experiments.audience import run_audience
+
+    return run_audience(
+        request.query,
+        tables=state.tables,
+        portrait=state.portrait.reset_index(drop=True),
+        extras=state.audience_extras(),
+        as_of=pd.Timestamp(request.as_of) if request.as_of else state.as_of,
+        limit=request.limit,
+    )
 
 
 def _warm(state: ServingState) -> None:

@@ -8,6 +8,7 @@ so a model that fails to load leaves the old one serving.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from dataclasses import dataclass, field
@@ -41,7 +42,6 @@ from training.pairs import build_pair_context
 RUN_ENV = "PORTRAIT_RUN_DIR"
 SETTINGS_ENV = "PORTRAIT_SETTINGS"
 AUDIT_ENV = "PORTRAIT_AUDIT_LOG"
-POINTER_NAME = "portrait_latest_run"
 SEGMENT_FIELDS = ("segment_id", "segment_name", "value_tier", "lifecycle_stage", "tags")
 
 
@@ -144,6 +144,9 @@ def load_state(
     `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests.
     """
     run_dir = Path(run_dir).resolve()
+    from serving.runs import verify
+
+    manifest = verify(run_dir, settings, vouch=models is None)  # before anything is read
     meta = run_manifest(run_dir)
     as_of = pd.Timestamp(meta["as_of"])
     tables = load_dataset(
@@ -183,7 +186,7 @@ def load_state(
         holdings_by_customer={str(k): g for k, g in holdings.groupby(CUSTOMER_ID, sort=False)},
         segments=segments,
         segment_rows=_segment_rows(segments),
-        segmentation=_unpickle(run_dir / "segmentation.pkl"),
+        segmentation=_unpickle(run_dir, "segmentation.pkl", manifest),
         rule_base=rule_base,
         popularity=build_popularity(
             holdings, portrait, segments, new_days=settings.segments.new_days
@@ -219,10 +222,11 @@ def _segment_rows(segments: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     return {str(cid): rec for cid, rec in zip(segments[CUSTOMER_ID], records, strict=True)}
 
 
-def _unpickle(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    return joblib.load(path)  # our own run's artefact, written by `portrait run` with joblib
+def _unpickle(run_dir: Path, name: str, manifest: dict[str, Any]) -> Any:
+    from training.manifest import verified_bytes
+
+    # only the bytes the manifest vouched for, read once: nothing else is ever unpickled
+    return joblib.load(io.BytesIO(verified_bytes(run_dir, name, manifest)))
 
 
 def _rule_base(run_dir: Path) -> Any:
@@ -247,9 +251,16 @@ def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
     from training import registry, tracking
 
     tracking.configure(settings.tracking)
-    churn, churn_version = registry.require_champion(registry.CHURN_MODEL)
-    found = registry.load_champion(registry.CONVERSION_MODEL)
-    conversion, conversion_version = found if found is not None else (None, None)
+    pair = registry.champion_pair([registry.CHURN_MODEL, registry.CONVERSION_MODEL])
+    churn_version, conversion_version = pair[registry.CHURN_MODEL], pair[registry.CONVERSION_MODEL]
+    if churn_version is None:
+        registry.require_champion(registry.CHURN_MODEL)  # raises the error that says what to do
+    churn = registry.load_version(registry.CHURN_MODEL, churn_version)
+    conversion = (
+        registry.load_version(registry.CONVERSION_MODEL, conversion_version)
+        if conversion_version
+        else None
+    )
     version = f"churn:v{churn_version},conversion:" + (
         f"v{conversion_version}" if conversion_version else "none"
     )
@@ -271,28 +282,6 @@ def _churn(
     rows = portrait.loc[portrait[CUSTOMER_ID].astype(str).isin(ids)]
     reasons = model.explain(rows)
     return probability, dict(zip(rows[CUSTOMER_ID].astype(str), reasons, strict=True))
-
-
-def latest_pointer(tracking_uri: str) -> Path:
-    """Where `portrait run` records its latest run: beside a sqlite store, else the working directory."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///")).parent / POINTER_NAME
-    return Path.cwd() / POINTER_NAME
-
-
-def record_latest_run(run_dir: Path, tracking_uri: str) -> Path:
-    """Write the pointer `portrait serve` follows when no --run is given."""
-    pointer = latest_pointer(tracking_uri)
-    pointer.write_text(str(Path(run_dir).resolve()), encoding="utf-8")
-    return pointer
-
-
-def latest_run_dir(tracking_uri: str) -> Path:
-    """The run directory recorded by the latest `portrait run` against this tracking store."""
-    pointer = latest_pointer(tracking_uri)
-    if not pointer.is_file():
-        raise StateError(f"no run recorded at {pointer}; run `portrait run` or pass --run RUN_DIR")
-    return Path(pointer.read_text(encoding="utf-8").strip())
 
 
 class StateHolder:

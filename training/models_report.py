@@ -84,12 +84,13 @@ def mlflow_names(metrics: dict[str, float]) -> dict[str, float]:
 
 def log_outcome(
     outcome: Outcome,
-    decision: GateDecision,
+    decision: GateDecision | None,
     *,
     tables: dict[str, pd.DataFrame],
     cutoffs: ModelCutoffs,
 ) -> None:
-    """Parameters, metrics, plots, feature list, data fingerprint and gate decision of one model."""
+    """Parameters, metrics, plots, feature list, data fingerprint and gate decision of one model
+    (None: the gate is decided later, with the run's other model, and logged on the parent run)."""
     tracking.log_params(
         {
             **{f"best.{k}": v for k, v in outcome.tuning.best_params.items()},
@@ -105,9 +106,10 @@ def log_outcome(
         tracking.log_metrics(mlflow_names(values), prefix=f"{who.replace(':', '.')}.")
     for variant, values in outcome.extra.get("variants", {}).items():
         tracking.log_metrics(mlflow_names(values), prefix=f"variant.{variant}.")
-    tracking.log_metrics({"gate_passed": float(decision.passed)})
     tracking.log_dict({"features": list(outcome.model.features)}, "features.json")
-    tracking.log_dict(decision.__dict__, "gate.json")
+    if decision is not None:
+        tracking.log_metrics({"gate_passed": float(decision.passed)})
+        tracking.log_dict(decision.__dict__, "gate.json")
     for fig, caption in outcome_figures(outcome):
         tracking.log_figure(
             fig, f"plots/{caption.split(' ')[0].lower()}_{abs(hash(caption)) % 997}.png"

@@ -37,7 +37,14 @@ from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
 from training.pairs import build_pair_context
-from training.registry import CHURN_MODEL, CONVERSION_MODEL, gate_and_register, load_champion
+from training.registry import (
+    CHURN_MODEL,
+    CONVERSION_MODEL,
+    Candidate,
+    load_champion,
+    prepare,
+    promote_together,
+)
 from training.stage_status import StageStatus, combined, ran, reduced, skipped
 from training.truth import truth_metrics
 
@@ -67,19 +74,32 @@ def train_and_gate(
     portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
                              active_days=settings.time.active_days,
                              engagement=settings.engagement)  # fmt: skip
-    trained = TrainedModels()
+    trained, candidates = TrainedModels(), {}
     for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
         try:
-            outcome, decision, version, cutoffs = train(
+            outcome, candidates[name], cutoffs = train(
                 past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log
             )
         except NotEnoughData as exc:
             trained.statuses[name] = skipped(str(exc))
             continue
         setattr(trained, name, outcome)
-        trained.decisions[name], trained.versions[name] = decision, version
         trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
+    _promote(trained, candidates)
     return trained
+
+
+def _promote(trained: TrainedModels, candidates: dict[str, Candidate]) -> None:
+    """Each model was trained and logged in its own run; none is registered or promoted until
+    every model of the run is, and then in one step under the store's lock (training/registry.py)."""
+    if not candidates:
+        return
+    done = promote_together(list(candidates.values()))
+    for kind, candidate in candidates.items():
+        decision, version = done[candidate.name]
+        trained.decisions[kind], trained.versions[kind] = decision, version
+        tracking.log_metrics({f"{kind}.gate_passed": float(decision.passed)})
+        tracking.log_dict(decision.__dict__, f"gate_{kind}.json")
 
 
 def _labelled_cutoffs(past: dict, as_of: pd.Timestamp, time: Any) -> list[pd.Timestamp]:
@@ -101,13 +121,13 @@ def _train_churn(past, tables, *, as_of, settings, portraits, log):
     with tracking.start_run("churn model", nested=True):
         churn = train_churn(churn_set, settings=settings.models, log=log)
         y = churn.valid[CHURN_LABEL].to_numpy()
-        decision, version = gate_and_register(
+        candidate = prepare(
             churn.model, name=CHURN_MODEL, metric=churn.primary,
             score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
             baselines=churn.baseline_scores(), frame=churn.valid,
         )  # fmt: skip
-        log_outcome(churn, decision, tables=tables, cutoffs=churn_set.cutoffs)
-    return churn, decision, version, churn_set.cutoffs
+        log_outcome(churn, None, tables=tables, cutoffs=churn_set.cutoffs)
+    return churn, candidate, churn_set.cutoffs
 
 
 def _train_conversion(past, tables, *, as_of, settings, portraits, log):
@@ -118,15 +138,15 @@ def _train_conversion(past, tables, *, as_of, settings, portraits, log):
     with tracking.start_run("conversion model", nested=True):
         conv = train_conversion(conv_set, settings=settings.models, log=log)
         k = settings.models.k
-        decision, version = gate_and_register(
+        candidate = prepare(
             conv.model, name=CONVERSION_MODEL, metric=conv.primary,
             score=lambda m: pair_ranking_metrics(conv.valid, m.predict_proba(conv.valid), k=k)[
                 conv.primary
             ],
             baselines=conv.baseline_scores(), frame=conv.valid,
         )  # fmt: skip
-        log_outcome(conv, decision, tables=tables, cutoffs=conv_set.cutoffs)
-    return conv, decision, version, conv_set.cutoffs
+        log_outcome(conv, None, tables=tables, cutoffs=conv_set.cutoffs)
+    return conv, candidate, conv_set.cutoffs
 
 
 def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from portrait.settings import Settings
 from training import tracking
 from training.engine import build_portrait, distribute, engine_session, training_on
 from training.extra_columns import select_extra_columns
+from training.manifest import record_manifest
 from training.models_stage import models_stage
 from training.report import Section, write_report
 from training.rules_stage import rules_stage
@@ -173,12 +174,13 @@ def run_pipeline(
         _log_run(ctx, report, quality)
         run_id = run.info.run_id
     failed = {n: s.reason for n, s in ctx.statuses.items() if s.status == FAILED}
-    if failed:
+    if failed:  # no manifest: a run with a failed stage is never served
         raise RunIncomplete(
             "stage(s) failed: "
             + "; ".join(f"{n}: {r}" for n, r in failed.items())
             + f". report.html and quality.json are in {out_dir}; please report this bug"
         )
+    record_manifest(out_dir, run_id=run_id, models=ctx.results.get("champions", {}))
     return RunResult(out_dir, report, quality, run_id, uri)
 
 

@@ -1,8 +1,11 @@
 """Model logging, the MLflow model registry and the quality gate (the one place for registry calls).
 
 A model is logged as an MLflow pyfunc that wraps the whole fitted object (booster, calibrator,
-feature list, categories), with a signature and an input example. Each trained model is
-registered as a new version; the alias `champion` moves to it only when the gate passes:
+feature list, categories), with a signature and an input example. A run's models are registered
+and gated together once both are trained, under a file lock per tracking store
+(`promote_together`), so two runs never both win and no alias moves half-way through a run; the
+service reads the champion pair under the same lock. The alias `champion` moves only when the
+gate passes:
 strictly better than the current champion on the primary metric, re-scored on the SAME
 validation frame, and strictly better than every baseline. Otherwise the alias stays where it is
 and the decision says why. Primary metrics: churn PR AUC (churners are a minority and the
@@ -11,9 +14,13 @@ retention team works the top of the list; PR AUC rewards exactly that), conversi
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,6 +35,7 @@ from portrait.errors import PortraitError
 CHAMPION = "champion"
 CHURN_MODEL = "portrait-churn"
 CONVERSION_MODEL = "portrait-conversion"
+PAIR_TAG = "portrait.champion_pair"  # on each champion version: the pair it was promoted into
 
 
 class PortraitModel(mlflow.pyfunc.PythonModel):
@@ -92,6 +100,11 @@ def load_champion(name: str) -> tuple[Any, str] | None:
     return loaded.unwrap_python_model().model, version
 
 
+def load_version(name: str, version: str) -> Any:
+    """The full model object of one registered version."""
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model().model
+
+
 def require_champion(name: str) -> tuple[Any, str]:
     """Like `load_champion`, but a missing champion is a user error with what to do."""
     found = load_champion(name)
@@ -141,6 +154,102 @@ def quality_gate(
     return GateDecision(True, metric, candidate, champion, baselines, reason)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A trained model logged to MLflow (not yet registered), its score and what it must beat."""
+
+    name: str
+    model: Any
+    model_uri: str
+    metric: str
+    score: Callable[[Any], float]
+    candidate_score: float
+    baselines: dict[str, float]
+
+
+def prepare(
+    model: Any,
+    *,
+    name: str,
+    metric: str,
+    score: Callable[[Any], float],
+    baselines: dict[str, float],
+    frame: pd.DataFrame,
+) -> Candidate:
+    """Score the candidate and log it into the active run; nothing is registered yet."""
+    candidate_score = score(model)
+    uri = log_model(model, name=name.removeprefix("portrait-"), frame=frame)
+    return Candidate(name, model, uri, metric, score, candidate_score, baselines)
+
+
+def gate(candidate: Candidate) -> GateDecision:
+    """The gate decision of a candidate against the champion of now, re-scored on its data."""
+    current = load_champion(candidate.name)
+    champion_score = None
+    if current is not None:
+        try:
+            champion_score = candidate.score(current[0])
+        except (KeyError, ValueError) as exc:  # the old champion cannot read today's features
+            champion_score = float("-inf")
+            warnings.warn(
+                f"champion {candidate.name} v{current[1]} cannot score the validation data: {exc}",
+                stacklevel=2,
+            )
+    return quality_gate(
+        metric=candidate.metric, candidate=candidate.candidate_score, champion=champion_score,
+        baselines=candidate.baselines,
+    )  # fmt: skip
+
+
+def promotion_lock_path(uri: str) -> Path:
+    """The lock file of a tracking store: beside a sqlite file or inside a file store; for a
+    remote server, one per store in ~/.portrait (it serialises the runs of this machine only)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///") + ".promote.lock")
+    if uri.startswith("file://") or "://" not in uri:
+        return Path(uri.removeprefix("file://")) / ".promote.lock"
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return Path.home() / ".portrait" / f"promote-{digest}.lock"
+
+
+@contextmanager
+def promotion_lock() -> Iterator[None]:
+    """Held while champions are read as a pair or gated and moved: one run at a time per store."""
+    path = promotion_lock_path(mlflow.get_tracking_uri())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def promote_together(candidates: list[Candidate]) -> dict[str, tuple[GateDecision, str]]:
+    """Gate every candidate of a run against the champions of now, register them all, and move
+    the aliases of those that pass, in one step under the store's lock: two runs never both
+    win, and no alias moves before every model of the run is trained and gated. A candidate
+    whose gate fails keeps its previous champion. Each champion is tagged with the pair."""
+    with promotion_lock():
+        decisions = {c.name: gate(c) for c in candidates}  # any error here: nothing moves
+        versions = {c.name: register(c.model_uri, name=c.name) for c in candidates}
+        for name, decision in decisions.items():
+            if decision.passed:
+                promote(name, versions[name])
+        pair = ",".join(f"{n}:v{champion_version(n)}" for n in sorted(decisions))
+        client = MlflowClient()
+        for name in decisions:
+            if (version := champion_version(name)) is not None:
+                client.set_model_version_tag(name, version, PAIR_TAG, pair)
+    return {name: (decisions[name], versions[name]) for name in decisions}
+
+
+def champion_pair(names: list[str]) -> dict[str, str | None]:
+    """The champion version of each model, read together under the lock (never a torn pair)."""
+    with promotion_lock():
+        return {name: champion_version(name) for name in names}
+
+
 def gate_and_register(
     model: Any,
     *,
@@ -150,25 +259,8 @@ def gate_and_register(
     baselines: dict[str, float],
     frame: pd.DataFrame,
 ) -> tuple[GateDecision, str]:
-    """Log and register the candidate, re-score the champion with `score`, move the alias only on a pass."""
-    candidate = score(model)
-    current = load_champion(name)
-    champion_score = None
-    if current is not None:
-        try:
-            champion_score = score(current[0])
-        except (KeyError, ValueError) as exc:  # the old champion cannot read today's features
-            champion_score = float("-inf")
-            warnings.warn(
-                f"champion {name} v{current[1]} cannot score the validation data: {exc}",
-                stacklevel=2,
-            )
-    decision = quality_gate(
-        metric=metric, candidate=candidate, champion=champion_score, baselines=baselines
+    """One model: log it, then gate, register and promote it under the lock."""
+    candidate = prepare(
+        model, name=name, metric=metric, score=score, baselines=baselines, frame=frame
     )
-    version = register(
-        log_model(model, name=name.removeprefix("portrait-"), frame=frame), name=name
-    )
-    if decision.passed:
-        promote(name, version)
-    return decision, version
+    return promote_together([candidate])[name]

@@ -6,7 +6,7 @@ from typing import Any
 
 from serving.ui.app import create_app
 
-__all__ = ["create_app", "current_service_audit", "current_service_state"]
+__all__ = ["create_app", "current_service_access", "current_service_audit", "current_service_state"]
 
 
 def _service() -> Any:
@@ -28,3 +28,8 @@ def current_service_state() -> Any:
 def current_service_audit() -> Any:
     """The running service's exclusion audit, so products the pages hide are counted like the API's."""
     return getattr(_service(), "audit", None)
+
+
+def current_service_access() -> Any:
+    """The running service's access log: who read which customer, who exported which audience."""
+    return getattr(_service(), "access_log", None)

@@ -12,12 +12,12 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
@@ -32,6 +32,8 @@ from starlette.staticfiles import StaticFiles
 
 from portrait.errors import PortraitError
 from serving.answers import recommend_answer
+from serving.audience_pool import AudiencePool
+from serving.logs import record_access
 from serving.schemas import RecommendRequest
 from serving.state import ServingState
 from serving.ui import audiences, customer
@@ -51,9 +53,11 @@ class Pages:
     """Request handlers sharing the state provider, the audit, the templates and the run summary."""
 
     def __init__(
-        self, state: StateFn, audit: AuditFn | None, mlflow_command: Callable[[ServingState], str]
-    ) -> None:
+        self, state: StateFn, audit: AuditFn | None, mlflow_command: Callable[[ServingState], str],
+        *, access: AuditFn | None, pool: AudiencePool,
+    ) -> None:  # fmt: skip
         self.state_fn, self.audit_fn, self.mlflow_command = state, audit, mlflow_command
+        self.access_fn, self.pool = access, pool
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -108,8 +112,9 @@ class Pages:
     def customer_search(self, request: Request) -> Response:
         wanted = (request.query_params.get("customer_id") or "").strip()
         if wanted:
+            # a relative Location: never built from the request's Host header
             return RedirectResponse(
-                request.url_for("customer", customer_id=wanted), status_code=303
+                request.url_for("customer", customer_id=wanted).path, status_code=303
             )
         state = self.served(request)
         if isinstance(state, HTMLResponse):
@@ -128,9 +133,13 @@ class Pages:
                 f"Check the id and search again (ids look like {state.portrait.index[0]}).",
                 search=True,
             )  # fmt: skip
-        return self.render(
-            request, "customer.html", state=state, **self.customer_context(request, state, cid)
-        )
+        context = self.customer_context(request, state, cid)
+        self.record(request, "customer_page", customer_id=cid)
+        return self.render(request, "customer.html", state=state, **context)
+
+    def record(self, request: Request, action: str, **fields: Any) -> None:
+        """An access-log line: who (the key's name) did `action`."""
+        record_access(self.access_fn() if self.access_fn else None, request.scope, action, **fields)
 
     def customer_context(self, request: Request, state: ServingState, cid: str) -> dict[str, Any]:
         answer, excluded = recommend_answer(state, RecommendRequest(customer_id=cid, k=5))
@@ -173,7 +182,7 @@ class Pages:
         form = await request.form()
         ready = str(form.get("ready") or "")
         query = audiences.READY_MADE.get(ready, str(form.get("query") or ""))
-        result, error = await run_in_threadpool(self.evaluate, state, query, audiences.SAMPLE_SIZE)
+        result, error = await self.evaluate(state, query, audiences.SAMPLE_SIZE)
         return self.render(
             request, "audiences.html", 400 if error else 200, state=state,
             ready=audiences.ready_made(), query=query, result=result, error=error,
@@ -187,7 +196,7 @@ class Pages:
             )
         form = await request.form()
         query = str(form.get("query") or "")
-        result, error = await run_in_threadpool(self.evaluate, state, query, audiences.SAMPLE_SIZE)
+        result, error = await self.evaluate(state, query, audiences.SAMPLE_SIZE)
         return JSONResponse(
             {"error": error} if error else result, status_code=400 if error else 200
         )
@@ -199,29 +208,33 @@ class Pages:
         form = await request.form()
         query, fmt = str(form.get("query") or ""), str(form.get("format") or "csv")
         try:
-            body, media, filename = await run_in_threadpool(self.export, state, query, fmt)
+            body, media, filename, result = await self.pool.run(self.export, state, query, fmt)
         except PortraitError as exc:
             return self.render(
                 request, "audiences.html", 400, state=state, ready=audiences.ready_made(),
                 query=query, error=str(exc),
             )  # fmt: skip
+        self.record(request, "audience_export", query=query, count=result.count, format=fmt,
+                    columns=list(result.frame.columns))  # fmt: skip
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(body, media_type=media, headers=headers)
 
-    def export(self, state: ServingState, query: str, fmt: str) -> tuple[bytes, str, str]:
-        """The whole audience (no sample limit) as file bytes."""
+    def export(self, state: ServingState, query: str, fmt: str) -> tuple[bytes, str, str, Any]:
+        """The whole audience (no sample limit) as file bytes, media type, file name, result."""
         if fmt not in audiences.FORMATS:
             raise PortraitError(f"download format must be csv or parquet, got {fmt[:20]!r}")
-        return audiences.export(audiences.run_query(state, query, limit=None), fmt)
+        result = audiences.run_query(state, query, limit=None)
+        return (*audiences.export(result, fmt), result)
 
-    def evaluate(
+    async def evaluate(
         self, state: ServingState, query: str, limit: int
     ) -> tuple[dict | None, str | None]:
         """Counts and sample, or the query error's message (with its caret) for the page."""
         try:
-            return audiences.summary(audiences.run_query(state, query, limit=limit)), None
+            result = await self.pool.run(partial(audiences.run_query, limit=limit), state, query)
         except PortraitError as exc:
             return None, str(exc)
+        return audiences.summary(result), None
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
@@ -260,10 +273,14 @@ def create_app(
     state: StateFn,
     *,
     audit: AuditFn | None = None,
+    access: AuditFn | None = None,
+    pool: AudiencePool | None = None,
     mlflow_command: Callable[[ServingState], str] = _mlflow_command,
 ) -> Starlette:
-    """The UI app; `state` returns the ServingState being served (None while loading)."""
-    pages = Pages(state, audit, mlflow_command)
+    """The UI app; `state` returns the ServingState being served (None while loading), `access`
+    the access log, `pool` where audience queries run (the service shares its own)."""
+    pool = pool or AudiencePool(workers=2, budget=30.0)
+    pages = Pages(state, audit, mlflow_command, access=access, pool=pool)
     routes = [
         Route("/", pages.overview, name="overview"),
         Route("/report", pages.report, name="report"),

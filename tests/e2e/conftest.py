@@ -77,19 +77,46 @@ def wait_ready(url: str, process: subprocess.Popen, *, timeout: float = 150.0) -
     raise RuntimeError(f"server at {url} not ready after {timeout:.0f}s")
 
 
+ROLES = ("app", "staff", "marketer", "admin")
+ROUTE_ROLE = {"/recommend": "app", "/profile": "staff", "/audience": "marketer",
+              "/admin/reload": "admin", "/metrics": "admin"}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Server:
-    """A running service: its base URL, the run it serves and its audit log."""
+    """A running service: its base URL, the run it serves, its audit log and one key per role
+    (and "pages": one key with staff, marketer and admin for the browser)."""
 
     url: str
     demo: DemoRun
     audit_log: Path
+    keys: dict[str, str]
+    keys_file: Path
+
+    def headers(self, role: str) -> dict[str, str]:
+        """The Authorization header of the session's key for `role`."""
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def auth(self, path: str) -> dict[str, str]:
+        """The Authorization header of the role that `path` needs."""
+        return self.headers(ROUTE_ROLE.get(path, "pages"))
+
+
+def make_keys(path: Path) -> dict[str, str]:
+    """A key file with one key per role and a page key (staff, marketer, admin)."""
+    from serving.keys import add_key
+
+    keys = {role: add_key(path, f"test-{role}", roles=[role]) for role in ROLES}
+    keys["pages"] = add_key(path, "test-pages", roles=["staff", "marketer", "admin"])
+    return keys
 
 
 def serve_demo_run(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`portrait serve --run RUN --port P` in its own process group, stopped at the end."""
     port = free_port()
     audit = tmp_path_factory.mktemp("audit") / "exclusions.jsonl"
+    keys_file = audit.parent / "keys.json"
+    keys = make_keys(keys_file)
     log = (tmp_path_factory.getbasetemp() / "server.log").open("w")
     serve = [
         "serve",
@@ -99,6 +126,8 @@ def serve_demo_run(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) 
         str(port),
         "--audit-log",
         str(audit),
+        "--keys",
+        str(keys_file),
     ]
     process = subprocess.Popen(
         [*PORTRAIT, *serve, *demo_run.sets],
@@ -110,7 +139,7 @@ def serve_demo_run(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) 
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process)
-        yield Server(url, demo_run, audit)
+        yield Server(url, demo_run, audit, keys, keys_file)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

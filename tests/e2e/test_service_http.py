@@ -8,6 +8,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from serving.audit import read_audit
+
 pytestmark = pytest.mark.e2e
 
 
@@ -25,10 +27,11 @@ def products(server) -> pd.DataFrame:
 def post(server, path: str, body, **kw) -> httpx.Response:
     """POST JSON (or raw text when `body` is a str) to the server."""
     kw.setdefault("timeout", 30)
+    headers = {**server.auth(path), **kw.pop("headers", {})}
     if isinstance(body, str):
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **headers}
         return httpx.post(f"{server.url}{path}", content=body, headers=headers, **kw)
-    return httpx.post(f"{server.url}{path}", json=body, **kw)
+    return httpx.post(f"{server.url}{path}", json=body, headers=headers, **kw)
 
 
 def served(customers: pd.DataFrame, mask: pd.Series) -> str:
@@ -39,7 +42,7 @@ def served(customers: pd.DataFrame, mask: pd.Series) -> str:
 def test_health_endpoints(server):
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/readyz").status_code == 200
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=server.auth("/metrics")).text
     assert "portrait_policy_exclusions_total" in metrics
 
 
@@ -175,22 +178,25 @@ def test_bad_audience_query_is_a_400(server):
 def test_exclusions_are_counted_and_audited(server, customers):
     cid = served(customers, customers["risk_level"].eq(1) & ~customers["marketing_opt_out"])
     post(server, "/recommend", {"customer_id": cid, "k": 3})
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=server.auth("/metrics")).text
     line = next(
         x
         for x in metrics.splitlines()
         if x.startswith('portrait_policy_exclusions_total{reason="risk_above_customer"}')
     )
     assert float(line.split()[-1]) > 0
-    rows = [json.loads(x) for x in server.audit_log.read_text().splitlines()]
-    mine = [r for r in rows if r["customer_id"] == cid]
-    assert mine and {"time", "customer_id", "product_id", "rule", "model_version"} <= set(mine[0])
-    assert {r["rule"] for r in mine} >= {"risk_above_customer"}
+    log = read_audit(server.audit_log)
+    mine = log.loc[log["customer_id"] == cid]
+    assert len(mine) and mine["model_version"].str.startswith("churn:v").all()
+    assert set(mine["rule"]) >= {"risk_above_customer"}
 
 
 def test_reload_keeps_serving_when_the_new_state_fails(server, customers, tmp_path):
-    bad = post(server, "/admin/reload", {"run_dir": str(tmp_path / "missing-run")}).json()
-    assert bad["reloaded"] is False and "quality.json" in bad["reason"]
+    outside = post(server, "/admin/reload", {"run_dir": str(tmp_path / "missing-run")})
+    assert outside.status_code == 400 and "run_roots" in outside.json()["error"]
+    bad = post(server, "/admin/reload", {"run_dir": "missing-run"}).json()
+    assert bad["reloaded"] is False and "manifest.json" in bad["reason"]
+    assert "/" not in bad["reason"] and "/" not in bad["run_dir"]  # no server paths
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     cid = served(customers, ~customers["marketing_opt_out"])
     assert post(server, "/recommend", {"customer_id": cid}).status_code == 200

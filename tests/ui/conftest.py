@@ -61,9 +61,10 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
 
 
 @pytest.fixture
-def page(browser_context) -> Iterator[object]:
-    """A new tab at desktop width; closed after the test."""
+def page(browser_context, server) -> Iterator[object]:
+    """A new tab at desktop width sending the session's page key; closed after the test."""
     tab = browser_context.new_page()
+    tab.set_extra_http_headers(server.headers("pages"))
     tab.set_viewport_size({"width": 1280, "height": 900})
     try:
         yield tab

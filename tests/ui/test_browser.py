@@ -145,3 +145,20 @@ def test_bad_query_points_at_the_token(page, server, shoot):
     assert page.locator("#counts").is_hidden()
     no_trace(page)
     shoot("audiences-bad-query")
+
+
+def test_login_form_then_count_and_download_with_the_session(browser_context, server):
+    tab = browser_context.new_page()  # no Authorization header: the login page, then a cookie
+    try:
+        tab.goto(f"{server.url}/ui/audiences")
+        tab.fill("#key", server.keys["marketer"])
+        tab.click("button[type=submit]")
+        tab.get_by_label("Query").fill("age >= 60")
+        tab.locator("#counts").wait_for(state="visible")  # the count's fetch sent the CSRF token
+        with tab.expect_download() as download:
+            tab.get_by_role("button", name="Download CSV").click()
+        assert download.value.suggested_filename.endswith(".csv")
+        tab.goto(f"{server.url}/ui/logout")
+        assert tab.locator("#key").is_visible()
+    finally:
+        tab.close()

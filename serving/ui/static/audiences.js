@@ -54,6 +54,7 @@
     var ticket = ++latest;
     var body = new URLSearchParams();
     body.set("query", text);
+    body.set("csrf_token", form.elements.csrf_token.value);
     fetch(form.dataset.count, { method: "POST", body: body })
       .then(function (r) { return r.json(); })
       .then(function (data) { if (ticket === latest) render(data); })
