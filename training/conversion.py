@@ -88,7 +88,11 @@ def phrase(feature: str, values: pd.Series) -> pd.Series:
         text = LABEL_PHRASES[feature]
         return pd.Series([text.format(v=str(v).replace("_", " ")) for v in values], dtype=object)
     if template is None:
-        name = feature.replace("_", " ")
+        name = feature.removeprefix("extra_").replace("_", " ")
+        if not pd.api.types.is_numeric_dtype(values):  # text attributes: gender, occupation, ...
+            return pd.Series(
+                [f"suits customers with {name} {v}" for v in values.astype(object)], dtype=object
+            )
         return pd.Series([f"{name}: {v:.3g}" for v in values.astype(float)], dtype=object)
     nums = pd.to_numeric(values, errors="coerce").astype(float).fillna(0.0)
     return pd.Series([template.format(v=v, e=np.expm1(v)) for v in nums], dtype=object)

@@ -36,7 +36,7 @@ from training.datasets import (
 from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
-from training.pairs import build_pair_context
+from training.pairs import CUSTOMER_FEATURES, PAIR_FEATURES, build_pair_context
 from training.registry import (
     CHURN_MODEL,
     CONVERSION_MODEL,
@@ -274,9 +274,8 @@ def _usable(champion: tuple[Any, str] | None, portrait: pd.DataFrame) -> tuple[A
     needs = set(getattr(champion[0], "features", ())) - set(
         getattr(champion[0], "extra_inputs", ())
     )
-    from training.pairs import PAIR_FEATURES
-
-    return champion if needs <= set(portrait.columns) | set(PAIR_FEATURES) else None
+    known = set(portrait.columns) | set(PAIR_FEATURES) | set(CUSTOMER_FEATURES)
+    return champion if needs <= known else None
 
 
 def _churn_scorer(trained: TrainedModels, portrait: pd.DataFrame) -> tuple[Any | None, str]:

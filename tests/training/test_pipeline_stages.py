@@ -57,3 +57,17 @@ def test_a_raising_stage_is_recorded_and_the_outputs_are_still_written(
     report = (tmp_path / "run" / "report.html").read_text()
     assert "two months of history" in report and "Stages: what ran" in report
     assert "RuntimeError" in (tmp_path / "run" / "errors.log").read_text()
+
+
+def test_a_conversion_champion_reads_the_portrait_plus_pair_columns(tiny_tables):
+    from types import SimpleNamespace
+
+    from features.portrait import build_features
+    from training.conversion import FEATURES, PerProductModel
+    from training.models_stage import _usable
+
+    portrait = build_features(tiny_tables, as_of="2025-02-01")
+    for model in (SimpleNamespace(features=FEATURES), PerProductModel()):
+        assert _usable((model, "3"), portrait) == (model, "3")
+    other = SimpleNamespace(features=[*FEATURES, "extra_from_another_bank"])
+    assert _usable((other, "4"), portrait) is None

@@ -491,3 +491,14 @@ def test_rule_base_keeps_the_best_max_rules_and_says_so(bank) -> None:
     )
     assert len(capped) == 10 and any("rules.max_rules" in n for n in notes)
     pd.testing.assert_frame_equal(capped, full.head(10))
+
+
+def test_products_sharing_a_name_are_told_apart_by_id() -> None:
+    from training.rule_base import product_labels
+
+    products = pd.DataFrame(
+        {"product_id": ["P1", "P2", "P3"], "name": ["Gold fund", "Gold fund", "Deposit"]}
+    )
+    assert product_labels(products).to_dict() == {
+        "P1": "Gold fund (P1)", "P2": "Gold fund (P2)", "P3": "Deposit",
+    }  # fmt: skip
