@@ -175,14 +175,16 @@ POISSON_LOWER_4 = 1.36632  # exact one-sided 95% lower bound of a Poisson count 
 
 def test_adjusted_lift_removes_the_lift_the_strata_explain() -> None:
     rules = mine_rules(STRATIFIED, settings=LOOSE, kind="holding")
-    a_b = as_pairs(rank_rules(rules, STRATIFIED, STRATA))[("A", "B")]
+    a_b = as_pairs(rank_rules(rules, STRATIFIED, STRATA, estimate="standardised"))[("A", "B")]
     assert (a_b.lift, a_b.observed, a_b.expected, a_b.adjusted_lift) == pytest.approx(
         (2.0, 4, 4.0, 1.0)
     )
     assert a_b.lift_lower == pytest.approx(POISSON_LOWER_4 / 4, abs=1e-4)
     with pytest.raises(RulesError, match="baskets they were mined from"):
         rank_rules(rules, baskets_of("AC", "C"))
-    plain = as_pairs(rank_rules(rules, STRATIFIED))[("A", "B")]  # one stratum: plain lift
+    plain = as_pairs(rank_rules(rules, STRATIFIED, estimate="standardised"))[
+        ("A", "B")
+    ]  # one stratum: plain lift
     assert (plain.expected, plain.adjusted_lift) == pytest.approx((2.0, 2.0))
     assert plain.lift_lower == pytest.approx(POISSON_LOWER_4 / 2, abs=1e-4)
 
@@ -197,8 +199,12 @@ def test_ranking_counts_transition_items_and_agrees_with_mined_support() -> None
     assert ranked["adjusted_lift"].tolist() == pytest.approx(ranked["lift"].tolist())
     # the same lift on twice the baskets: a lower bound closer to the lift
     double = pd.concat([HAND, baskets_of("AB", "ABC", "A", "BC", prefix="c")])
-    few = rank_rules(mine_rules(HAND, settings=LOOSE, kind="holding"), HAND)
-    many = rank_rules(mine_rules(double, settings=LOOSE, kind="holding"), double)
+    few = rank_rules(
+        mine_rules(HAND, settings=LOOSE, kind="holding"), HAND, estimate="standardised"
+    )
+    many = rank_rules(
+        mine_rules(double, settings=LOOSE, kind="holding"), double, estimate="standardised"
+    )
     assert few["lift"].tolist() == pytest.approx(many["lift"].tolist())
     assert (few["lift_lower"].to_numpy() < many["lift_lower"].to_numpy()).all()
 
@@ -365,7 +371,7 @@ def test_planted_affinities_are_in_the_top_10_transition_rules(bank) -> None:
     assert {pair: r for pair, r in ranks.items() if r is not None and r > 10} == {}
     # Raw lift (no strata) buries them: risky products look related because only high-risk
     # customers can buy them (ranks 1, 2, 17, 25, 47).
-    raw = planted_ranks(demo, as_of, strata_column="")
+    raw = planted_ranks(demo, as_of, strata_columns=())
     assert max(r for r in raw.values() if r is not None) > 10
 
 
@@ -443,9 +449,12 @@ def test_segment_mining_skips_small_segments(bank) -> None:
 
 def test_an_unknown_strata_column_is_refused_by_name(bank) -> None:
     demo, as_of = bank
-    with pytest.raises(RulesError, match="rules.strata_column 'wealth'"):
+    with pytest.raises(RulesError, match="rules.strata_columns names 'wealth'"):
         mine_all_rules(
-            demo.tables, as_of=as_of, settings=RuleSettings(strata_column="wealth"), segments=None
+            demo.tables,
+            as_of=as_of,
+            settings=RuleSettings(strata_columns=("wealth",)),
+            segments=None,
         )
 
 
