@@ -1,0 +1,117 @@
+"""Rule ranking within strata: combined columns, thin strata backing off, Mantel-Haenszel by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from portrait.settings import RuleSettings
+from training.rules import RulesError, mine_rules
+from training.rules_ranking import rank_rules
+from training.rules_stage import mine_all_rules
+from training.rules_strata import POOLED, customer_strata, run_strata, stratum_labels
+
+ANY = RuleSettings(min_support=0.1, min_confidence=0.0, min_lift=0.0, min_rule_baskets=1)
+
+
+def baskets_of(*sets: str) -> pd.DataFrame:
+    """One row per (basket, item); basket i belongs to customer c<i>."""
+    rows = [(f"b{i}", f"c{i}", item) for i, s in enumerate(sets) for item in s]
+    return pd.DataFrame(rows, columns=["basket_id", "customer_id", "item"])
+
+
+# Stratum (risk 1, segment x): AC A C Z -> n 4, n_A 2, n_C 2, both 1.
+# Stratum (risk 2, segment y): AC AC AC A C Z -> n 6, n_A 4, n_C 4, both 3.
+TWO_STRATA = baskets_of("AC", "A", "C", "Z", "AC", "AC", "AC", "A", "C", "Z")
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": [f"c{i}" for i in range(10)],
+        "risk_level": [1] * 4 + [2] * 6,
+        "segment_id": ["x"] * 4 + ["y"] * 6,
+    }
+)
+
+
+def rule_a_c(ranked: pd.DataFrame) -> pd.Series:
+    pick = ranked["antecedents"].map(list).map(["A"].__eq__) & ranked["consequents"].map(list).map(
+        ["C"].__eq__
+    )
+    return ranked.loc[pick].iloc[0]
+
+
+def test_expected_and_mantel_haenszel_by_hand_on_two_combined_strata() -> None:
+    rules = mine_rules(TWO_STRATA, settings=ANY, kind="holding")
+    strata = customer_strata(CUSTOMERS, ("risk_level", "segment_id"))
+    std = rule_a_c(rank_rules(rules, TWO_STRATA, strata, estimate="standardised"))
+    expected = 2 * 2 / 4 + 4 * 4 / 6  # sum over strata of n_A * n_C / n
+    assert std.lift == pytest.approx((4 / 10) / (6 / 10 * 6 / 10))  # raw lift, 1.11
+    assert (std.observed, std.expected) == pytest.approx((4, expected))
+    assert std.adjusted_lift == pytest.approx(4 / expected)
+    assert std.lift_lower == pytest.approx(stats.chi2.ppf(0.05, 8) / 2 / expected)
+    # MH: holders vs non-holders in each stratum, weights n_A * n_notA / n
+    num = 1 * 2 / 4 + 3 * 2 / 6  # exposed cases x unexposed / n
+    den = 1 * 2 / 4 + 1 * 4 / 6  # unexposed cases x exposed / n
+    spread = (2 * 2 * 2 - 1 * 1 * 4) / 4**2 + (4 * 4 * 2 - 3 * 1 * 6) / 6**2  # Greenland-Robins
+    lower = num / den * math.exp(-1.6448536 * math.sqrt(spread / (num * den)))
+    mh = rule_a_c(rank_rules(rules, TWO_STRATA, strata))  # the default estimate
+    assert mh.risk_ratio == pytest.approx(9 / 7)
+    assert mh.lift_lower == pytest.approx(lower, rel=1e-6)
+    assert mh.expected == pytest.approx(expected)  # observed / expected are still reported
+
+
+def test_thin_strata_back_off_to_their_leading_column_then_pool() -> None:
+    customers = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(12)],
+            "risk_level": [1] * 8 + [2] * 4,
+            "segment_id": ["x"] * 4 + ["y"] * 2 + ["z"] * 2 + ["x"] + ["y"] * 3,
+        }
+    )
+    strata = customer_strata(customers, ("risk_level", "segment_id"))
+    baskets = [f"c{i}" for i in range(13)]  # c12 has no customers row: "unknown"
+    labels = stratum_labels(pd.Index(baskets).to_numpy(), strata, min_baskets=3).tolist()
+    assert labels == ["1 x x"] * 4 + ["1"] * 4 + [POOLED] + ["2 x y"] * 3 + [POOLED]
+    assert stratum_labels(pd.Index(baskets).to_numpy(), None, min_baskets=3).nunique() == 1
+
+
+def test_one_thin_stratum_pools_with_the_rest_so_ranking_matches_plain_lift() -> None:
+    rules = mine_rules(TWO_STRATA, settings=ANY, kind="holding")
+    strata = customer_strata(CUSTOMERS, ("risk_level", "segment_id"))
+    pooled = rule_a_c(rank_rules(rules, TWO_STRATA, strata, min_stratum_baskets=7))
+    plain = rule_a_c(rank_rules(rules, TWO_STRATA))
+    # the 4-basket stratum pools alone, the 6-basket one too: together they are one stratum
+    assert pooled.expected == pytest.approx(plain.expected) == pytest.approx(6 * 6 / 10)
+    assert pooled.lift_lower == pytest.approx(plain.lift_lower)
+
+
+def test_a_consequent_bought_only_by_holders_gets_a_finite_risk_ratio() -> None:
+    baskets = baskets_of("AC", "AC", "A", "A", "Z", "Z")  # no non-holder buys C
+    ranked = rank_rules(mine_rules(baskets, settings=ANY, kind="holding"), baskets)
+    rule = rule_a_c(ranked)
+    assert math.isfinite(rule.risk_ratio) and rule.risk_ratio > 1
+    assert 0 < rule.lift_lower < rule.risk_ratio
+
+
+def test_strata_columns_take_segment_id_from_the_segments_stage_and_refuse_unknowns() -> None:
+    customers = CUSTOMERS.drop(columns="segment_id")
+    segments = CUSTOMERS[["customer_id", "segment_id"]]
+    strata = run_strata(customers, segments, ("risk_level", "segment_id"))
+    assert list(strata.columns) == ["risk_level", "segment_id"]
+    assert strata.loc["c0"].tolist() == ["1", "x"]
+    # no segments (the segments stage did not run): risk level alone
+    assert list(run_strata(customers, None, ("risk_level", "segment_id")).columns) == ["risk_level"]
+    with pytest.raises(RulesError, match="rules.strata_columns names 'wealth'"):
+        run_strata(customers, segments, ("risk_level", "wealth"))
+
+
+def test_an_unknown_rank_estimate_is_refused_by_name() -> None:
+    with pytest.raises(RulesError, match="rules.rank_estimate must be one of"):
+        mine_all_rules(
+            {"transactions": pd.DataFrame(), "products": pd.DataFrame()},
+            as_of=pd.Timestamp("2025-01-01"),
+            settings=RuleSettings(rank_estimate="odds"),
+            segments=None,
+        )
