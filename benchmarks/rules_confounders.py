@@ -6,9 +6,10 @@ the position of a planted affinity among the report's ordering of one-product ->
 transition rules for all customers (training.rules_ranking.top_rules); "-" = not mined.
 
 Variants: raw lift (one stratum), lift standardised within risk level (the old default),
-within segment (the segments stage's own segments, as a run has them), within risk level x
-segment, and the same strata with the Mantel-Haenszel risk ratio instead; plus the planted
-personas (truth, which no run has) as a reference of what a perfect segmentation would give.
+within segment (the segments stage's own segments at as_of, as a run has them), within risk
+level x segment, within the segment predicted from sign-up attributes (signup_segment), and
+the same strata with the Mantel-Haenszel risk ratio; plus the planted personas (truth, which
+no run has) as a reference of what a perfect, time-invariant segmentation would give.
 
     nice -n 10 .venv/bin/python benchmarks/rules.py --confounders [--seeds 7,2,3] [--customers 5000]
 
@@ -34,10 +35,14 @@ from training.engine import build_portrait  # noqa: E402
 from training.rules import build_transition_baskets, mine_rules  # noqa: E402
 from training.rules_ranking import rank_rules, top_rules  # noqa: E402
 from training.rules_stage import within_budget  # noqa: E402
-from training.rules_strata import run_strata  # noqa: E402
+from training.rules_strata import (  # noqa: E402
+    SIGNUP_SEGMENT,
+    run_strata,
+    signup_segment_frame,
+)
 from training.segments_stage import build_segments, fitting_k_range  # noqa: E402
 
-RISK, SEG = "risk_level", SEGMENT_ID
+RISK, SEG, SIGNUP = "risk_level", SEGMENT_ID, SIGNUP_SEGMENT
 VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "persona")
     "raw lift": ((), "standardised", "run"),
     "lift | risk": ((RISK,), "standardised", "run"),
@@ -47,22 +52,27 @@ VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "person
     "MH | risk": ((RISK,), "mantel_haenszel", "run"),
     "MH | segment": ((SEG,), "mantel_haenszel", "run"),
     "MH | risk x segment": ((RISK, SEG), "mantel_haenszel", "run"),
+    "lift | risk x signup segment": ((RISK, SIGNUP), "standardised", "run"),
+    "MH | signup segment": ((SIGNUP,), "mantel_haenszel", "run"),
+    "MH | risk x signup segment": ((RISK, SIGNUP), "mantel_haenszel", "run"),
     "lift | risk x persona (truth)": ((RISK, SEG), "standardised", "persona"),
     "MH | risk x persona (truth)": ((RISK, SEG), "mantel_haenszel", "persona"),
 }
 
 
-def run_segments(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:
-    """[customer_id, segment_id] from the segments stage's own functions at default settings."""
+def run_segments(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """[customer_id, segment_id] by behaviour and by sign-up attributes (the stage's own model)."""
     settings = Settings()
     portrait = build_portrait(tables, as_of=as_of, settings=settings)
     seg_settings, _ = fitting_k_range(
         settings.segments, n_active=int(portrait["is_active"].astype(bool).sum())
     )
-    segments, _ = build_segments(
+    segments, model = build_segments(
         portrait, settings=seg_settings, active_days=settings.time.active_days
     )
-    return segments[[CUSTOMER_ID, SEGMENT_ID]]
+    return segments[[CUSTOMER_ID, SEGMENT_ID]], signup_segment_frame(model, portrait)
 
 
 def planted_ranks(rules: pd.DataFrame, affinities: pd.DataFrame) -> dict[str, int | None]:
@@ -83,11 +93,11 @@ def run_seed(*, seed: int, n_customers: int) -> dict:
     started = time.perf_counter()
     demo = generate_demo_bank(n_customers=n_customers, seed=seed)
     tables, settings = demo.tables, RuleSettings()
+    behaviour, signup = run_segments(tables, DEMO_AS_OF)
+    persona = demo.truth["customers"][[CUSTOMER_ID, "persona"]]
     segments = {
-        "run": run_segments(tables, DEMO_AS_OF),
-        "persona": demo.truth["customers"][[CUSTOMER_ID, "persona"]].rename(
-            columns={"persona": SEG}
-        ),
+        "run": {SEG: behaviour, SIGNUP: signup},
+        "persona": {SEG: persona.rename(columns={"persona": SEG})},
     }
     baskets = build_transition_baskets(
         tables["transactions"], as_of=DEMO_AS_OF,
@@ -98,7 +108,7 @@ def run_seed(*, seed: int, n_customers: int) -> dict:
     ranks = {}
     for name, (columns, estimate, source) in VARIANTS.items():
         variant = dataclasses.replace(settings, strata_columns=columns, rank_estimate=estimate)
-        strata = run_strata(tables["customers"], segments[source], variant.strata_columns)
+        strata, _ = run_strata(tables["customers"], segments[source], variant.strata_columns)
         ranked = rank_rules(
             rules, baskets, strata, estimate=estimate,
             min_stratum_baskets=variant.min_stratum_baskets,
@@ -107,25 +117,27 @@ def run_seed(*, seed: int, n_customers: int) -> dict:
     n_pairs = len(top_rules(ranked, kind="transition", n=len(ranked)))
     return {
         "seed": seed, "customers": n_customers, "pair_rules": n_pairs,
-        "segments": int(segments["run"][SEG].nunique()), "ranks": ranks,
+        "segments": int(behaviour[SEG].nunique()), "ranks": ranks,
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
 
 
 def table(results: list[dict]) -> pd.DataFrame:
-    """One row per variant: each seed's ranks, planted pairs in the top 15 over all seeds."""
+    """One row per variant: each seed's ranks; over all seeds the top-15 count, mean and worst rank."""
     rows = []
     for name in VARIANTS:
         row = {"variant": name}
-        hits = total = 0
+        found, total = [], 0
         for r in results:
             ranks = r["ranks"][name]
             row[f"seed {r['seed']}"] = " ".join(
                 "-" if v is None else str(v) for v in ranks.values()
             )
-            hits += sum(v is not None and v <= 15 for v in ranks.values())
+            found += [v for v in ranks.values() if v is not None]
             total += len(ranks)
-        row["in top 15"] = f"{hits}/{total}"
+        row["in top 15"] = f"{sum(v <= 15 for v in found)}/{total}"
+        row["mean rank (mined)"] = round(sum(found) / max(len(found), 1), 1)
+        row["worst"] = max(found, default=None)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -33,7 +33,7 @@ from training.rules import (
     mark_risk,
 )
 from training.rules_ranking import ESTIMATES, rank_rules, sort_ranked, top_rules
-from training.rules_strata import run_strata
+from training.rules_strata import SIGNUP_SEGMENT, run_strata, signup_segment_frame
 from training.stage_status import StageStatus, ran, reduced, skipped
 
 TABLE_COLUMNS = [
@@ -83,16 +83,23 @@ def mine_all_rules(
     segments: pd.DataFrame | None,
     kinds: tuple[str, ...] = KINDS,
     miner: RuleMiner | None = None,
+    signup_segments: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes.
 
     ``miner`` (training/engine.py) builds and mines the baskets on a Dask cluster when given.
+    ``segments`` and ``signup_segments`` ([customer_id, segment_id or signup_segment]) are
+    the strata of those names (rules.strata_columns).
     """
     check_rule_settings(settings)
-    strata = run_strata(tables.get("customers"), segments, settings.strata_columns)
+    stage_columns = {SEGMENT_ID: segments, SIGNUP_SEGMENT: signup_segments}
+    strata, absent = run_strata(tables.get("customers"), stage_columns, settings.strata_columns)
     miner = miner or RuleMiner()
     baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
-    frames, notes = [_ranked_empty()], []
+    frames, notes = (
+        [_ranked_empty()],
+        [f"rules ranked without the stratum {c}: its stage gave none" for c in absent],
+    )
     for kind, kind_baskets in baskets.items():
         settings, note = within_budget(kind_baskets, settings, kind=kind)
         notes += [note] if note else []
@@ -180,9 +187,13 @@ def rules_stage(ctx: Any) -> StageStatus:
     settings = ctx.settings.rules
     segments = segment_frame(ctx.results.get("segments"))
     miner = RuleMiner(ctx.results.get("cluster"))  # None: pandas
+    signup = None
+    if SIGNUP_SEGMENT in settings.strata_columns:
+        signup = signup_segment_frame(ctx.results.get("segment_model"), ctx.portrait)
     rules, notes = mine_all_rules(
-        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner
-    )
+        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner,
+        signup_segments=signup,
+    )  # fmt: skip
     params = {
         **dataclasses.asdict(settings),
         "as_of": str(ctx.as_of.date()),

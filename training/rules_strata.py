@@ -17,17 +17,20 @@ antecedent is popular keeps its full strength.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from features.contract import CUSTOMER_ID, SEGMENT_ID
+from features.contract import CUSTOMER_ID
 from training.rules import RulesError
 
 NOT_ASSESSED = "not assessed"
 UNKNOWN = "unknown"
 POOLED = "pooled"
 SEPARATOR = " x "
+SIGNUP_SEGMENT = "signup_segment"
 LOWER_BOUND_LEVEL = 0.95
 
 
@@ -47,22 +50,42 @@ def customer_strata(
 
 
 def run_strata(
-    customers: pd.DataFrame | None, segments: pd.DataFrame | None, columns: tuple[str, ...]
-) -> pd.DataFrame | None:
-    """Customers' stratum columns; segment_id comes from the segments stage (left out without it)."""
+    customers: pd.DataFrame | None,
+    stage_columns: dict[str, pd.DataFrame | None],
+    columns: tuple[str, ...],
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """Stratum columns per customer and the names left out (a stage column its stage did not give).
+
+    `stage_columns` maps names such as segment_id or signup_segment to [customer_id, name]
+    frames from earlier stages; every other name must be a column of the customers table.
+    """
     frame = None if customers is None else customers.astype({CUSTOMER_ID: str})
-    if frame is not None and SEGMENT_ID in columns and SEGMENT_ID not in frame.columns:
-        seg = None if segments is None else segments.astype({CUSTOMER_ID: str})
-        frame = frame.merge(seg, on=CUSTOMER_ID, how="left") if seg is not None else frame
-    columns = tuple(c for c in columns if c != SEGMENT_ID or frame is None or c in frame)
+    absent = [c for c in columns if c in stage_columns and stage_columns[c] is None]
+    for name, given in stage_columns.items():
+        if frame is not None and given is not None and name in columns and name not in frame:
+            frame = frame.merge(given.astype({CUSTOMER_ID: str}), on=CUSTOMER_ID, how="left")
+    columns = tuple(c for c in columns if c not in absent)
     missing = [c for c in columns if frame is None or c not in frame.columns]
     if missing:
         raise RulesError(
             f"rules.strata_columns names {missing[0]!r}, not a column of the customers table; "
-            "name customers columns (e.g. risk_level) or segment_id, or set it empty to rank "
-            "by plain lift"
+            f"name customers columns (e.g. risk_level), {' or '.join(stage_columns)}, or set "
+            "it empty to rank by plain lift"
         )
-    return customer_strata(frame, columns)
+    return customer_strata(frame, columns), absent
+
+
+def signup_segment_frame(model: Any, portrait: pd.DataFrame | None) -> pd.DataFrame | None:
+    """[customer_id, signup_segment]: the segment the segmentation predicts from sign-up attributes.
+
+    Age, income, city tier, risk level, occupation and channel do not change with what a
+    customer buys, so, unlike the behavioural segment at as_of (built from the very purchases
+    a transition rule counts), this stratum cannot explain a rule away. None without a model.
+    """
+    if model is None or portrait is None or not hasattr(model, "predict_signup"):
+        return None
+    labels = np.asarray(model.predict_signup(portrait)).astype(str)
+    return pd.DataFrame({CUSTOMER_ID: portrait[CUSTOMER_ID].to_numpy(), SIGNUP_SEGMENT: labels})
 
 
 def stratum_labels(

@@ -12,7 +12,13 @@ from portrait.settings import RuleSettings
 from training.rules import RulesError, mine_rules
 from training.rules_ranking import rank_rules
 from training.rules_stage import mine_all_rules
-from training.rules_strata import POOLED, customer_strata, run_strata, stratum_labels
+from training.rules_strata import (
+    POOLED,
+    customer_strata,
+    run_strata,
+    signup_segment_frame,
+    stratum_labels,
+)
 
 ANY = RuleSettings(min_support=0.1, min_confidence=0.0, min_lift=0.0, min_rule_baskets=1)
 
@@ -97,14 +103,38 @@ def test_a_consequent_bought_only_by_holders_gets_a_finite_risk_ratio() -> None:
 
 def test_strata_columns_take_segment_id_from_the_segments_stage_and_refuse_unknowns() -> None:
     customers = CUSTOMERS.drop(columns="segment_id")
-    segments = CUSTOMERS[["customer_id", "segment_id"]]
-    strata = run_strata(customers, segments, ("risk_level", "segment_id"))
-    assert list(strata.columns) == ["risk_level", "segment_id"]
+    given = {"segment_id": CUSTOMERS[["customer_id", "segment_id"]], "signup_segment": None}
+    strata, absent = run_strata(customers, given, ("risk_level", "segment_id"))
+    assert (list(strata.columns), absent) == (["risk_level", "segment_id"], [])
     assert strata.loc["c0"].tolist() == ["1", "x"]
-    # no segments (the segments stage did not run): risk level alone
-    assert list(run_strata(customers, None, ("risk_level", "segment_id")).columns) == ["risk_level"]
+    # a stage that gave nothing (no segments, no segmentation model): left out and named
+    none = {"segment_id": None, "signup_segment": None}
+    strata, absent = run_strata(customers, none, ("risk_level", "segment_id", "signup_segment"))
+    assert (list(strata.columns), absent) == (["risk_level"], ["segment_id", "signup_segment"])
     with pytest.raises(RulesError, match="rules.strata_columns names 'wealth'"):
-        run_strata(customers, segments, ("risk_level", "wealth"))
+        run_strata(customers, given, ("risk_level", "wealth"))
+
+
+def test_signup_segments_come_from_the_models_sign_up_prediction() -> None:
+    class Model:
+        def predict_signup(self, frame: pd.DataFrame) -> list[int]:
+            return [0 if age < 40 else 1 for age in frame["age"]]
+
+    portrait = pd.DataFrame({"customer_id": ["c0", "c1"], "age": [30, 60]})
+    frame = signup_segment_frame(Model(), portrait)
+    assert frame.to_dict("list") == {"customer_id": ["c0", "c1"], "signup_segment": ["0", "1"]}
+    assert signup_segment_frame(None, portrait) is None
+
+
+def test_a_missing_stage_stratum_is_a_note_not_silence() -> None:
+    from training.rules_stage import mine_all_rules as mine
+
+    bank = _tiny_tables()
+    _, notes = mine(
+        bank, as_of=pd.Timestamp("2025-06-01"), segments=None, kinds=("holding",),
+        settings=RuleSettings(strata_columns=("risk_level", "segment_id")),
+    )  # fmt: skip
+    assert "rules ranked without the stratum segment_id: its stage gave none" in notes
 
 
 def test_an_unknown_rank_estimate_is_refused_by_name() -> None:
@@ -115,3 +145,16 @@ def test_an_unknown_rank_estimate_is_refused_by_name() -> None:
             settings=RuleSettings(rank_estimate="odds"),
             segments=None,
         )
+
+
+def _tiny_tables() -> dict[str, pd.DataFrame]:
+    """Four customers holding A and B (two of them C) at 2025-06-01; risk levels 1 and 2."""
+    rows = [(c, p) for c in ("u", "v", "w", "x") for p in "AB"] + [("u", "C"), ("v", "C")]
+    transactions = pd.DataFrame(rows, columns=["customer_id", "product_id"]).assign(
+        ts=pd.Timestamp("2025-01-10"), type="buy", amount=100.0
+    )
+    products = pd.DataFrame(
+        {"product_id": list("ABC"), "name": ["Fund A", "Fund B", "Fund C"], "risk_level": [1, 2, 2]}
+    )
+    customers = pd.DataFrame({"customer_id": list("uvwx"), "risk_level": [1, 1, 2, 2]})
+    return {"transactions": transactions, "products": products, "customers": customers}
