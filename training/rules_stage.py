@@ -43,6 +43,7 @@ TABLE_COLUMNS = [
     "confidence",
     "lift",
     "adjusted_lift",
+    "risk_ratio",
     "lift_lower",
     "max_risk_level",
 ]
