@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -41,11 +42,15 @@ CUSTOMERS = pd.DataFrame(
 )
 
 
-def rule_a_c(ranked: pd.DataFrame) -> pd.Series:
-    pick = ranked["antecedents"].map(list).map(["A"].__eq__) & ranked["consequents"].map(list).map(
-        ["C"].__eq__
-    )
+def pick_rule(ranked: pd.DataFrame, antecedent: str, consequent: str) -> pd.Series:
+    """The rule [antecedent] -> [consequent] of a ranked frame."""
+    sides = zip(ranked["antecedents"].map(list), ranked["consequents"].map(list), strict=True)
+    pick = [a == [antecedent] and c == [consequent] for a, c in sides]
     return ranked.loc[pick].iloc[0]
+
+
+def rule_a_c(ranked: pd.DataFrame) -> pd.Series:
+    return pick_rule(ranked, "A", "C")
 
 
 def test_expected_and_mantel_haenszel_by_hand_on_two_combined_strata() -> None:
@@ -148,8 +153,9 @@ def test_an_unknown_rank_estimate_is_refused_by_name() -> None:
 
 
 def _tiny_tables() -> dict[str, pd.DataFrame]:
-    """Four customers holding A and B (two of them C) at 2025-06-01; risk levels 1 and 2."""
-    rows = [(c, p) for c in ("u", "v", "w", "x") for p in "AB"] + [("u", "C"), ("v", "C")]
+    """At 2025-06-01 u, v, w, x hold A; u and v hold B; u, v and w hold C. Risk levels 1, 1, 2, 2."""
+    holds = {"u": "ABC", "v": "ABC", "w": "AC", "x": "A"}
+    rows = [(c, p) for c, products in holds.items() for p in products]
     transactions = pd.DataFrame(rows, columns=["customer_id", "product_id"]).assign(
         ts=pd.Timestamp("2025-01-10"), type="buy", amount=100.0
     )
@@ -158,3 +164,26 @@ def _tiny_tables() -> dict[str, pd.DataFrame]:
     )
     customers = pd.DataFrame({"customer_id": list("uvwx"), "risk_level": [1, 1, 2, 2]})
     return {"transactions": transactions, "products": products, "customers": customers}
+
+
+def test_signup_segments_stratify_the_stage_when_given() -> None:
+    tables = _tiny_tables()
+    signup = pd.DataFrame({"customer_id": list("uvwx"), "signup_segment": ["0", "0", "1", "1"]})
+    settings = RuleSettings(
+        strata_columns=("signup_segment",), min_stratum_baskets=1, min_rule_baskets=1,
+        min_support=0.25, min_confidence=0.0, min_lift=0.0,
+    )  # fmt: skip
+    rules, notes = mine_all_rules(
+        tables, as_of=pd.Timestamp("2025-06-01"), segments=None, kinds=("holding",),
+        settings=settings, signup_segments=signup,
+    )  # fmt: skip
+    plain, _ = mine_all_rules(
+        tables, as_of=pd.Timestamp("2025-06-01"), segments=None, kinds=("holding",),
+        settings=dataclasses.replace(settings, strata_columns=()),
+    )  # fmt: skip
+    assert notes == []
+    # B -> C: all customers n_B 2, n_C 3, n 4 -> expected 1.5; within sign-up segments
+    # {u, v}: n_B 2, n_C 2, n 2 -> 2 and {w, x}: n_B 0 -> 0, so B -> C is fully explained
+    b_c = pick_rule(rules, "B", "C")
+    assert (b_c.observed, b_c.expected) == pytest.approx((2, 2.0))
+    assert pick_rule(plain, "B", "C").expected == pytest.approx(1.5)
