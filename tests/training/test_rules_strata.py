@@ -187,3 +187,15 @@ def test_signup_segments_stratify_the_stage_when_given() -> None:
     b_c = pick_rule(rules, "B", "C")
     assert (b_c.observed, b_c.expected) == pytest.approx((2, 2.0))
     assert pick_rule(plain, "B", "C").expected == pytest.approx(1.5)
+
+
+def test_ranking_in_chunks_of_rules_gives_the_same_numbers(monkeypatch) -> None:
+    from training import rules_ranking
+
+    rules = mine_rules(TWO_STRATA, settings=ANY, kind="holding")
+    strata = customer_strata(CUSTOMERS, ("risk_level", "segment_id"))
+    whole = rank_rules(rules, TWO_STRATA, strata)
+    monkeypatch.setattr(rules_ranking, "CHUNK_CELLS", 1)  # one rule per chunk
+    chunked = rank_rules(rules, TWO_STRATA, strata)
+    assert len(rules) > 2
+    pd.testing.assert_frame_equal(whole, chunked)
