@@ -197,5 +197,5 @@ def test_ranking_in_chunks_of_rules_gives_the_same_numbers(monkeypatch) -> None:
     whole = rank_rules(rules, TWO_STRATA, strata)
     monkeypatch.setattr(rules_ranking, "CHUNK_CELLS", 1)  # one rule per chunk
     chunked = rank_rules(rules, TWO_STRATA, strata)
-    assert len(rules) > 2
+    assert len(rules) >= 2  # so there are at least two chunks
     pd.testing.assert_frame_equal(whole, chunked)
