@@ -8,6 +8,7 @@ own process so peak memory (max RSS, minus the RSS after imports) is the case's 
     .venv/bin/python benchmarks/rules.py            # all cases, table + benchmarks/results/rules.json
     .venv/bin/python benchmarks/rules.py --quick    # 100k baskets only
     .venv/bin/python benchmarks/rules.py --catalogue  # large catalogues within rules.max_itemsets
+    .venv/bin/python benchmarks/rules.py --confounders  # planted-affinity ranks per correction
 
 `--catalogue` mines real-catalogue shapes with the rules stage's itemset budget
 (training/rule_budget.py): 1M baskets over 2,000 products, and 750 wide baskets (~105 items)
@@ -133,7 +134,17 @@ def main() -> None:
     parser.add_argument(
         "--catalogue", action="store_true", help="large catalogues, with the budget"
     )
+    parser.add_argument(
+        "--confounders", action="store_true", help="planted-affinity ranks per correction"
+    )
+    parser.add_argument("--seeds", default="7,2,3", help="with --confounders")
+    parser.add_argument("--customers", type=int, default=5000, help="with --confounders")
     args = parser.parse_args()
+    if args.confounders:
+        from benchmarks.rules_confounders import confounders_main
+
+        seeds = [int(s) for s in args.seeds.split(",")]
+        return confounders_main(seeds=seeds, n_customers=args.customers)
     if args.case and args.case in CATALOGUE_CASES:
         print(json.dumps(run_catalogue_case(args.case)))
         return

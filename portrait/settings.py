@@ -90,9 +90,16 @@ class RuleSettings:
     per_segment: bool = True
     min_segment_baskets: int = 200  # smaller segments get only the overall rules
     top_rules: int = 20  # rows of each top-rules table in the report
-    # rules are ranked by lift within strata of this customers column (suitability confounds
-    # raw lift); empty = no strata
-    strata_column: str = "risk_level"
+    # rules are ranked within strata: the combination of these customers columns, where
+    # "segment_id" is the segments stage's segment; empty = no strata. Risk level alone is the
+    # default: suitability confounds raw lift, while segments at as_of are built from the very
+    # purchases transition rules count (benchmarks/rules.py --confounders, training/rules_ranking.py)
+    strata_columns: tuple[str, ...] = ("risk_level",)
+    # a stratum with fewer baskets backs off to its leading columns, then to one pooled stratum
+    min_stratum_baskets: int = 100
+    # what lift_lower bounds: "mantel_haenszel" (risk ratio vs non-holders, pooled over strata)
+    # or "standardised" (observed / expected within strata)
+    rank_estimate: str = "mantel_haenszel"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from training.rules import (
     kind_settings,
     mark_risk,
 )
-from training.rules_ranking import customer_strata, rank_rules, sort_ranked, top_rules
+from training.rules_ranking import ESTIMATES, rank_rules, sort_ranked, top_rules
+from training.rules_strata import SIGNUP_SEGMENT, run_strata, signup_segment_frame
 from training.stage_status import StageStatus, ran, reduced, skipped
 
 TABLE_COLUMNS = [
@@ -42,6 +43,7 @@ TABLE_COLUMNS = [
     "confidence",
     "lift",
     "adjusted_lift",
+    "risk_ratio",
     "lift_lower",
     "max_risk_level",
 ]
@@ -63,10 +65,15 @@ def check_rule_settings(settings: RuleSettings) -> None:
         "transition_windows",
         "min_segment_baskets",
         "min_rule_baskets",
+        "min_stratum_baskets",
         "top_rules",
     ):
         if getattr(settings, name) < 1:
             raise RulesError(f"rules.{name} must be at least 1, got {getattr(settings, name)}")
+    if settings.rank_estimate not in ESTIMATES:
+        raise RulesError(
+            f"rules.rank_estimate must be one of {', '.join(ESTIMATES)}, got {settings.rank_estimate!r}"
+        )
 
 
 def mine_all_rules(
@@ -77,16 +84,23 @@ def mine_all_rules(
     segments: pd.DataFrame | None,
     kinds: tuple[str, ...] = KINDS,
     miner: RuleMiner | None = None,
+    signup_segments: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes.
 
     ``miner`` (training/engine.py) builds and mines the baskets on a Dask cluster when given.
+    ``segments`` and ``signup_segments`` ([customer_id, segment_id or signup_segment]) are
+    the strata of those names (rules.strata_columns).
     """
     check_rule_settings(settings)
-    strata = _strata(tables.get("customers"), settings.strata_column)
+    stage_columns = {SEGMENT_ID: segments, SIGNUP_SEGMENT: signup_segments}
+    strata, absent = run_strata(tables.get("customers"), stage_columns, settings.strata_columns)
     miner = miner or RuleMiner()
     baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
-    frames, notes = [_ranked_empty()], []
+    frames, notes = (
+        [_ranked_empty()],
+        [f"rules ranked without the stratum {c}: its stage gave none" for c in absent],
+    )
     for kind, kind_baskets in baskets.items():
         settings, note = within_budget(kind_baskets, settings, kind=kind)
         notes += [note] if note else []
@@ -95,12 +109,12 @@ def mine_all_rules(
         except RulesError as exc:
             notes.append(str(exc))
             continue
-        frames.append(rank_rules(overall, kind_baskets, strata))
+        frames.append(rank_rules(overall, kind_baskets, strata, **_rank_options(settings)))
         if segments is not None and settings.per_segment:
             seg_rules, skipped = miner.mine_segments(
                 kind_baskets, segments, settings=settings, kind=kind
             )
-            frames.extend(_rank_per_segment(seg_rules, kind_baskets, segments, strata))
+            frames.extend(_rank_per_segment(seg_rules, kind_baskets, segments, strata, settings))
             if skipped:
                 notes.append(
                     f"{kind} rules: segments with too few baskets used overall rules only: {', '.join(skipped)}"
@@ -127,17 +141,19 @@ def within_budget(
     return budget_settings(matrix, settings, kind=kind, min_support=effective.min_support)
 
 
-def _strata(customers: pd.DataFrame | None, column: str) -> pd.Series | None:
-    if column and (customers is None or column not in customers.columns):
-        raise RulesError(
-            f"rules.strata_column {column!r} is not a column of the customers table; "
-            "name one (e.g. risk_level) or set it empty to rank by plain lift"
-        )
-    return customer_strata(customers, column)
+def _rank_options(settings: RuleSettings) -> dict[str, Any]:
+    return {
+        "estimate": settings.rank_estimate,
+        "min_stratum_baskets": settings.min_stratum_baskets,
+    }
 
 
 def _rank_per_segment(
-    rules: pd.DataFrame, baskets: pd.DataFrame, segments: pd.DataFrame, strata: pd.Series | None
+    rules: pd.DataFrame,
+    baskets: pd.DataFrame,
+    segments: pd.DataFrame,
+    strata: pd.DataFrame | None,
+    settings: RuleSettings,
 ) -> list[pd.DataFrame]:
     """Rank each segment's rules against that segment's own baskets."""
     if rules.empty:
@@ -145,7 +161,9 @@ def _rank_per_segment(
     seg_of = segments.astype({CUSTOMER_ID: str}).set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str)
     in_segment = baskets[CUSTOMER_ID].astype(str).map(seg_of)
     return [
-        rank_rules(group, baskets.loc[in_segment.eq(seg).to_numpy()], strata)
+        rank_rules(
+            group, baskets.loc[in_segment.eq(seg).to_numpy()], strata, **_rank_options(settings)
+        )
         for seg, group in rules.groupby(SEGMENT_ID, sort=True)
     ]
 
@@ -170,9 +188,13 @@ def rules_stage(ctx: Any) -> StageStatus:
     settings = ctx.settings.rules
     segments = segment_frame(ctx.results.get("segments"))
     miner = RuleMiner(ctx.results.get("cluster"))  # None: pandas
+    signup = None
+    if SIGNUP_SEGMENT in settings.strata_columns:
+        signup = signup_segment_frame(ctx.results.get("segment_model"), ctx.portrait)
     rules, notes = mine_all_rules(
-        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner
-    )
+        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner,
+        signup_segments=signup,
+    )  # fmt: skip
     params = {
         **dataclasses.asdict(settings),
         "as_of": str(ctx.as_of.date()),
@@ -221,8 +243,8 @@ def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section
         f"Rule base {rule_base.version}: {counts['rules']} rules ({counts['holding_rules']} holding, "
         f"{counts['transition_rules']} transition; {counts['segment_rules']} segment-specific). "
         "Transition rules read 'customers holding A go on to buy B within the next window'. "
-        "Rules are ranked by lift_lower: the 95% lower bound of lift measured within customers "
-        f"of the same {rule_base.params.get('strata_column') or 'population'} (a customer can "
+        "Rules are ranked by lift_lower: the 95% lower bound of "
+        f"{_estimate_words(rule_base.params)} (a customer can "
         "only buy products up to their risk level, so raw lift makes any two risky products "
         "look related, and a rule on a handful of baskets can show any lift). Rules whose "
         "products are riskier than the antecedents are kept and marked; the recommendation "
@@ -246,6 +268,14 @@ def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section
             "by lift_lower",
         )
     return section.figures((_lift_support_plot(rules), "Lift against support, one point per rule"))
+
+
+def _estimate_words(params: dict[str, Any]) -> str:
+    columns = params.get("strata_columns") or ()
+    within = " x ".join(columns) if columns else "one population"
+    if params.get("rank_estimate") == "standardised":
+        return f"lift measured within strata of {within}"
+    return f"the Mantel-Haenszel risk ratio (holders vs non-holders) within strata of {within}"
 
 
 def _lift_support_plot(rules: pd.DataFrame) -> Any:
