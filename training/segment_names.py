@@ -63,6 +63,12 @@ INTEREST_NOUNS = {
     "gold": "gold buyers", "pension": "pension savers", "insurance": "insurance buyers",
     "margin": "margin traders",
 }  # fmt: skip
+# the business-line word a product-interest noun already says
+SAME_LINE = {
+    "p2p": "p2p_events_90d",
+    "forex_copy": "forex_events_90d",
+    "stock_portfolio": "stock_events_90d",
+}
 INTEREST = "interest_"
 INTEREST_Z = 0.5  # a product interest must stand out this much to name the segment
 
@@ -74,7 +80,8 @@ def interest_noun(z: pd.Series) -> tuple[str, set[str]] | None:
         return None
     top = str(interests.idxmax())
     item = top.removeprefix(INTEREST)
-    return INTEREST_NOUNS.get(item, f"{item.replace('_', ' ')} buyers"), set(interests.index)
+    used = {*interests.index, SAME_LINE.get(item, "")}
+    return INTEREST_NOUNS.get(item, f"{item.replace('_', ' ')} buyers"), used
 
 
 def phrase(feature: str, z: float) -> str | None:

@@ -241,3 +241,14 @@ def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatc
     assert metrics["k"] == bank.model.k_ and metrics["tier_top"] == 100
     assert "segmentation.pkl" in logged and "segmentation/k_selection.json" in logged
     assert ctx.sections[0].title.startswith("Segments")
+
+
+def test_a_standing_out_product_interest_names_the_segment():
+    z = pd.Series(
+        {"age": -1.0, "forex_events_90d": 2.0, "interest_forex_copy": 1.5, "interest_gold": 0.2}
+    )
+    assert segment_name(z) == "young FX copy traders"
+    z = pd.Series({"age": 0.8, "interest_money_market": 0.9, "interest_gold": 0.6})
+    assert segment_name(z) == "older money-market savers"
+    z = pd.Series({"age": 0.8, "interest_svd0": 3.0, "interest_gold": 0.1})
+    assert segment_name(z) == "older customers"  # compressed axes name nothing
