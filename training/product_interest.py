@@ -92,3 +92,8 @@ def interest_features(
     out = pd.DataFrame(values, columns=names, index=customers.index)
     out.insert(0, CUSTOMER_ID, customers.to_numpy())
     return out
+
+
+def scale_by(values: np.ndarray, weight: float) -> np.ndarray:
+    """``values * weight``: the interest mix's weight in the clustering (a picklable step)."""
+    return values * weight

@@ -1,8 +1,9 @@
 """Behavioural clusters: a seeded scikit-learn pipeline, k chosen by silhouette, names and cold start.
 
-The clustering uses a documented subset of the portrait (``CLUSTER_FEATURES`` plus the
-``holds_<category>`` mix): money is log-transformed, gaps are imputed with the median, everything
-is scaled, optionally reduced with PCA, then KMeans (or a Gaussian mixture) groups customers.
+The clustering uses a documented subset of the portrait (``CLUSTER_FEATURES``: life stage and
+engagement; money and counts log-transformed, gaps at the median, scaled) plus the product-interest
+mix the stage joins on (``interest_*``, training/product_interest.py, kept on its 0..1 scale times
+``interest_weight``), optionally reduced with PCA, then KMeans (or a Gaussian mixture).
 Segment ids are ordered by size (0 = largest) so they do not depend on the solver's label order.
 """
 
@@ -27,8 +28,8 @@ from features.contract import CUSTOMER_ID, SEGMENT_ID
 from features.portrait import EXTRA_PREFIX
 from portrait.errors import NotEnoughData, PortraitError
 from portrait.settings import SegmentSettings
-from training.product_interest import INTEREST_PREFIX
-from training.segment_names import name_segments
+from training.product_interest import INTEREST_PREFIX, scale_by
+from training.segment_names import name_segments, profile_z
 
 # The documented clustering subset: life stage (age, tenure, income, risk appetite, assets) and
 # engagement (app use, and which business line: P2P, forex, stock), scaled; plus, when the stage
@@ -154,7 +155,7 @@ class SegmentationModel(BaseEstimator):
         plain = [c for c in self.features_ if c not in interests]
         # an all-missing column stays (as 0)
         impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        weigh = FunctionTransformer(_scale_by, kw_args={"weight": self.interest_weight})
+        weigh = FunctionTransformer(scale_by, kw_args={"weight": self.interest_weight})
         zero = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
         return ColumnTransformer(
             [("scaled", Pipeline([("impute", impute), ("scale", StandardScaler())]), plain),
@@ -236,17 +237,6 @@ class SegmentationModel(BaseEstimator):
         holdout = _signup_classifier().fit(x_train, y_train)
         self.cold_start_agreement_ = float((holdout.predict(x_test) == y_test).mean())
         self.signup_model_ = _signup_classifier().fit(signup, labels)
-
-
-def _scale_by(values: np.ndarray, weight: float) -> np.ndarray:
-    return values * weight
-
-
-def profile_z(design: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
-    """Mean z-score of every clustering column per segment (gaps at the median), against the population."""
-    filled = design.fillna(design.median()).fillna(0.0)
-    spread = filled.std(ddof=0).replace(0.0, 1.0)
-    return ((filled - filled.mean()) / spread).groupby(labels).mean()
 
 
 def _signup_classifier() -> Pipeline:
