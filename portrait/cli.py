@@ -75,6 +75,13 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
         "withdraw all cash, then stop)",
     )
     p.add_argument(
+        "--profile",
+        choices=["default", "alt"],
+        default="default",
+        help="demo configuration: default, or alt (six other personas, product mixes and event "
+        "rates; features/demo_bank/profiles.py)",
+    )
+    p.add_argument(
         "--format",
         choices=["parquet", "csv"],
         default="parquet",
@@ -151,7 +158,7 @@ def demo_data_cmd(args: argparse.Namespace, settings: Settings) -> int:
         raise PortraitError("--bad-rows must be between 0 and 0.2")
     bank = generate_demo_bank(
         n_customers=args.customers, seed=args.seed, bad_rows=args.bad_rows,
-        exit_style=args.exit_style,
+        exit_style=args.exit_style, profile=args.profile,
     )  # fmt: skip
     write_demo_bank(bank, args.out_dir, fmt=args.format)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in bank.tables.items())

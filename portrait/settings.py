@@ -58,6 +58,9 @@ class SegmentSettings:
     n_components: int = 0  # PCA components before clustering; 0 = none
     sample_size: int = 5000  # rows used to score each k (silhouette) and to check reseed stability
     n_reseeds: int = 3
+    # product interests (training/product_interest.py): items past this many are compressed (SVD)
+    interest_components: int = 16
+    interest_weight: float = 2.0  # weight of the interest mix against the scaled life-stage columns
     potential_floor: float = (
         0.1  # potential_large needs this share of the smallest top-tier balance
     )

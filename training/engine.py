@@ -159,7 +159,12 @@ def fit_segments(
         return model, assign_segment(model, portrait)
     from training import distributed as td
 
-    assigned = td.assign_segments_distributed(model, cluster.portrait).compute()
+    # Columns the run added to the portrait (the product-interest mix) go to the workers with it.
+    added = [c for c in model.features_ if c not in cluster.portrait.columns and c in portrait]
+    lazy = cluster.portrait
+    if added:
+        lazy = lazy.merge(portrait[[CUSTOMER_ID, *added]], on=CUSTOMER_ID, how="left")
+    assigned = td.assign_segments_distributed(model, lazy).compute()
     order = pd.Index(assigned[CUSTOMER_ID].astype(str)).get_indexer(
         portrait[CUSTOMER_ID].astype(str)
     )

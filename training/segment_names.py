@@ -7,6 +7,7 @@ names, so names are deterministic for a given seed.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 MIN_Z = 0.3  # a feature this many standard deviations from the population is distinctive
@@ -54,8 +55,48 @@ NOUNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# interest_<category> -> noun when that product interest is what most sets a segment apart
+INTEREST_NOUNS = {
+    "forex_copy": "FX copy traders", "money_market": "money-market savers",
+    "deposit": "deposit savers", "bond_fund": "bond fund investors",
+    "equity_fund": "equity fund investors", "index_fund": "index fund investors",
+    "stock_portfolio": "stock portfolio investors", "p2p": "P2P yield seekers",
+    "gold": "gold buyers", "pension": "pension savers", "insurance": "insurance buyers",
+    "margin": "margin traders",
+}  # fmt: skip
+# the business-line word a product-interest noun already says
+SAME_LINE = {
+    "p2p": "p2p_events_90d",
+    "forex_copy": "forex_events_90d",
+    "stock_portfolio": "stock_events_90d",
+}
+INTEREST = "interest_"
+INTEREST_Z = 0.5  # a product interest must stand out this much to name the segment
+
+
+def interest_noun(z: pd.Series) -> tuple[str, set[str]] | None:
+    """The noun of the product interest that stands out most (None when none does, or compressed)."""
+    interests = z[[str(f).startswith(INTEREST) and "svd" not in str(f) for f in z.index]]
+    if interests.empty or interests.max() < INTEREST_Z:
+        return None
+    top = str(interests.idxmax())
+    item = top.removeprefix(INTEREST)
+    used = {*interests.index, SAME_LINE.get(item, "")}
+    return INTEREST_NOUNS.get(item, f"{item.replace('_', ' ')} buyers"), used
+
+
+def profile_z(design: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """Mean z-score of every clustering column per segment (gaps at the median), against the population."""
+    filled = design.fillna(design.median()).fillna(0.0)
+    spread = filled.std(ddof=0).replace(0.0, 1.0)
+    return ((filled - filled.mean()) / spread).groupby(labels).mean()
+
+
 def phrase(feature: str, z: float) -> str | None:
     """The adjective for one feature's z-score (None when the direction has no useful word)."""
+    if feature.startswith(INTEREST):
+        item = feature.removeprefix(INTEREST).replace("_", " ")
+        return f"{item}-leaning" if z > 0 and "svd" not in item else None
     if feature.startswith("holds_"):
         category = feature.removeprefix("holds_").replace("_", " ")
         return f"{category}-holding" if z > 0 else None
@@ -79,7 +120,7 @@ def noun_for(z: pd.Series) -> tuple[str, set[str]]:
 
 def segment_name(z: pd.Series) -> str:
     """Name for one segment from its feature z-scores: two strongest adjectives plus a noun."""
-    noun, used = noun_for(z)
+    noun, used = interest_noun(z) or noun_for(z)
     ranked = z.drop(labels=list(used), errors="ignore")
     ranked = ranked.reindex(ranked.abs().sort_values(ascending=False, kind="stable").index)
     words: list[str] = []

@@ -1,8 +1,9 @@
 """Behavioural clusters: a seeded scikit-learn pipeline, k chosen by silhouette, names and cold start.
 
-The clustering uses a documented subset of the portrait (``CLUSTER_FEATURES`` plus the
-``holds_<category>`` mix): money is log-transformed, gaps are imputed with the median, everything
-is scaled, optionally reduced with PCA, then KMeans (or a Gaussian mixture) groups customers.
+The clustering uses a documented subset of the portrait (``CLUSTER_FEATURES``: life stage and
+engagement; money and counts log-transformed, gaps at the median, scaled) plus the product-interest
+mix the stage joins on (``interest_*``, training/product_interest.py, kept on its 0..1 scale times
+``interest_weight``), optionally reduced with PCA, then KMeans (or a Gaussian mixture).
 Segment ids are ordered by size (0 = largest) so they do not depend on the solver's label order.
 """
 
@@ -20,20 +21,21 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
 from features.portrait import EXTRA_PREFIX
 from portrait.errors import NotEnoughData, PortraitError
 from portrait.settings import SegmentSettings
-from training.segment_names import name_segments
+from training.product_interest import INTEREST_PREFIX, scale_by
+from training.segment_names import name_segments, profile_z
 
-# The documented clustering subset. Chosen on the demo bank against the planted personas (see
-# tests): who the customer is (age, income, risk appetite), how much they hold and how risky,
-# how much they use the app and which business line they use (P2P, forex, stock). The dozen
-# holds_<category> flags and the many count windows were tried and left out: they add noise
-# dimensions that swamp the behavioural differences (ARI vs personas fell from ~0.5 to ~0.2).
+# The documented clustering subset: life stage (age, tenure, income, risk appetite, assets) and
+# engagement (app use, and which business line: P2P, forex, stock), scaled; plus, when the stage
+# passes them, the product-interest mix (``interest_*`` columns, training/product_interest.py),
+# which is left on its own scale (Hellinger shares, 0..1) and weighted by ``interest_weight``.
+# The dozen holds_<category> flags were dropped: the interest mix says the same with shares.
 LOG_FEATURES = (
     "total_assets",
     "events_90d",
@@ -41,7 +43,7 @@ LOG_FEATURES = (
     "forex_events_90d",
     "stock_events_90d",
 )
-PLAIN_FEATURES = ("age", "income_band", "risk_level", "max_risk_held", "holds_p2p")
+PLAIN_FEATURES = ("age", "tenure_days", "income_band", "risk_level")
 CLUSTER_FEATURES = PLAIN_FEATURES + LOG_FEATURES
 SIGNUP_CATEGORICAL = ("occupation", "channel")
 SIGNUP_NUMERIC = ("age", "income_band", "city_tier", "risk_level")
@@ -58,15 +60,17 @@ def cluster_columns(frame: pd.DataFrame) -> list[str]:
     """The documented clustering subset (`CLUSTER_FEATURES`) present in `frame`, and the firm's numeric extra columns.
 
     When none of those varies across `frame`, the buying features FALLBACK_FEATURES instead.
+    The product-interest columns (``interest_*``) come last, whenever present.
     """
     extras = [
         c for c in frame.columns
         if str(c).startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(frame[c])
     ]  # fmt: skip
+    interests = [c for c in frame.columns if str(c).startswith(INTEREST_PREFIX)]
     columns = [*[c for c in CLUSTER_FEATURES if c in frame.columns], *extras]
     if any(frame[c].nunique(dropna=True) > 1 for c in columns):
-        return columns
-    return [c for c in FALLBACK_FEATURES if c in frame.columns] or columns
+        return [*columns, *interests]
+    return [*([c for c in FALLBACK_FEATURES if c in frame.columns] or columns), *interests]
 
 
 def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -96,6 +100,7 @@ class SegmentationModel(BaseEstimator):
     def __init__(
         self, *, k_min: int = 4, k_max: int = 10, method: str = "kmeans", n_components: int = 0,
         sample_size: int = 5000, n_reseeds: int = 3, n_threads: int = 1, random_state: int = 42,
+        interest_weight: float = 2.0,
     ) -> None:  # fmt: skip
         self.k_min = k_min
         self.k_max = k_max
@@ -105,6 +110,7 @@ class SegmentationModel(BaseEstimator):
         self.n_reseeds = n_reseeds
         self.n_threads = n_threads
         self.random_state = random_state
+        self.interest_weight = interest_weight
 
     def fit(self, portrait: pd.DataFrame, y: None = None) -> SegmentationModel:
         """Choose k over [k_min, k_max] by silhouette, fit the final pipeline, name and reseed-check."""
@@ -125,9 +131,7 @@ class SegmentationModel(BaseEstimator):
         self.label_map_ = np.empty(self.k_, dtype=int)
         self.label_map_[np.lexsort((np.arange(self.k_), -sizes))] = np.arange(self.k_)
         labels = self.label_map_[raw]
-        # Impute + scale only (before any PCA): each column is a z-score against the fit population.
-        scaled = self.pipeline_[:2].transform(design)
-        self.profile_z_ = pd.DataFrame(scaled, columns=self.features_).groupby(labels).mean()
+        self.profile_z_ = profile_z(design, labels)
         self.names_ = name_segments(self.profile_z_)
         self.stability_ari_ = self._stability(sample)
         self._fit_cold_start(portrait, labels)
@@ -144,6 +148,19 @@ class SegmentationModel(BaseEstimator):
     def transform(self, portrait: pd.DataFrame) -> np.ndarray:
         """Scaled (and reduced) coordinates the clustering sees, for projections and plots."""
         return self.pipeline_[:-1].transform(design_matrix(portrait, self.features_))
+
+    def _prepare(self) -> ColumnTransformer:
+        """Impute and scale life stage and engagement; interests: zeros for gaps, then the weight."""
+        interests = [c for c in self.features_ if c.startswith(INTEREST_PREFIX)]
+        plain = [c for c in self.features_ if c not in interests]
+        # an all-missing column stays (as 0)
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        weigh = FunctionTransformer(scale_by, kw_args={"weight": self.interest_weight})
+        zero = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
+        return ColumnTransformer(
+            [("scaled", Pipeline([("impute", impute), ("scale", StandardScaler())]), plain),
+             ("interests", Pipeline([("impute", zero), ("weigh", weigh)]), interests)]
+        )  # fmt: skip
 
     def _check(self, n_rows: int) -> None:
         if self.method not in METHODS:
@@ -169,10 +186,7 @@ class SegmentationModel(BaseEstimator):
         return design.sample(n=self.sample_size, random_state=self.random_state)
 
     def _pipeline(self, k: int, seed: int) -> Pipeline:
-        impute = SimpleImputer(
-            strategy="median", keep_empty_features=True
-        )  # an all-missing column stays (as 0)
-        steps = [("impute", impute), ("scale", StandardScaler())]
+        steps = [("prepare", self._prepare())]
         if self.n_components:
             steps.append(("reduce", PCA(n_components=self.n_components, random_state=seed)))
         if self.method == "kmeans":
@@ -250,6 +264,7 @@ def segmentation_model(settings: SegmentSettings) -> SegmentationModel:
         k_min=settings.k_min, k_max=settings.k_max, method=settings.method,
         n_components=settings.n_components, sample_size=settings.sample_size,
         n_reseeds=settings.n_reseeds, random_state=settings.seed,
+        interest_weight=settings.interest_weight,
     )  # fmt: skip
 
 

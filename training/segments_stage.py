@@ -26,6 +26,7 @@ from training.lifecycle import (
     lifecycle_transitions,
     transition_cutoffs,
 )
+from training.product_interest import interest_features, product_interactions
 from training.rule_base import product_labels
 from training.segments import SegmentationModel, design_matrix
 from training.segments_report import segments_section
@@ -38,12 +39,14 @@ SEGMENT_COLUMNS = [CUSTOMER_ID, SEGMENT_ID, "segment_name", "value_tier", "lifec
 
 def build_segments(
     portrait: pd.DataFrame, *, settings: SegmentSettings, active_days: int = 90,
-    cluster: Cluster | None = None,
+    cluster: Cluster | None = None, interests: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, SegmentationModel]:  # fmt: skip
     """Fit the segmentation on active customers and give every customer segment, tier, stage and tags.
 
-    With a Dask ``cluster`` (training/engine.py) customers are assigned on its workers.
+    ``interests`` (``with_interests``) are the product-interest columns the clustering adds to
+    the portrait. With a Dask ``cluster`` (training/engine.py) customers are assigned on its workers.
     """
+    portrait = with_interests(portrait, interests)
     active = portrait.loc[portrait["is_active"].astype(bool)]
     if active.empty:
         raise NotEnoughData(
@@ -61,6 +64,27 @@ def build_segments(
         tags=build_tags(portrait)["tags"].to_numpy(),
     )  # fmt: skip
     return segments[SEGMENT_COLUMNS], model
+
+
+def interest_frame(
+    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
+    settings: SegmentSettings,
+) -> pd.DataFrame:  # fmt: skip
+    """customer_id and the ``interest_*`` mix of every portrait customer (product_interest.py)."""
+    interactions = product_interactions(tables, as_of=as_of)
+    return interest_features(
+        interactions, portrait[CUSTOMER_ID].astype(str),
+        n_components=settings.interest_components, seed=settings.seed,
+    )  # fmt: skip
+
+
+def with_interests(portrait: pd.DataFrame, interests: pd.DataFrame | None) -> pd.DataFrame:
+    """The portrait with the interest columns joined on customer_id (unchanged without any)."""
+    if interests is None or interests.shape[1] <= 1:
+        return portrait
+    columns = interests.drop(columns=CUSTOMER_ID).set_index(interests[CUSTOMER_ID].astype(str))
+    joined = columns.reindex(portrait[CUSTOMER_ID].astype(str)).fillna(0.0)
+    return portrait.assign(**{c: joined[c].to_numpy() for c in columns.columns})
 
 
 def lifecycle_rule(settings: SegmentSettings, *, active_days: int) -> LifecycleRule:
@@ -184,8 +208,10 @@ def segments_stage(ctx: Any) -> StageStatus:
     settings, note = fitting_k_range(
         ctx.settings.segments, n_active=int(ctx.portrait["is_active"].astype(bool).sum())
     )
+    interests = interest_frame(ctx.tables, ctx.portrait, as_of=ctx.as_of, settings=settings)
+    portrait = with_interests(ctx.portrait, interests)
     segments, model = build_segments(
-        ctx.portrait, settings=settings, active_days=days, cluster=ctx.results.get("cluster")
+        portrait, settings=settings, active_days=days, cluster=ctx.results.get("cluster")
     )
     segments.to_parquet(ctx.out_dir / "segments.parquet", index=False)
     joblib.dump(model, ctx.out_dir / "segmentation.pkl")
@@ -198,7 +224,7 @@ def segments_stage(ctx: Any) -> StageStatus:
         engagement=ctx.settings.engagement,
     )
     cards, versus = profile_cards(
-        ctx.portrait, segments, model=model, holdings=holdings, outcomes=outcomes,
+        portrait, segments, model=model, holdings=holdings, outcomes=outcomes,
         products=ctx.tables["products"],
     )  # fmt: skip
     cutoffs = transition_cutoffs(
@@ -233,7 +259,7 @@ def segments_stage(ctx: Any) -> StageStatus:
         "segmentation/profile_cards.json",
     )
     section = segments_section(
-        ctx.portrait, segments, model, cards, versus, transitions, coverage, potential
+        portrait, segments, model, cards, versus, transitions, coverage, potential
     )
     ctx.sections.append(section.text(f"Reduced: {note}.", css="note") if note else section)
     return reduced(note) if note else ran()

@@ -243,21 +243,23 @@ PAGE_P = np.array([
     [0.35, 0.15, 0.10, 0.02, 0.20, 0.06, 0.04, 0.04, 0.02, 0.02],
 ])  # fmt: skip
 
+PREF_WEIGHTS = {  # monthly base buy chance by persona and category
+    0: {"stock_portfolio": 0.035, "index_fund": 0.03, "equity_fund": 0.02, "forex_copy": 0.025,
+        "margin": 0.03, "money_market": 0.01, "gold": 0.008},
+    1: {"deposit": 0.03, "money_market": 0.03, "bond_fund": 0.02, "insurance": 0.015,
+        "pension": 0.015, "gold": 0.006},
+    2: {"equity_fund": 0.03, "stock_portfolio": 0.025, "bond_fund": 0.02, "gold": 0.015,
+        "insurance": 0.012, "pension": 0.012, "index_fund": 0.015, "margin": 0.015},
+    3: {"p2p": 0.05, "money_market": 0.02, "bond_fund": 0.01, "deposit": 0.01},
+    4: {"money_market": 0.02, "index_fund": 0.01, "deposit": 0.01, "gold": 0.006},
+}  # fmt: skip
+
 
 def preference_matrix() -> np.ndarray:
     """Monthly base chance (given a session that month) that a persona buys each product."""
     cat = {c: c == PRODUCT_CATEGORY for c in set(PRODUCT_CATEGORY)}
     pref = np.full((len(PERSONAS), N_PRODUCTS), 0.002)
-    weights = {
-        0: {"stock_portfolio": 0.035, "index_fund": 0.03, "equity_fund": 0.02, "forex_copy": 0.025,
-            "margin": 0.03, "money_market": 0.01, "gold": 0.008},
-        1: {"deposit": 0.03, "money_market": 0.03, "bond_fund": 0.02, "insurance": 0.015,
-            "pension": 0.015, "gold": 0.006},
-        2: {"equity_fund": 0.03, "stock_portfolio": 0.025, "bond_fund": 0.02, "gold": 0.015,
-            "insurance": 0.012, "pension": 0.012, "index_fund": 0.015, "margin": 0.015},
-        3: {"p2p": 0.05, "money_market": 0.02, "bond_fund": 0.01, "deposit": 0.01},
-        4: {"money_market": 0.02, "index_fund": 0.01, "deposit": 0.01, "gold": 0.006},
-    }  # fmt: skip
+    weights = PREF_WEIGHTS
     for p, row in weights.items():
         for c, w in row.items():
             pref[p, cat[c]] = w

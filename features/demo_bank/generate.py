@@ -12,6 +12,7 @@ from features.demo_bank import tables as tb
 from features.demo_bank import truth as tr
 from features.demo_bank.bad_rows import inject_bad_rows
 from features.demo_bank.population import draw_customers, draw_funnel
+from features.demo_bank.profiles import use_profile
 from features.demo_bank.simulate import EXIT_STYLES, World, simulate
 
 
@@ -29,6 +30,7 @@ def generate_demo_bank(
     bad_rows: float = 0.0,
     activity_scale: float = 1.0,
     exit_style: str = "silent",
+    profile: str = "default",
 ) -> DemoBank:
     """Simulate ``n_customers`` over 2024-01-01..2026-01-01; same seed, same bank.
 
@@ -38,6 +40,8 @@ def generate_demo_bank(
     Fewer sessions also mean fewer session-driven trades, so other rates shift with it.
     ``exit_style`` is how leavers go: ``silent`` (they stop; the default bank) or ``sellout``
     (at the leave time they sell everything and withdraw all cash, then stop).
+    ``profile`` picks the configuration (features/demo_bank/profiles.py): ``default`` or ``alt``
+    (six other personas with other product mixes and event rates).
     """
     if exit_style not in EXIT_STYLES:
         raise ValueError(f"exit_style must be one of {', '.join(EXIT_STYLES)}, got {exit_style!r}")
@@ -47,6 +51,16 @@ def generate_demo_bank(
         raise ValueError(f"bad_rows must be within 0..0.2, got {bad_rows}")
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
+    with use_profile(profile):
+        bank = _generate(n_customers, seed, bad_rows, activity_scale, exit_style)
+    if profile != "default":  # the default bank's truth stays byte-identical
+        bank.truth["meta"]["profile"] = profile
+    return bank
+
+
+def _generate(
+    n_customers: int, seed: int, bad_rows: float, activity_scale: float, exit_style: str
+) -> DemoBank:
     rng = np.random.default_rng(seed)
     latent = draw_customers(rng, n_customers)
     if activity_scale != 1.0:  # the default draws and bank stay bit-identical

@@ -26,8 +26,19 @@ def write_demo_bank(bank, out_dir: str | Path, fmt: str = "parquet") -> Path:
         elif name != "meta":
             (out / "truth" / f"{name}.json").write_text(json.dumps(value, indent=2, default=str))
     (out / "truth" / "meta.json").write_text(json.dumps(bank.truth["meta"], indent=2, default=str))
-    (out / "truth" / "README.md").write_text(TRUTH_README)
+    profile = bank.truth["meta"].get("profile", "default")
+    note = "" if profile == "default" else PROFILE_NOTE.format(profile=profile)
+    (out / "truth" / "README.md").write_text(TRUTH_README + note)
     return out
+
+
+PROFILE_NOTE = """
+## Configuration `{profile}` (meta.json: profile)
+This bank was generated with `--profile {profile}`: the personas, their shares, product
+preferences, page mix, session, deposit, decline, complaint and campaign rates are those of
+features/demo_bank/profiles.py (`alt`: fx_copy_trader, money_market_saver, private_wealth,
+pension_planner, index_investor, gold_hedger), not the ones listed under Personas above.
+"""
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:

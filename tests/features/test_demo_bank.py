@@ -237,3 +237,22 @@ def test_sellout_truth_is_calibrated_and_the_silent_bank_is_unchanged(sellout, b
     assert bank.truth["meta"]["exit_style"] == "silent"
     with pytest.raises(ValueError, match="exit_style"):
         generate_demo_bank(n_customers=10, exit_style="vanish")
+
+
+def test_alt_profile_is_another_bank_and_leaves_the_default_alone():
+    from features.demo_bank import catalog
+
+    default = generate_demo_bank(n_customers=400, seed=5)
+    alt = generate_demo_bank(n_customers=400, seed=5, profile="alt")
+    personas = set(alt.truth["customers"]["persona"])
+    assert personas == {"fx_copy_trader", "money_market_saver", "private_wealth",
+                        "pension_planner", "index_investor", "gold_hedger"}  # fmt: skip
+    assert alt.truth["meta"]["profile"] == "alt" and "profile" not in default.truth["meta"]
+    assert catalog.PERSONAS[0] == "young_active_trader"  # the overrides were restored
+    again = generate_demo_bank(n_customers=400, seed=5)
+    for name, table in default.tables.items():
+        pd.testing.assert_frame_equal(again.tables[name], table)
+    buys = alt.tables["transactions"].query("type == 'buy'")
+    assert not buys.empty and len(buys) != (default.tables["transactions"]["type"] == "buy").sum()
+    with pytest.raises(ValueError, match="profile must be one of"):
+        generate_demo_bank(n_customers=50, profile="nope")

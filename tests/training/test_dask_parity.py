@@ -35,7 +35,7 @@ from training.engine import (  # noqa: E402
 )
 from training.rules_stage import mine_all_rules  # noqa: E402
 from training.segments import assign_segment  # noqa: E402
-from training.segments_stage import build_segments  # noqa: E402
+from training.segments_stage import build_segments, interest_frame  # noqa: E402
 
 # Validated timestamps are datetime64[ns]; a cut-off in the same unit keeps pandas' merge_asof happy.
 AS_OF = DEMO_AS_OF.as_unit("ns")
@@ -212,6 +212,17 @@ def test_segments_stage_hook_gives_the_pandas_segments(pandas_portrait, cluster)
     settings = SegmentSettings(k_min=3, k_max=4, n_reseeds=0, sample_size=1000)
     expected, _ = build_segments(pandas_portrait, settings=settings)
     got, _ = build_segments(pandas_portrait, settings=settings, cluster=cluster)
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_segments_stage_hook_with_product_interests(tables, pandas_portrait, cluster):
+    settings = SegmentSettings(k_min=3, k_max=4, n_reseeds=0, sample_size=1000)
+    interests = interest_frame(tables, pandas_portrait, as_of=AS_OF, settings=settings)
+    expected, model = build_segments(pandas_portrait, settings=settings, interests=interests)
+    got, _ = build_segments(
+        pandas_portrait, settings=settings, cluster=cluster, interests=interests
+    )
+    assert any(c.startswith("interest_") for c in model.features_)
     pd.testing.assert_frame_equal(got, expected)
 
 

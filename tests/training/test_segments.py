@@ -16,7 +16,7 @@ from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
 from training.segment_names import name_segments, segment_name
 from training.segments import SIGNUP_FEATURES, SegmentationModel, assign_segment
-from training.segments_stage import SEGMENT_COLUMNS, build_segments, segments_stage
+from training.segments_stage import SEGMENT_COLUMNS, build_segments, interest_frame, segments_stage
 
 GROUPS = {  # age, risk, events_90d, stock events, p2p events, assets, occupation, channel
     0: (26.0, 5.0, 300.0, 150.0, 0.0, 5_000.0, "student", "app_store"),
@@ -138,9 +138,8 @@ def test_bad_settings_and_inputs_give_clear_errors():
 # ---- integration: the demo bank -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bank():
-    demo = generate_demo_bank(n_customers=2500, seed=11)
+def _demo(profile: str, *, n: int = 2500, seed: int = 11) -> SimpleNamespace:
+    demo = generate_demo_bank(n_customers=n, seed=seed, profile=profile)
     # Validation hands features microsecond timestamps; mirror that for the raw generator output.
     tables = {
         name: t.astype(
@@ -149,28 +148,52 @@ def bank():
         for name, t in demo.tables.items()
     }
     portrait = build_features(tables, as_of=DEMO_AS_OF)
-    segments, model = build_segments(portrait, settings=SegmentSettings())
+    settings = SegmentSettings()
+    interests = interest_frame(tables, portrait, as_of=DEMO_AS_OF, settings=settings)
+    segments, model = build_segments(portrait, settings=settings, interests=interests)
     return SimpleNamespace(
         tables=tables, truth=demo.truth, portrait=portrait, segments=segments, model=model
     )
 
 
-def test_demo_clusters_recover_planted_personas(bank):
+@pytest.fixture(scope="module")
+def bank():
+    return _demo("default")
+
+
+@pytest.fixture(scope="module")
+def alt_bank():
+    return _demo("alt")
+
+
+def _persona_ari(bank: SimpleNamespace) -> float:
     personas = bank.truth["customers"].set_index("customer_id")["persona"]
     merged = bank.segments.assign(persona=bank.segments["customer_id"].map(personas))
     active = merged["customer_id"].isin(
         bank.portrait.loc[bank.portrait["is_active"], "customer_id"]
     )
-    ari = adjusted_rand_score(merged.loc[active, "persona"], merged.loc[active, "segment_id"])
-    # Personas overlap by design (lognormal activity and deposits, shared ages and channels); random
-    # labels give 0 and ~0.49 was measured on seed 7 at k=7. k comes from a silhouette near-tie
-    # (seed 11: k=6 0.235 vs k=7 0.233), so the ARI moves with the fitted population: measured at
-    # 2,500 customers, seeds 11/7/3, 0.45/0.43/0.39 before departed customers left the active
-    # population and 0.37/0.37/0.47 after (k=6 gives ~0.37, k=7 ~0.45). 0.35 still fails the
-    # regression this guards (the all-features clustering scored ~0.2).
-    assert ari >= 0.35, f"ARI vs personas {ari:.3f}"
+    return adjusted_rand_score(merged.loc[active, "persona"], merged.loc[active, "segment_id"])
+
+
+def test_demo_clusters_recover_planted_personas(bank):
+    ari = _persona_ari(bank)
+    # Random labels give 0. Measured (benchmarks/segments.py --truth and this fixture): 0.68 here
+    # (2,500 customers, seed 11, k=5), 0.69 / 0.71 at 5,000 customers seeds 1 / 2; branch merge's
+    # clustering scored 0.36 / 0.39 there. 0.6 leaves a margin of ~0.08 and fails that regression.
+    assert ari >= 0.6, f"ARI vs personas {ari:.3f}"
     assert bank.model.stability_ari_ >= 0.8
     assert bank.model.cold_start_agreement_ > bank.model.cold_start_baseline_ + 0.15
+    assert any(c.startswith("interest_") for c in bank.model.features_)
+
+
+def test_alt_configuration_clusters_recover_its_personas(alt_bank):
+    ari = _persona_ari(alt_bank)
+    # Measured: 0.24 here (2,500 customers, seed 11, k=4), 0.23 / 0.29 at 5,000 customers seeds
+    # 1 / 2; branch merge's clustering scored 0.16 / 0.16 and the reference KMeans 0.22 /
+    # 0.21. Far below the 0.7 target (see README); 0.2 guards the gain over merge only.
+    assert ari >= 0.2, f"ARI vs personas on the alt bank {ari:.3f}"
+    names = list(alt_bank.model.names_.values())
+    assert len(set(names)) == len(names)
 
 
 def test_demo_every_customer_gets_every_column(bank):
@@ -218,3 +241,14 @@ def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatc
     assert metrics["k"] == bank.model.k_ and metrics["tier_top"] == 100
     assert "segmentation.pkl" in logged and "segmentation/k_selection.json" in logged
     assert ctx.sections[0].title.startswith("Segments")
+
+
+def test_a_standing_out_product_interest_names_the_segment():
+    z = pd.Series(
+        {"age": -1.0, "forex_events_90d": 2.0, "interest_forex_copy": 1.5, "interest_gold": 0.2}
+    )
+    assert segment_name(z) == "young FX copy traders"
+    z = pd.Series({"age": 0.8, "interest_money_market": 0.9, "interest_gold": 0.6})
+    assert segment_name(z) == "older money-market savers"
+    z = pd.Series({"age": 0.8, "interest_svd0": 3.0, "interest_gold": 0.1})
+    assert segment_name(z) == "older customers"  # compressed axes name nothing
