@@ -49,6 +49,9 @@ PHRASES = {
     "segment_popularity": "{v:.0%} of your segment hold it",
     "popularity": "{v:.0%} of all customers hold it",
     "recent_buy_share": "{v:.0%} of recent purchases",
+    "decayed_popularity": "{v:.0%} of purchases lately (recent ones count more)",
+    "ease_score": "customers who hold what you hold choose it (EASE^R score {v:.2f})",
+    "item_item_score": "often held together with your products (similarity {v:.2f})",
     "risk_gap": "fits your risk level (your level minus product's: {v:+.0f})",
     "affordability": "within your means",
     "holds_same_category": "complements what you hold",
@@ -89,6 +92,8 @@ def phrase(feature: str, values: pd.Series) -> pd.Series:
         return pd.Series([text.format(v=str(v).replace("_", " ")) for v in values], dtype=object)
     if template is None:
         name = feature.replace("_", " ")
+        if not pd.api.types.is_numeric_dtype(values):  # a text attribute (occupation, extra_*)
+            return pd.Series([f"{name}: {v}" for v in values.astype(object)], dtype=object)
         return pd.Series([f"{name}: {v:.3g}" for v in values.astype(float)], dtype=object)
     nums = pd.to_numeric(values, errors="coerce").astype(float).fillna(0.0)
     return pd.Series([template.format(v=v, e=np.expm1(v)) for v in nums], dtype=object)
