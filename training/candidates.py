@@ -66,3 +66,29 @@ def decayed_popularity(
     totals = pd.Series(weight, index=past[PRODUCT_ID].astype(str).to_numpy()).groupby(level=0).sum()
     totals = totals.reindex(products).fillna(0.0)
     return totals / totals.sum() if totals.sum() > 0 else totals
+
+
+CANDIDATES_PER_GENERATOR = 50  # a catalogue of up to 50 products keeps every pair
+GENERATORS = ("ease_score", "item_item_score", "decayed_popularity", "recent_buy_share")
+RANKED = {"ease_score": "ease_rank", "item_item_score": "item_item_rank"}
+
+
+def keep_candidates(
+    pairs: pd.DataFrame, *, per_generator: int = CANDIDATES_PER_GENERATOR
+) -> pd.DataFrame:
+    """The pairs in any generator's top `per_generator` for their customer, with rank features.
+
+    The ranker scores these only; `ease_rank` / `item_item_rank` (1 = the customer's best)
+    say how a generator orders the customer's own products, which one probability over all
+    customers cannot.
+    """
+    if pairs.empty:
+        return pairs.assign(**{name: pd.Series(dtype=float) for name in RANKED.values()})
+    keep = np.zeros(len(pairs), dtype=bool)
+    grouped = pairs.groupby("customer_id", sort=False)
+    for column in GENERATORS:
+        rank = grouped[column].rank(method="first", ascending=False).to_numpy()
+        keep |= rank <= per_generator
+        if column in RANKED:
+            pairs[RANKED[column]] = rank.astype(np.float32)
+    return pairs.loc[keep].reset_index(drop=True)

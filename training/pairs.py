@@ -24,6 +24,7 @@ from training.candidates import (
     ease_weights,
     generator_scores,
     item_item_weights,
+    keep_candidates,
 )
 from training.pair_history import HISTORY_FEATURES, product_history
 from training.pair_matrices import best_rule, group_share, holding_matrix, rule_matrices
@@ -44,7 +45,7 @@ PAIR_FEATURES = (
     "risk_gap", "affordability", "holds_same_category", "views_7d", "views_30d",
     "cohold_conf", "cohold_lift", "transition_conf", "transition_lift",
     "popularity", "recent_buy_share", "peer_popularity", "segment_popularity", *HISTORY_FEATURES,
-    "ease_score", "item_item_score", "decayed_popularity",
+    "ease_score", "item_item_score", "decayed_popularity", "ease_rank", "item_item_rank",
 )  # fmt: skip
 PAIR_CATEGORICAL = ("product_code", "category_code")
 PEER = "peer_key"
@@ -182,7 +183,11 @@ def build_pairs(
     *,
     session_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every (customer, active product not held) pair with customer, product and pair features."""
+    """(customer, active product not held) pairs with customer, product and pair features.
+
+    Only the candidates of training/candidates.py (any generator's top 50 for the customer:
+    every pair in a catalogue of up to 50 products) are kept: the ranker scores these only.
+    """
     rows = portrait_rows.reset_index(drop=True)
     ids = pd.Index(rows[CUSTOMER_ID].astype(str))
     products = context.products
@@ -223,7 +228,7 @@ def build_pairs(
         frame[name] = values
     frame = _add_views(frame, context, ids, session_events)
     held_pair = hmat[:, context.rule_products.get_indexer(products.index)].toarray().ravel() > 0
-    return frame.loc[~held_pair].reset_index(drop=True)
+    return keep_candidates(frame.loc[~held_pair].reset_index(drop=True))
 
 
 def attribute_columns(frame: pd.DataFrame) -> list[str]:

@@ -85,3 +85,20 @@ def test_recall_at_top_counts_positives_in_the_top_share():
     score = np.arange(10, 0, -1, dtype=float)  # row 0 best, row 5 sixth
     assert recall_at_top(y, score, share=0.2) == 0.5
     assert recall_at_top(y, score, share=0.6) == 1.0
+
+
+def test_candidates_are_any_generators_top_n_per_customer_with_ranks():
+    from training.candidates import keep_candidates
+
+    pairs = pd.DataFrame({
+        "customer_id": ["a"] * 4 + ["b"] * 2, "product_id": ["P1", "P2", "P3", "P4", "P1", "P2"],
+        "ease_score": [0.9, 0.1, 0.0, 0.5, 0.2, 0.3], "item_item_score": [0.0, 0.8, 0.1, 0.2, 0.1, 0.0],
+        "decayed_popularity": [0.1, 0.2, 0.3, 0.4, 0.1, 0.2], "recent_buy_share": [0.1, 0.2, 0.3, 0.4, 0.1, 0.2],
+    })  # fmt: skip
+    kept = keep_candidates(pairs, per_generator=1)
+    # a: EASE^R's P1, item-item's P2, both popularities' P4; b: P2 (EASE^R, popularity), P1 (item-item)
+    assert list(zip(kept["customer_id"], kept["product_id"], strict=True)) == [
+        ("a", "P1"), ("a", "P2"), ("a", "P4"), ("b", "P1"), ("b", "P2")
+    ]  # fmt: skip
+    assert kept["ease_rank"].tolist() == [1.0, 3.0, 2.0, 2.0, 1.0]
+    assert len(keep_candidates(pairs, per_generator=4)) == len(pairs)
