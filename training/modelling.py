@@ -4,7 +4,10 @@ Churn: Optuna maximises validation PR AUC; the best parameters are refitted; the
 the BG/NBD expected-purchases score (training/bgnbd.py; on transactions, and on every
 engagement) are scored on the same fold. Conversion: Optuna maximises validation MAP@k of the pair model; the
 best parameters are refitted as a pair model and as per-product models, and the better one on
-validation MAP@k is kept (both numbers are reported).
+validation MAP@k is kept (both numbers are reported). The gate's metric is MAP@k unless every
+ranker scores 1.0 on it (a ceiling tie): then customer AUC (`separating_metric`). The best
+baseline on that metric is what serves when no conversion model is champion; the per-product
+propensity is evaluated against a logistic regression (training/propensity.py).
 """
 
 from __future__ import annotations
