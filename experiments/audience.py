@@ -21,7 +21,9 @@ from portrait.errors import PortraitError
 CONTACT_COLUMNS = (
     "phone", "mobile", "email", "wechat_id", "push_token", "device_id", "app_user_id", "preferred_channel",
 )  # fmt: skip
-RUN_FILES = ("segments.parquet", "churn_scores.parquet", "uplift_scores.parquet")
+RUN_FILES = ("segments.parquet", "churn_scores.parquet", "uplift_scores.parquet",
+             "propensity.parquet")  # fmt: skip
+LONG_EXTRAS = ("propensity",)  # one row per (customer, product): read by `propensity(P)` terms
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def audience_fields(
     """Portrait indexed by customer_id, with the columns of each extra frame (segments, scores) joined on."""
     fields = portrait.set_index(CUSTOMER_ID, drop=False).rename_axis(None)
     for name, extra in (extras or {}).items():
+        if name in LONG_EXTRAS:
+            continue
         if CUSTOMER_ID not in extra.columns:
             raise PortraitError(
                 f"{name} has no {CUSTOMER_ID} column; it cannot be joined to the portrait"
@@ -81,7 +85,8 @@ def run_audience(
     text = resolve_query(query)
     as_of = pd.Timestamp(as_of)
     fields = audience_fields(portrait, extras)
-    evaluator = QueryEvaluator(parse_query(text), fields=fields, tables=tables, as_of=as_of)
+    evaluator = QueryEvaluator(parse_query(text), fields=fields, tables=tables, as_of=as_of,
+                               propensity=(extras or {}).get("propensity"))  # fmt: skip
     matched = evaluator.mask()
     opted_out = fields["marketing_opt_out"].fillna(True).to_numpy(dtype=bool)
     keep = matched & ~opted_out

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.events import event_rows
-from experiments.query import Condition, Did, Node, Not, Query, QueryError, Value
+from experiments.query import PROPENSITY, Condition, Did, Node, Not, Query, QueryError, Value
 
 FIELD_ALIASES = {"registered": "signup_at", "signed_up": "signup_at"}
 DAY = pd.Timedelta(days=1)
@@ -33,6 +33,7 @@ class QueryEvaluator:
         fields: pd.DataFrame,
         tables: dict[str, pd.DataFrame],
         as_of: pd.Timestamp,
+        propensity: pd.DataFrame | None = None,
     ):
         self.query, self.fields, self.tables, self.as_of = (
             query,
@@ -40,6 +41,7 @@ class QueryEvaluator:
             tables,
             pd.Timestamp(as_of),
         )
+        self.propensity = propensity  # long: customer_id, product_id, probability
         self.leaves: dict[int, tuple[np.ndarray, pd.Series | None]] = {}
 
     def mask(self, node: Node | None = None) -> np.ndarray:
@@ -90,6 +92,8 @@ class QueryEvaluator:
         return self.leaves[key]
 
     def _column(self, node: Condition) -> pd.Series:
+        if node.field.startswith(PROPENSITY + "("):
+            return self._propensity(node)
         name = FIELD_ALIASES.get(node.field, node.field)
         if name not in self.fields.columns:
             known = ", ".join(sorted({*self.fields.columns, *FIELD_ALIASES}))
@@ -101,6 +105,22 @@ class QueryEvaluator:
                 hint=f"available fields: {known}",
             )
         return self.fields[name]
+
+    def _propensity(self, node: Condition) -> pd.Series:
+        """The probability of buying the product per customer; NaN where the pair is not allowed."""
+        product = node.field[len(PROPENSITY) + 1 : -1]
+        scores = self.propensity
+        if scores is None or scores.empty:
+            raise QueryError(self.query.text, node.pos,
+                             "propensity(...) needs the run's propensity.parquet (pass --run RUN_DIR "
+                             "of a run whose conversion model trained)")  # fmt: skip
+        rows = scores.loc[scores["product_id"].astype(str).eq(product)]
+        if rows.empty:
+            known = ", ".join(sorted(scores["product_id"].astype(str).unique())[:20])
+            raise QueryError(self.query.text, node.pos, f"no propensity for product {product!r}",
+                             hint=f"products with a propensity include: {known}")  # fmt: skip
+        by_customer = rows.drop_duplicates("customer_id").set_index("customer_id")["probability"]
+        return by_customer.astype(float).reindex(self.fields.index)
 
     def _condition(self, node: Condition) -> tuple[np.ndarray, pd.Series | None]:
         column = self._column(node)

@@ -15,6 +15,9 @@ Grammar (keywords are case-insensitive)::
     op        := "=" | "!=" | ">" | ">=" | "<" | "<="
 
 Values are numbers, dates (YYYY-MM-DD), true/false, bare words or quoted strings.
+A FIELD may be a score of one product: `propensity(PRODUCT) > 0.2` (the calibrated probability
+that the customer buys PRODUCT, from the run's propensity.parquet); at most
+MAX_PROPENSITY_TERMS such terms per query, product ids at most MAX_PRODUCT_ID characters.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from experiments.syntax import (  # noqa: F401  (re-exported: the query API live
 )
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
+MAX_PROPENSITY_TERMS = 20
+MAX_PRODUCT_ID = 64
+PROPENSITY = "propensity"
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -246,8 +252,28 @@ class _Parser:
         text = self.text[start.pos : self._end()].strip()
         return Did(event.text, tuple(filters), window, negated, min_count, start.pos, text)
 
+    def product_score(self, field: Token) -> Token:
+        """`propensity(PRODUCT)` as one field token named `propensity(PRODUCT)` (bounded)."""
+        self.take()  # the `(`
+        product = self.value("a product id inside `propensity(...)`")
+        if len(product.raw) > MAX_PRODUCT_ID or product.kind not in ("text", "number"):
+            raise QueryError(self.text, product.pos,
+                             f"{product.raw[:MAX_PRODUCT_ID]!r} is not a product id "
+                             f"(at most {MAX_PRODUCT_ID} characters)")  # fmt: skip
+        if self.peek.kind != "rparen":
+            raise self.error("expected `)` after the product id of `propensity(`")
+        self.take()
+        self.terms = getattr(self, "terms", 0) + 1
+        if self.terms > MAX_PROPENSITY_TERMS:
+            raise QueryError(self.text, field.pos,
+                             f"more than {MAX_PROPENSITY_TERMS} propensity(...) terms in one query")  # fmt: skip
+        name = str(product.value if product.kind == "text" else product.raw)
+        return Token("word", f"{PROPENSITY}({name})", field.pos)
+
     def condition(self) -> Condition:
         field = self.name("a field name, `did`, `not` or `(`")
+        if field.text.lower() == PROPENSITY and self.peek.kind == "lparen":
+            field = self.product_score(field)
         token = self.peek
         if token.kind == "op":
             self.take()

@@ -117,6 +117,8 @@ class ServingState:
                     "churn_probability": list(self.churn_probability.values()),
                 }
             )
+        if (self.run_dir / "propensity.parquet").is_file():  # for `propensity(P) > x` terms
+            extras["propensity"] = pd.read_parquet(self.run_dir / "propensity.parquet")
         return extras
 
 
@@ -158,6 +160,8 @@ def load_state(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
     models, version = models if models is not None else load_models(settings)
+    if models.get("conversion") is None and (fallback := read_fallback(run_dir)) is not None:
+        models = models | {"conversion": fallback}  # the batch's ranker: the best baseline
     churn = _churn(run_dir, portrait, models.get("churn"))
     policy = customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
     inputs = index_inputs(
@@ -239,6 +243,13 @@ def _rule_base(run_dir: Path) -> Any:
         return load_rule_base(run_dir / "rule_base")
     except RulesError as exc:
         raise StateError(str(exc)) from exc
+
+
+def read_fallback(run_dir: Path) -> Any:
+    """The run's serving baseline (training/fallback.py), or None."""
+    from training.fallback import read_fallback as read
+
+    return read(run_dir)
 
 
 def load_models(settings: Settings) -> tuple[dict[str, Any], str]:

@@ -4,7 +4,10 @@ Churn: Optuna maximises validation PR AUC; the best parameters are refitted; the
 the BG/NBD expected-purchases score (training/bgnbd.py; on transactions, and on every
 engagement) are scored on the same fold. Conversion: Optuna maximises validation MAP@k of the pair model; the
 best parameters are refitted as a pair model and as per-product models, and the better one on
-validation MAP@k is kept (both numbers are reported).
+validation MAP@k is kept (both numbers are reported). The gate's metric is MAP@k unless every
+ranker scores 1.0 on it (a ceiling tie): then customer AUC (`separating_metric`). The best
+baseline on that metric is what serves when no conversion model is champion; the per-product
+propensity is evaluated against a logistic regression (training/propensity.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from training.conversion import LABEL as CONVERSION_LABEL
 from training.conversion import ConversionModel, PerProductModel
 from training.datasets import TrainingSet
 from training.metrics import churn_metrics, pr_auc, rank_scores, ranking_metrics, roc_auc
+from training.propensity import evaluate_propensity
 from training.tuning import TuningResult, tune
 
 
@@ -94,9 +98,51 @@ def rank_pairs(pairs: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
 
 
 def pair_ranking_metrics(pairs: pd.DataFrame, scores: np.ndarray, *, k: int) -> dict[str, float]:
-    """MAP@k, NDCG@k, recall@k, precision@k, hit rate@k of per-pair scores against `converted`."""
+    """MAP@k, NDCG@k, recall@k, precision@k, hit rate@k and customer AUC of per-pair scores."""
     relevant = pairs.loc[pairs[CONVERSION_LABEL] == 1, [CUSTOMER_ID, PRODUCT_ID]]
-    return ranking_metrics(rank_pairs(pairs, scores), relevant, k=k)
+    out = ranking_metrics(rank_pairs(pairs, scores), relevant, k=k)
+    return out | {"customer_auc": customer_auc(pairs, scores)}
+
+
+def customer_auc(pairs: pd.DataFrame, scores: np.ndarray) -> float:
+    """Mean over customers with a bought and a not-bought pair of the ROC AUC of their own pairs.
+
+    It separates rankers when every one puts all of a customer's purchases in the top k
+    (MAP@k of 1.0 for all: a ceiling tie says nothing about which ranker is better).
+    """
+    y = pairs[CONVERSION_LABEL].to_numpy(dtype=float)
+    frame = pd.DataFrame({"c": pairs[CUSTOMER_ID].to_numpy(), "y": y, "s": scores})
+    frame["r"] = frame.groupby("c")["s"].rank(method="average")
+    g = frame.groupby("c").agg(pos=("y", "sum"), n=("y", "size"))
+    g["rank_pos"] = (frame["r"] * frame["y"]).groupby(frame["c"]).sum()
+    g = g.loc[(g["pos"] > 0) & (g["pos"] < g["n"])]
+    if g.empty:
+        return float("nan")
+    neg = g["n"] - g["pos"]
+    auc = (g["rank_pos"] - g["pos"] * (g["pos"] + 1) / 2) / (g["pos"] * neg)
+    return float(auc.mean())
+
+
+CEILING = 1.0 - 1e-9
+TIE_BREAK_METRIC = "customer_auc"
+
+
+def separating_metric(metrics: dict[str, dict[str, float]], primary: str) -> tuple[str, str]:
+    """The gate's metric: `primary`, or customer AUC when every ranker scores 1.0 on it (and why)."""
+    values = [m.get(primary, float("nan")) for m in metrics.values()]
+    if values and all(v >= CEILING for v in values):
+        note = (f"every ranker scores 1.0 on {primary} (a ceiling tie); the gate uses "
+                f"{TIE_BREAK_METRIC}, each customer's own ROC AUC, averaged")  # fmt: skip
+        return TIE_BREAK_METRIC, note
+    return primary, ""
+
+
+def best_baseline(metrics: dict[str, dict[str, float]], metric: str) -> str:
+    """The baseline with the highest `metric` on validation (what serves without a champion)."""
+    scores = {k.removeprefix("baseline:"): v.get(metric, float("nan")) for k, v in metrics.items()
+              if k.startswith("baseline:")}  # fmt: skip
+    scores = {k: (v if np.isfinite(v) else -np.inf) for k, v in scores.items()}
+    return max(scores, key=scores.get)
 
 
 def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = True) -> Outcome:
@@ -128,5 +174,8 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
     metrics = {"model": variants[choice]}
     for name, scores in product_baselines(valid).items():
         metrics[f"baseline:{name}"] = pair_ranking_metrics(valid, scores["score"].to_numpy(), k=k)
-    extra = {"variants": variants, "choice": choice}
-    return Outcome(model, metrics, result, valid, primary, extra)
+    gate_metric, note = separating_metric(metrics, primary)
+    extra = {"variants": variants, "choice": choice, "gate_note": note,
+             "serving_baseline": best_baseline(metrics, gate_metric),
+             "propensity": evaluate_propensity(model, data.train, valid, seed=settings.seed)}  # fmt: skip
+    return Outcome(model, metrics, result, valid, gate_metric, extra)

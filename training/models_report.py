@@ -72,7 +72,7 @@ def outcome_figures(outcome: Outcome) -> list[tuple[Any, str]]:
         figs = churn_figures(outcome)
         figs.append(metric_figure(outcome, ["roc_auc", "pr_auc"]))
     else:
-        k = outcome.primary.split("@")[1]
+        k = next(m for m in outcome.metrics["model"] if m.startswith("map@")).split("@")[1]
         figs = [metric_figure(outcome, [f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}"])]
     return [*figs, importance_figure(outcome)]
 
@@ -138,8 +138,10 @@ def models_section(trained, truth, *, recs: pd.DataFrame, champions: dict[str, A
         )
         figs += outcome_figures(churn)
     if conv is not None:
-        k = conv.primary.split("@")[1]
-        rank_keys = [f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}"]
+        k = next(m for m in conv.metrics["model"] if m.startswith("map@")).split("@")[1]
+        rank_keys = [f"map@{k}", f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}", "customer_auc"]
+        if conv.extra.get("gate_note"):
+            section.text(conv.extra["gate_note"])
         section.table(
             _metrics_table(
                 conv.metrics | {f"variant:{k_}": v for k_, v in conv.extra["variants"].items()},
@@ -149,6 +151,12 @@ def models_section(trained, truth, *, recs: pd.DataFrame, champions: dict[str, A
             "against baselines",
         )
         figs += outcome_figures(conv)
+        if conv.extra.get("propensity"):
+            section.table(
+                pd.DataFrame(conv.extra["propensity"]).T,
+                caption="Propensity per product, validation fold: mean over products of ROC AUC and "
+                "recall in the top 20% of customers, model against a logistic regression per product",
+            )
     for name, keys in (("churn", ("roc_auc", "pr_auc", "brier")),
                        ("conversion", ("map", "ndcg", "recall", "hit_rate"))):  # fmt: skip
         if truth and truth.get(name):

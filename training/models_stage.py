@@ -33,10 +33,12 @@ from training.datasets import (
     portraits_at,
     stamp,
 )
+from training.fallback import fallback_ranker, recs_status, usable, write_fallback
 from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
-from training.pairs import CUSTOMER_FEATURES, PAIR_FEATURES, build_pair_context
+from training.pairs import build_pair_context
+from training.propensity import propensity_at
 from training.registry import (
     CHURN_MODEL,
     CONVERSION_MODEL,
@@ -228,16 +230,23 @@ def models_stage(ctx) -> StageStatus:
     with tracking.start_run("models", nested=True):
         trained = train_and_gate(ctx.tables, as_of=as_of, settings=settings)
         churn_model, churn_version = _churn_scorer(trained, ctx.portrait)
-        conv_model, conv_version = _usable(load_champion(CONVERSION_MODEL), ctx.portrait) or (
+        conv_model, conv_version = usable(load_champion(CONVERSION_MODEL), ctx.portrait) or (
             None, "none (rules and popularity)")  # fmt: skip
+        ranker = conv_model or fallback_ranker(trained)
+        if conv_model is None and ranker is not None:
+            conv_version = f"none (baseline {ranker.name}, the best on validation, serves)"
         scores = score_churn(churn_model, ctx.portrait)
         recs = score_recommendations(
-            conv_model, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
+            ranker, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
         truth = _truth(ctx, trained, churn_model, conv_model, as_of=as_of)
+        propensity, prop_status = _propensity(ctx, conv_model, trained, as_of, segments)
     scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
     recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
+    write_fallback(ctx.out_dir, None if conv_model is not None else ranker)
+    if propensity is not None:
+        propensity.to_parquet(ctx.out_dir / "propensity.parquet", index=False)
     ctx.results["churn_scores"] = scores
     ctx.results["recommendations"] = recs
     ctx.results["champions"] = {
@@ -245,7 +254,8 @@ def models_stage(ctx) -> StageStatus:
         CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
     }
     ctx.metrics["models"] = _flat_metrics(trained, truth)
-    parts = trained.statuses | {"recommendations": _recs_status(recs, conv_model)}
+    parts = trained.statuses | {"recommendations": recs_status(recs, conv_model, ranker),
+                                "propensity": prop_status}  # fmt: skip
     for name, status in parts.items():
         ctx.record(f"models.{name}", status)
     ctx.sections.append(
@@ -254,12 +264,16 @@ def models_stage(ctx) -> StageStatus:
     return combined(parts)
 
 
-def _recs_status(recs: pd.DataFrame, conv_model: Any) -> StageStatus:
-    if recs.empty:
-        return skipped("no allowed product for any customer")
-    if conv_model is None:
-        return reduced("no conversion champion: ranked by rules and popularity")
-    return ran()
+def _propensity(ctx, conv_model, trained, as_of, segments) -> tuple[Any, StageStatus]:
+    """Calibrated purchase probability of every allowed pair (champion, else this run's model)."""
+    model = conv_model or (trained.conversion and trained.conversion.model)
+    if model is None:
+        return None, skipped("no conversion model: no propensity per product")
+    frame = propensity_at(model, ctx.tables, ctx.portrait, as_of=as_of, settings=ctx.settings,
+                          segments=segments, block=BLOCK_CUSTOMERS)  # fmt: skip
+    return frame, ran() if conv_model is not None else reduced(
+        "propensity from this run's conversion model, which is not champion"
+    )
 
 
 def _gate(trained: TrainedModels, name: str) -> str:
@@ -267,20 +281,9 @@ def _gate(trained: TrainedModels, name: str) -> str:
     return decision.reason if decision is not None else trained.statuses[name].reason
 
 
-def _usable(champion: tuple[Any, str] | None, portrait: pd.DataFrame) -> tuple[Any, str] | None:
-    """The champion when it can read this portrait (a model of other data may need other columns)."""
-    if champion is None:
-        return None
-    needs = set(getattr(champion[0], "features", ())) - set(
-        getattr(champion[0], "extra_inputs", ())
-    )
-    known = set(portrait.columns) | set(PAIR_FEATURES) | set(CUSTOMER_FEATURES)
-    return champion if needs <= known else None
-
-
 def _churn_scorer(trained: TrainedModels, portrait: pd.DataFrame) -> tuple[Any | None, str]:
     """The churn champion, else this run's recency rule, else nothing (no churn scores)."""
-    champion = _usable(load_champion(CHURN_MODEL), portrait)
+    champion = usable(load_champion(CHURN_MODEL), portrait)
     if champion is not None:
         return champion
     if trained.churn is not None:
@@ -311,6 +314,8 @@ def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[
             for metric, value in values.items():
                 out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
         out[f"{name}.promoted"] = float(trained.decisions[name].passed)
+        for who, values in outcome.extra.get("propensity", {}).items():
+            out |= {f"{name}.propensity.{who}.{m}": v for m, v in values.items()}
     for name, values in (truth or {}).items():
         for who, metrics in values.items():
             for metric, value in metrics.items():

@@ -10,7 +10,7 @@ their labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,13 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID, TS
 from features.holdings import build_holdings
 from features.portrait import EXTRA_PREFIX
 from features.timeline import before, between
+from training.candidates import (
+    decayed_popularity,
+    ease_weights,
+    generator_scores,
+    item_item_weights,
+    keep_candidates,
+)
 from training.pair_history import HISTORY_FEATURES, product_history
 from training.pair_matrices import best_rule, group_share, holding_matrix, rule_matrices
 
@@ -38,6 +45,7 @@ PAIR_FEATURES = (
     "risk_gap", "affordability", "holds_same_category", "views_7d", "views_30d",
     "cohold_conf", "cohold_lift", "transition_conf", "transition_lift",
     "popularity", "recent_buy_share", "peer_popularity", "segment_popularity", *HISTORY_FEATURES,
+    "ease_score", "item_item_score", "decayed_popularity", "ease_rank", "item_item_rank",
 )  # fmt: skip
 PAIR_CATEGORICAL = ("product_code", "category_code")
 PEER = "peer_key"
@@ -60,6 +68,8 @@ class PairContext:
     rule_products: pd.Index  # every catalogue product: the rows (antecedents) of rule_stats
     history: dict[str, np.ndarray]  # name -> (customers x active products), see pair_history
     history_customers: pd.Index  # the rows of `history`
+    # candidate generators: name -> (catalogue products x active products) item weights
+    generators: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def peer_key(portrait: pd.DataFrame) -> pd.Series:
@@ -114,8 +124,16 @@ def build_pair_context(
                 np.asarray(hold_now.mean(axis=0), dtype=np.float32).ravel(), index=all_ids
             ),
             "recent_buy_share": buys[PRODUCT_ID].value_counts(normalize=True).reindex(all_ids),
+            "decayed_popularity": decayed_popularity(
+                txns.loc[txns["type"].eq("buy") & txns[PRODUCT_ID].notna()], all_ids, cutoff=cutoff
+            ),
         }
     ).fillna(0.0)
+    active_at = all_ids.get_indexer(products.index)
+    generators = {
+        "ease_score": ease_weights(hold_now)[:, active_at],
+        "item_item_score": item_item_weights(hold_now)[:, active_at],
+    }
     peer = group_share(hold_now, peer_key(portrait).to_numpy(), all_ids)
     seg_pop, seg_of = None, None
     if segments is not None and len(segments):
@@ -125,7 +143,7 @@ def build_pair_context(
     own = product_history(tables, customers, products, cutoff=cutoff)
     return PairContext(
         pd.Timestamp(cutoff), products, held.set_index(CUSTOMER_ID), stats, product_stats,
-        peer, seg_pop, seg_of, views.set_index(CUSTOMER_ID), all_ids, own, customers,
+        peer, seg_pop, seg_of, views.set_index(CUSTOMER_ID), all_ids, own, customers, generators,
     )  # fmt: skip
 
 
@@ -165,7 +183,11 @@ def build_pairs(
     *,
     session_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every (customer, active product not held) pair with customer, product and pair features."""
+    """(customer, active product not held) pairs with customer, product and pair features.
+
+    Only the candidates of training/candidates.py (any generator's top 50 for the customer:
+    every pair in a catalogue of up to 50 products) are kept: the ranker scores these only.
+    """
     rows = portrait_rows.reset_index(drop=True)
     ids = pd.Index(rows[CUSTOMER_ID].astype(str))
     products = context.products
@@ -186,6 +208,8 @@ def build_pairs(
     hmat = holding_matrix(held, ids, context.rule_products)
     for name, matrix in context.rule_stats.items():
         cols[name] = best_rule(hmat, matrix).ravel()
+    for name, weights in context.generators.items():
+        cols[name] = generator_scores(hmat, weights).ravel()
     frame = pd.DataFrame(cols)
     frame["risk_gap"] = frame["risk_level"].fillna(1.0) - frame["product_risk"]
     frame["affordability"] = frame["log_total_assets"] - frame["log_min_amount"]
@@ -204,7 +228,7 @@ def build_pairs(
         frame[name] = values
     frame = _add_views(frame, context, ids, session_events)
     held_pair = hmat[:, context.rule_products.get_indexer(products.index)].toarray().ravel() > 0
-    return frame.loc[~held_pair].reset_index(drop=True)
+    return keep_candidates(frame.loc[~held_pair].reset_index(drop=True))
 
 
 def attribute_columns(frame: pd.DataFrame) -> list[str]:

@@ -214,3 +214,42 @@ def test_a_and_not_a_is_empty_and_a_or_not_a_is_everyone(bank, query):
     assert none.matched == 0 and none.frame.empty
     assert everyone.matched == everyone.eligible == len(portrait)
     assert everyone.count + everyone.opted_out_excluded == len(portrait)
+
+
+PROPENSITY = pd.DataFrame(
+    {
+        "customer_id": ["W", "X", "Y", "Z", "W"],
+        "product_id": ["P1", "P1", "P1", "P1", "P2"],
+        "probability": [0.5, 0.1, 0.3, 0.9, 0.05],
+    }
+)
+
+
+def propensity_ids(query: str, bank) -> list[str]:
+    tables, portrait = bank
+    result = run_audience(query, tables=tables, portrait=portrait, as_of=AS_OF,
+                          extras={"propensity": PROPENSITY})  # fmt: skip
+    return sorted(result.frame["customer_id"]) + [f"optout:{result.opted_out_excluded}"]
+
+
+def test_propensity_of_a_product_selects_customers_by_their_probability(bank):
+    # Z (0.9) matches but opted out: counted, never exported
+    assert propensity_ids("propensity(P1) > 0.2", bank) == ["W", "Y", "optout:1"]
+    assert propensity_ids("propensity('P1') >= 0.5 and age > 0", bank) == ["W", "optout:1"]
+    # X has no P2 pair (held or not allowed): a missing value never exceeds anything
+    assert propensity_ids("propensity(P2) > 0.01", bank) == ["W", "optout:0"]
+    assert propensity_ids("not propensity(P2) > 0.01", bank) == ["X", "Y", "optout:1"]
+
+
+def test_propensity_terms_are_bounded_and_errors_name_the_product(bank):
+    with pytest.raises(QueryError, match="no propensity for product 'P9'") as info:
+        propensity_ids("age > 1 and propensity(P9) > 0.2", bank)
+    assert info.value.position == 12
+    with pytest.raises(QueryError, match="needs the run's propensity.parquet"):
+        ids("propensity(P1) > 0.2", bank)
+    with pytest.raises(QueryError, match="expected `\\)` after the product id"):
+        parse_query("propensity(P1 > 0.2")
+    with pytest.raises(QueryError, match="at most 64 characters"):
+        parse_query(f"propensity({'P' * 65}) > 0.2")
+    with pytest.raises(QueryError, match="more than 20 propensity"):
+        parse_query(" or ".join(["propensity(P1) > 0.2"] * 21))

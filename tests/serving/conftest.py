@@ -53,3 +53,13 @@ def state_without_model(state):
     """The same state without a conversion model: rules, session views and popularity only."""
     models = {"churn": state.models["churn"], "conversion": None}
     return dataclasses.replace(state, models=models, candidates=candidate_index(state, None))
+
+
+@pytest.fixture(scope="session")
+def state_with_baseline(state):
+    """The state as served without a champion: the best validation baseline ranks (recent popularity)."""
+    from training.baselines import BaselineRanker
+
+    ranker = BaselineRanker("recent_popularity")
+    models = {"churn": state.models["churn"], "conversion": ranker}
+    return dataclasses.replace(state, models=models, candidates=candidate_index(state, ranker))

@@ -80,9 +80,9 @@ def assert_agrees_with_policy(state, cid: str, fast) -> None:
         assert why in {reason[True].get(pid, "inactive_product"), reason[False].get(pid)}
 
 
-@pytest.fixture(params=["state", "state_without_model"])
+@pytest.fixture(params=["state", "state_without_model", "state_with_baseline"])
 def served(request):
-    """The state with the conversion model, then without it."""
+    """The state with the conversion model, without it, and with the baseline fallback."""
     return request.getfixturevalue(request.param)
 
 
