@@ -250,17 +250,7 @@ def champion_pair(names: list[str]) -> dict[str, str | None]:
         return {name: champion_version(name) for name in names}
 
 
-def gate_and_register(
-    model: Any,
-    *,
-    name: str,
-    metric: str,
-    score: Callable[[Any], float],
-    baselines: dict[str, float],
-    frame: pd.DataFrame,
-) -> tuple[GateDecision, str]:
-    """One model: log it, then gate, register and promote it under the lock."""
-    candidate = prepare(
-        model, name=name, metric=metric, score=score, baselines=baselines, frame=frame
-    )
-    return promote_together([candidate])[name]
+def gate_and_register(model: Any, **candidate: Any) -> tuple[GateDecision, str]:
+    """One model: log it (`prepare`'s keyword arguments), then gate, register and promote it
+    under the lock."""
+    return promote_together([prepare(model, **candidate)])[candidate["name"]]

@@ -64,10 +64,10 @@ def test_a_conversion_champion_reads_the_portrait_plus_pair_columns(tiny_tables)
 
     from features.portrait import build_features
     from training.conversion import FEATURES, PerProductModel
-    from training.models_stage import _usable
+    from training.fallback import usable
 
     portrait = build_features(tiny_tables, as_of="2025-02-01")
     for model in (SimpleNamespace(features=FEATURES), PerProductModel()):
-        assert _usable((model, "3"), portrait) == (model, "3")
+        assert usable((model, "3"), portrait) == (model, "3")
     other = SimpleNamespace(features=[*FEATURES, "extra_from_another_bank"])
-    assert _usable((other, "4"), portrait) is None
+    assert usable((other, "4"), portrait) is None
