@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -179,6 +180,12 @@ def run(
     return out / name / "run", time.perf_counter() - started
 
 
+def report_nan_count(run_dir: Path) -> int:
+    """How often the word "nan" shows in report.html's text (images and tags left out): must be 0."""
+    page = re.sub(r'src="data:[^"]*"', "", (run_dir / "report.html").read_text(encoding="utf-8"))
+    return len(re.findall(r"\bnan\b", re.sub(r"<[^>]+>", " ", page), flags=re.IGNORECASE))
+
+
 def stage_statuses(run_dir: Path) -> dict[str, str]:
     """Stages that did not simply run, with their reasons."""
     stages = json.loads((run_dir / "quality.json").read_text())["stages"]
@@ -204,6 +211,7 @@ def cdnow_benchmark(path: Path, out: Path) -> dict:
         "metric": "churn ROC AUC", "portrait": roc_auc(y, scores["churn_probability"]) if len(y) else None,
         "BG/NBD": roc_auc(y, -expected.to_numpy()), "recency rule": roc_auc(y, recency.to_numpy()),
         "bgnbd_params": params, "seconds": round(seconds, 1), "stages": stage_statuses(run_dir),
+        "report_nan": report_nan_count(run_dir),
     }  # fmt: skip
 
 
@@ -251,7 +259,8 @@ def movielens_benchmark(path: Path, out: Path) -> dict:
         ranked = top_k(scores, held, users, items, k=K)
         out_row[name] = ranking_metrics(ranked, relevant, k=K, users=judged)[f"map@{K}"]
         out_row[f"{name} (known)"] = ranking_metrics(ranked, relevant, k=K, users=known)[f"map@{K}"]
-    out_row |= {"seconds": round(seconds, 1), "stages": stage_statuses(run_dir)}
+    out_row |= {"seconds": round(seconds, 1), "stages": stage_statuses(run_dir),
+                "report_nan": report_nan_count(run_dir)}  # fmt: skip
     return out_row
 
 
@@ -271,7 +280,7 @@ def main() -> None:
             print(json.dumps(results[-1], indent=1, default=str), file=sys.stderr, flush=True)
     columns = ["dataset", "metric", "portrait", "BG/NBD", "recency rule", "popularity", "popularity 30d",
                "EASE^R", "portrait (known)", "popularity (known)", "popularity 30d (known)",
-               "EASE^R (known)", "seconds"]  # fmt: skip
+               "EASE^R (known)", "seconds", "report_nan"]  # fmt: skip
     table = pd.DataFrame(results).reindex(columns=columns)
     print("\n" + table.to_string(index=False, na_rep="", float_format="{:.4f}".format))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
