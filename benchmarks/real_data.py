@@ -34,18 +34,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.real_data_peers import (  # noqa: E402
-    bgnbd_expected,
-    ease_scores,
-    fit_bgnbd,
-    rfm_summary,
-    top_k,
-)
+from benchmarks.real_data_peers import repeat_summary, top_k  # noqa: E402
 from portrait.settings import load_settings  # noqa: E402
+from training.bgnbd import BGNBD  # noqa: E402
+from training.candidates import ease_weights, generator_scores  # noqa: E402
 from training.metrics import ranking_metrics, roc_auc  # noqa: E402
 from training.pipeline import run_pipeline  # noqa: E402
 
@@ -201,16 +198,17 @@ def cdnow_benchmark(path: Path, out: Path) -> dict:
     tx = tables["transactions"]
     later = tx.loc[(tx["ts"] >= as_of) & (tx["ts"] < as_of + HORIZON), "customer_id"].unique()
     y = (~scores["customer_id"].isin(later)).astype(int).to_numpy()
-    summary = rfm_summary(tx.loc[tx["ts"] < as_of], as_of=as_of)
-    params = fit_bgnbd(summary)
-    expected = bgnbd_expected(params, summary, t=HORIZON.days / 7).reindex(scores["customer_id"])
+    summary = repeat_summary(tx.loc[tx["ts"] < as_of], as_of=as_of)
+    bgnbd = BGNBD(stream="txn").fit(summary)
+    expected = pd.Series(bgnbd.expected(summary, days=HORIZON.days), index=summary.index)
+    expected = expected.reindex(scores["customer_id"])
     recency = summary["days_since_last"].reindex(scores["customer_id"])
     return {
         "dataset": "CDNOW (one product)", "customers": len(tables["customers"]),
         "zero_dollar_rows_dropped": zero, "scored": len(scores), "churn_rate": float(y.mean()) if len(y) else None,
         "metric": "churn ROC AUC", "portrait": roc_auc(y, scores["churn_probability"]) if len(y) else None,
         "BG/NBD": roc_auc(y, -expected.to_numpy()), "recency rule": roc_auc(y, recency.to_numpy()),
-        "bgnbd_params": params, "seconds": round(seconds, 1), "stages": stage_statuses(run_dir),
+        "bgnbd_params": dict(zip(("r", "alpha", "a", "b"), bgnbd.params_, strict=True)), "seconds": round(seconds, 1), "stages": stage_statuses(run_dir),
         "report_nan": report_nan_count(run_dir),
     }  # fmt: skip
 
@@ -237,13 +235,14 @@ def movielens_benchmark(path: Path, out: Path) -> dict:
     relevant = relevant.loc[~was_held]
     judged = pd.Index(relevant["customer_id"].unique())
     recent = past.loc[past["ts"] >= as_of - pd.Timedelta(days=30)]
+    held_sparse = sparse.csr_matrix(held)
     peers = {
         "popularity": np.tile(held.sum(axis=0), (len(users), 1)),
         "popularity 30d": np.tile(
             np.bincount(items.get_indexer(recent["product_id"]), minlength=len(items)),
             (len(users), 1),
         ).astype(float),  # fmt: skip
-        "EASE^R": ease_scores(held),
+        "EASE^R": generator_scores(held_sparse, ease_weights(held_sparse)),
     }
     ours = pd.read_parquet(run_dir / "recommendations.parquet")
     out_row = {"dataset": "MovieLens 100K", "customers": len(users), "products": len(items),

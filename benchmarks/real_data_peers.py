@@ -1,82 +1,28 @@
-"""Peers of benchmarks/real_data.py: BG/NBD (churn on CDNOW) and EASE^R (next best product), in numpy/scipy.
+"""Peers of benchmarks/real_data.py: BG/NBD's inputs (churn on CDNOW) and a top-k of item scores.
 
-BG/NBD follows Fader, Hardie & Lee (2005), "Counting your customers the easy way": the
-log-likelihood of (frequency x, recency t_x, age T) maximised over (r, alpha, a, b), and the
-expected number of purchases in the next t periods given a customer's history (what the
-`lifetimes` package computes; lifetimes 0.11.3 itself does not install on pandas 2).
-EASE^R (Steck 2019): item-item weights B = -P / diag(P) with P = (X^T X + lambda I)^-1, diag 0.
+The peers themselves are the project's one implementation of each method: BG/NBD (Fader,
+Hardie & Lee 2005; training/bgnbd.py, what the `lifetimes` package computes, which is not
+installed here) and EASE^R (Steck 2019; training/candidates.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+
+from features.repeat import repeat_inputs
+from features.timeline import customer_codes
 
 
-def rfm_summary(
-    purchases: pd.DataFrame, *, as_of: pd.Timestamp, unit_days: float = 7.0
-) -> pd.DataFrame:
-    """Per customer: repeat purchase days x, time of the last t_x and age T (units of `unit_days`)."""
-    days = purchases.assign(day=purchases["ts"].dt.floor("D")).drop_duplicates(
-        ["customer_id", "day"]
-    )
-    grouped = days.groupby("customer_id")["day"]
-    first, last = grouped.min(), grouped.max()
-    unit = pd.Timedelta(days=unit_days)
-    return pd.DataFrame({
-        "x": grouped.size() - 1, "t_x": (last - first) / unit, "T": (as_of - first) / unit,
-        "days_since_last": (as_of - last) / pd.Timedelta(days=1),
-    })  # fmt: skip
-
-
-def _negative_ll(
-    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
-) -> float:
-    r, alpha, a, b = np.exp(log_params)
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b)
-    a3 = -(r + x) * np.log(alpha + big_t)
-    with np.errstate(divide="ignore"):
-        a4 = np.where(
-            x > 0,
-            np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x),
-            -np.inf,
-        )
-    return -float(np.sum(a1 + a2 + np.logaddexp(a3, a4)))
-
-
-def fit_bgnbd(summary: pd.DataFrame) -> dict[str, float]:
-    """Maximum-likelihood (r, alpha, a, b) over every customer's (x, t_x, T)."""
-    data = [summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")]
-    best = minimize(_negative_ll, x0=np.zeros(4), args=tuple(data), method="Nelder-Mead",
-                    options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-6})  # fmt: skip
-    return dict(zip(("r", "alpha", "a", "b"), np.exp(best.x).tolist(), strict=True))
-
-
-def bgnbd_expected(params: dict[str, float], summary: pd.DataFrame, *, t: float) -> pd.Series:
-    """Expected purchases in the next `t` units given each customer's history."""
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    x, t_x, big_t = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
-    z = t / (alpha + big_t + t)
-    first = (a + b + x - 1) / (a - 1)
-    second = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(
-        r + x, b + x, a + b + x - 1, z
-    )
-    alive = 1 + (x > 0) * a / np.maximum(b + x - 1, 1e-12) * ((alpha + big_t) / (alpha + t_x)) ** (
-        r + x
-    )
-    return pd.Series(first * second / alive, index=summary.index)
-
-
-def ease_scores(matrix: np.ndarray, *, lam: float = 500.0) -> np.ndarray:
-    """EASE^R scores users x items from a 0/1 users x items matrix."""
-    gram = matrix.T @ matrix + lam * np.eye(matrix.shape[1])
-    inverse = np.linalg.inv(gram)
-    weights = -inverse / np.diag(inverse)[None, :]
-    np.fill_diagonal(weights, 0.0)
-    return matrix @ weights
+def repeat_summary(purchases: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per customer with a purchase before `as_of`: BG/NBD's inputs as the portrait computes them
+    (features/repeat.py, stream `txn`: repeat days, days first to last, days first to as_of) and
+    the days since the last purchase."""
+    index = pd.Index(purchases["customer_id"].unique())
+    codes = customer_codes(purchases["customer_id"], index)
+    inputs = repeat_inputs(codes, purchases["ts"], len(index), as_of).set_index(index)
+    out = inputs[["frequency", "recency_days", "age_days"]].add_prefix("txn_")
+    return out.assign(days_since_last=inputs["age_days"] - inputs["recency_days"])
 
 
 def top_k(
