@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +98,9 @@ def write_report(sections: list[Section], path: Path, *, title: str, subtitle: s
     """Write report.html and return its path."""
     path.write_text(render(sections, title=title, subtitle=subtitle), encoding="utf-8")
     return path
+
+
+def report_words(path: Path) -> str:
+    """The words a reader of report.html sees: embedded images and tags left out."""
+    page = re.sub(r'src="data:[^"]*"', "", Path(path).read_text(encoding="utf-8"))
+    return re.sub(r"<[^>]+>", " ", page)

@@ -19,6 +19,7 @@ from portrait.settings import TrackingSettings, load_settings
 from tests.e2e.odd_datasets import AS_OF, SHAPES, demo_tables, write_shape
 from training import tracking
 from training.pipeline import STAGES, run_pipeline
+from training.report import report_words
 from training.stage_status import STATUSES
 
 # small and quick: the shapes, not the models, are under test
@@ -69,12 +70,6 @@ def run_shape(tables: dict, shape: str, base: Path) -> Path:
     return base / "run"
 
 
-def report_text(run: Path) -> str:
-    """report.html without its embedded images and tags: the words a reader sees."""
-    page = re.sub(r'src="data:[^"]*"', "", (run / "report.html").read_text(encoding="utf-8"))
-    return re.sub(r"<[^>]+>", " ", page)
-
-
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_odd_dataset_runs_end_to_end(runs, shape):
     run = runs(shape)
@@ -82,7 +77,7 @@ def test_odd_dataset_runs_end_to_end(runs, shape):
     assert {s.name for s in STAGES} <= set(stages)
     assert all(v["status"] in STATUSES and v["status"] != "failed" for v in stages.values()), stages
     assert all(v["reason"] for v in stages.values() if v["status"] != "ran"), stages
-    text = report_text(run)
+    text = report_words(run / "report.html")
     assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE), re.findall(r".{60}\bnan\b", text)
     assert "Stages: what ran" in text
     for stage, output in (("segments", "segments.parquet"), ("models", "churn_scores.parquet")):
@@ -103,7 +98,7 @@ def test_short_history_says_why_it_skipped_the_models(runs):
     for model in ("models.churn", "models.conversion"):
         assert stages[model]["status"] == "skipped"
         assert "history starts" in stages[model]["reason"]
-    assert "history starts" in report_text(run)
+    assert "history starts" in report_words(run / "report.html")
 
 
 def test_no_funnel_skips_the_funnel_and_keeps_the_models(runs):
