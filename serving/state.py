@@ -37,6 +37,7 @@ from serving.recommend_index import (
     customer_facts,
     product_facts,
 )
+from training.fallback import read_fallback
 from training.pairs import build_pair_context
 
 RUN_ENV = "PORTRAIT_RUN_DIR"
@@ -243,13 +244,6 @@ def _rule_base(run_dir: Path) -> Any:
         return load_rule_base(run_dir / "rule_base")
     except RulesError as exc:
         raise StateError(str(exc)) from exc
-
-
-def read_fallback(run_dir: Path) -> Any:
-    """The run's serving baseline (training/fallback.py), or None."""
-    from training.fallback import read_fallback as read
-
-    return read(run_dir)
 
 
 def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
