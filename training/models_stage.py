@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import CUSTOMER_ID
+from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
@@ -38,7 +38,7 @@ from training.metrics import pr_auc
 from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models_report import log_outcome, models_section
 from training.pairs import build_pair_context
-from training.propensity import propensity_at
+from training.propensity import score_propensity
 from training.registry import (
     CHURN_MODEL,
     CONVERSION_MODEL,
@@ -167,35 +167,55 @@ def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def score_recommendations(
-    model: Any,
-    tables: dict[str, pd.DataFrame],
-    portrait: pd.DataFrame,
-    *,
-    as_of: pd.Timestamp,
-    settings: Settings,
-    segments: pd.DataFrame | None,
-    rule_base: Any,
-) -> pd.DataFrame:
-    """Top-k allowed products for every customer through the shared recommender."""
+@dataclass(frozen=True)
+class AsOfInputs:
+    """What scoring at as_of reads: the pair context, holdings and policy facts, built once for
+    the recommendations and the propensity table."""
+
+    context: Any
+    holdings: pd.DataFrame
+    policy: pd.DataFrame
+
+
+def as_of_inputs(
+    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
+    settings: Settings, segments: pd.DataFrame | None,
+) -> AsOfInputs:  # fmt: skip
+    """The pair context, holdings and customer policy at as_of."""
     past = history(tables, as_of=as_of)
     context = build_pair_context(
         past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
         segments=segments,
     )  # fmt: skip
+    return AsOfInputs(
+        context,
+        build_holdings(past["transactions"], as_of=as_of),
+        customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets),
+    )
+
+
+def score_recommendations(
+    model: Any,
+    tables: dict[str, pd.DataFrame],
+    portrait: pd.DataFrame,
+    *,
+    inputs: AsOfInputs,
+    settings: Settings,
+    segments: pd.DataFrame | None,
+    rule_base: Any,
+) -> pd.DataFrame:
+    """Top-k allowed products for every customer through the shared recommender."""
     return recommend_in_blocks(
         portrait,
         portrait=portrait,
         products=tables["products"],
-        holdings=build_holdings(past["transactions"], as_of=as_of),
+        holdings=inputs.holdings,
         conversion_model=model,
         rule_base=rule_base,
         segments=segments,
-        policy_customers=customer_policy(
-            portrait, qualified_min_assets=settings.policy.qualified_min_assets
-        ),
+        policy_customers=inputs.policy,
         k=settings.models.k,
-        context=context,
+        context=inputs.context,
     )
 
 
@@ -236,12 +256,14 @@ def models_stage(ctx) -> StageStatus:
         if conv_model is None and ranker is not None:
             conv_version = f"none (baseline {ranker.name}, the best on validation, serves)"
         scores = score_churn(churn_model, ctx.portrait)
+        inputs = as_of_inputs(ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
+                              segments=segments)  # fmt: skip
         recs = score_recommendations(
-            ranker, ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
+            ranker, ctx.tables, ctx.portrait, inputs=inputs, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
         truth = _truth(ctx, trained, churn_model, conv_model, as_of=as_of)
-        propensity, prop_status = _propensity(ctx, conv_model, trained, as_of, segments)
+        propensity, prop_status = _propensity(ctx, conv_model, trained, inputs)
     scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
     recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
     write_fallback(ctx.out_dir, None if conv_model is not None else ranker)
@@ -264,13 +286,15 @@ def models_stage(ctx) -> StageStatus:
     return combined(parts)
 
 
-def _propensity(ctx, conv_model, trained, as_of, segments) -> tuple[Any, StageStatus]:
+def _propensity(ctx, conv_model, trained, inputs: AsOfInputs) -> tuple[Any, StageStatus]:
     """Calibrated purchase probability of every allowed pair (champion, else this run's model)."""
     model = conv_model or (trained.conversion and trained.conversion.model)
     if model is None:
         return None, skipped("no conversion model: no propensity per product")
-    frame = propensity_at(model, ctx.tables, ctx.portrait, as_of=as_of, settings=ctx.settings,
-                          segments=segments, block=BLOCK_CUSTOMERS)  # fmt: skip
+    held = inputs.holdings[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
+    frame = score_propensity(model, ctx.portrait, inputs.context, block=BLOCK_CUSTOMERS,
+                             policy_customers=inputs.policy, products=ctx.tables["products"],
+                             holdings=held)  # fmt: skip
     return frame, ran() if conv_model is not None else reduced(
         "propensity from this run's conversion model, which is not champion"
     )

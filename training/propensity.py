@@ -102,21 +102,3 @@ def model_features(model: Any) -> list[str]:
     """The feature list of a conversion model (the pair model's for a per-product model)."""
     features = getattr(model, "features", None) or getattr(model.fallback_, "features", [])
     return list(features)
-
-
-def propensity_at(model: Any, tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *,
-                  as_of: pd.Timestamp, settings: Any, segments: pd.DataFrame | None,
-                  block: int) -> pd.DataFrame:  # fmt: skip
-    """propensity.parquet's rows at as_of for every allowed pair of every customer."""
-    from features.holdings import build_holdings
-    from serving.policy import customer_policy
-    from training.datasets import history
-    from training.pairs import build_pair_context
-
-    past = history(tables, as_of=as_of)
-    context = build_pair_context(past, portrait, cutoff=as_of, segments=segments,
-                                 window_days=settings.time.conversion_horizon_days)  # fmt: skip
-    policy = customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
-    held = build_holdings(past["transactions"], as_of=as_of)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
-    return score_propensity(model, portrait, context, block=block, policy_customers=policy,
-                            products=tables["products"], holdings=held)  # fmt: skip
