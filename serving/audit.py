@@ -35,6 +35,13 @@ class Exclusions:
     def __len__(self) -> int:
         return len(self.reasons)
 
+    def by_reason(self) -> dict[str, list[str]]:
+        """The excluded products grouped by rule (rules sorted, products in answer order)."""
+        grouped: dict[str, list[str]] = {}
+        for product, reason in zip(self.product_ids, self.reasons, strict=True):
+            grouped.setdefault(reason, []).append(product)  # one answer's few exclusions
+        return dict(sorted(grouped.items()))
+
     def frame(self) -> pd.DataFrame:
         """customer_id, product_id, reason rows."""
         return pd.DataFrame(
@@ -80,7 +87,7 @@ class ExclusionAudit:
         if not len(excluded):
             return {}
         counts = Counter(excluded.reasons)
-        grouped = excluded.frame().groupby("reason", sort=True)[PRODUCT_ID].agg(list).to_dict()
+        grouped = excluded.by_reason()  # plain Python: a DataFrame groupby cost ~1 ms an answer
         key = (str(excluded.customer_id), model_version, repr(sorted(grouped.items())))
         with self._lock:
             fresh = key not in self._recent
