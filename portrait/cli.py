@@ -192,7 +192,7 @@ def features_cmd(args: argparse.Namespace, settings: Settings) -> int:
 )
 def run_cmd(args: argparse.Namespace, settings: Settings) -> int:
     as_of = parse_as_of(args.as_of)  # before the slow imports: a typo fails at once
-    from training.pipeline import run_pipeline
+    from portrait.pipeline import run_pipeline
     from training.tracking import ui_command
 
     result = run_pipeline(args.data, as_of=as_of, out_dir=args.out, settings=settings)
@@ -332,21 +332,21 @@ def _whole(text: str) -> int:
     "train", "train churn and conversion models (default parameters), gate, register", _model_args
 )
 def train_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from training.models_cli import train_command
+    from portrait.model_commands import train_command
 
     return train_command(args, settings)
 
 
 @command("tune", "tune both models with Optuna (--trials), refit, gate, register", _model_args)
 def tune_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from training.models_cli import tune_command
+    from portrait.model_commands import tune_command
 
     return tune_command(args, settings)
 
 
 @command("evaluate", "score the champion models and baselines on the validation fold", _model_args)
 def evaluate_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from training.models_cli import evaluate_command
+    from portrait.model_commands import evaluate_command
 
     return evaluate_command(args, settings)
 
