@@ -107,7 +107,7 @@ CATALOGUE_CASES = {"2000x1M": (1_000_000, 2000, 4.0), "1700x750wide": (750, 1700
 
 def run_catalogue_case(name: str) -> dict:
     """Budget, then mine, one catalogue case; the rules stage's path (portrait.stages.rules)."""
-    from portrait.stages.rules import within_budget
+    from training.rules.build import within_budget
 
     n_baskets, n_products, size = CATALOGUE_CASES[name]
     baskets = zipf_baskets(n_baskets=n_baskets, n_products=n_products, mean_size=size, seed=SEED)

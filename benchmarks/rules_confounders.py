@@ -31,9 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID  # noqa: E402
 from portrait.settings import RuleSettings, Settings  # noqa: E402
-from portrait.stages.rules import within_budget  # noqa: E402
-from portrait.stages.segments import build_segments, fitting_k_range  # noqa: E402
 from training.engine import build_portrait  # noqa: E402
+from training.rules.build import within_budget  # noqa: E402
 from training.rules.mining import build_transition_baskets, mine_rules  # noqa: E402
 from training.rules.ranking import rank_rules, top_rules  # noqa: E402
 from training.rules.strata import (  # noqa: E402
@@ -41,6 +40,7 @@ from training.rules.strata import (  # noqa: E402
     run_strata,
     signup_segment_frame,
 )
+from training.segments.build import build_segments, fitting_k_range  # noqa: E402
 
 RISK, SEG, SIGNUP = "risk_level", SEGMENT_ID, SIGNUP_SEGMENT
 VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "persona")

@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.settings import SegmentSettings
-from portrait.stages.segments import interest_frame, with_interests
+from training.segments.build import interest_frame, with_interests
 from training.segments.model import (
     CLUSTER_FEATURES,
     SIGNUP_FEATURES,

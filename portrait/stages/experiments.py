@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -14,40 +15,56 @@ from experiments.query import QueryError
 from experiments.ready_made import READY_MADE
 from experiments.uplift import persuadables, train_uplift, uplift_training_set
 from features.contract import CUSTOMER_ID
+from features.validate import ValidatedData
 from portrait.errors import PortraitError
 from portrait.report import Section
+from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
 from training import tracking
 
 
-def experiments_stage(ctx: Any) -> StageStatus:
+@dataclass(frozen=True)
+class _Run:
+    """What the experiment sections read."""
+
+    run: RunInputs
+    tables: dict[str, pd.DataFrame]
+    portrait: pd.DataFrame
+    segments: pd.DataFrame | None
+    churn_scores: pd.DataFrame | None
+
+
+def experiments_stage(
+    run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame,
+    segments: pd.DataFrame | None, churn_scores: pd.DataFrame | None,
+) -> StageResult:  # fmt: skip
     """Evaluate every campaign, the sign-up funnel and A/B test, train uplift, and count ready-made audiences."""
-    settings = ctx.settings.experiments
+    ctx = _Run(run, data.tables, portrait, segments, churn_scores)
+    settings = run.settings.experiments
     metrics: dict[str, float] = {}
     parts: dict[str, StageStatus] = {}
+    sections: list[Section] = []
+    files: dict[str, pd.DataFrame] = {}
     campaigns = ctx.tables.get("campaigns")
     if campaigns is not None and not campaigns.empty:
-        ctx.sections.append(campaign_section(ctx, settings, metrics))
+        sections.append(campaign_section(ctx, settings, metrics))
         parts["campaigns"] = ran()
-        section, parts["uplift"] = uplift_section(ctx, settings, metrics)
-        ctx.sections.append(section)
+        section, parts["uplift"] = uplift_section(ctx, settings, metrics, files)
+        sections.append(section)
     else:
         why = "no campaigns table" if campaigns is None else "the campaigns table has no rows"
         parts["campaigns"] = parts["uplift"] = skipped(why)
     section, parts["funnel"] = funnel_section(ctx, settings, metrics)
-    ctx.sections.append(section)
-    ctx.sections.append(audience_section(ctx, metrics))
+    sections += [section, audience_section(ctx, metrics, files.get("uplift_scores.parquet"))]
     parts["audiences"] = ran()
-    ctx.metrics["experiments"] = metrics
-    for name, status in parts.items():
-        ctx.record(f"experiments.{name}", status)
-    return combined(parts)
+    return StageResult(status=combined(parts), files=files, metrics=metrics,
+                       sections=tuple(sections), parts=parts)  # fmt: skip
 
 
-def campaign_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Section:
+def campaign_section(ctx: _Run, settings: Any, metrics: dict[str, float]) -> Section:
     """Treatment against control per campaign, with lift intervals and the per-segment breakdown."""
     section = Section("Campaigns: treatment against control")
-    segments = ctx.results.get("segments")
+    segments = ctx.segments
     results = {
         cid: evaluate_campaign(
             ctx.tables,
@@ -60,7 +77,6 @@ def campaign_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sect
             ctx.tables["campaigns"]["campaign_id"].unique()
         )  # a few campaigns, not customers
     }
-    ctx.results["campaigns"] = results
     for cid, result in results.items():
         section.text(result.statement(), css="bad" if result.srm["mismatch"] else "")
         row = result.overall.iloc[0]
@@ -100,11 +116,11 @@ def campaign_section(ctx: Any, settings: Any, metrics: dict[str, float]) -> Sect
 
 
 def funnel_section(
-    ctx: Any, settings: Any, metrics: dict[str, float]
+    ctx: _Run, settings: Any, metrics: dict[str, float]
 ) -> tuple[Section, StageStatus]:
     """Funnel per variant and per cohort, the A/B significance table and page traffic."""
     section = Section("Funnels, A/B tests and page traffic")
-    times = funnel_times(ctx.tables, as_of=ctx.as_of, within_days=settings.funnel_days)
+    times = funnel_times(ctx.tables, as_of=ctx.run.as_of, within_days=settings.funnel_days)
     if times.empty:
         why = "no register event before as_of: the sign-up funnel and its A/B test need one"
         section.text(f"Funnel skipped: {why}.", css="note")
@@ -143,15 +159,13 @@ def funnel_section(
     _page_traffic(ctx, settings, section)
     metrics["funnel.registered"] = float(len(times))
     metrics["funnel.invested_share"] = float(times["first_investment"].notna().mean())
-    ctx.results["funnel"] = {"times": times, "ab_test": ab, "pages": ctx.results["pages"]}
     return section, ran() if not ab.empty else reduced("no A/B variants A and B among registers")
 
 
-def _page_traffic(ctx: Any, settings: Any, section: Section) -> Section:
+def _page_traffic(ctx: _Run, settings: Any, section: Section) -> Section:
     pages = page_traffic(
-        ctx.tables, as_of=ctx.as_of, session_gap_minutes=settings.session_gap_minutes
+        ctx.tables, as_of=ctx.run.as_of, session_gap_minutes=settings.session_gap_minutes
     )
-    ctx.results["pages"] = pages
     if pages.empty:
         return section.text("No page_view events with a page: no page traffic table.", css="note")
     return section.table(
@@ -160,7 +174,7 @@ def _page_traffic(ctx: Any, settings: Any, section: Section) -> Section:
 
 
 def uplift_section(
-    ctx: Any, settings: Any, metrics: dict[str, float]
+    ctx: _Run, settings: Any, metrics: dict[str, float], files: dict[str, pd.DataFrame]
 ) -> tuple[Section, StageStatus]:
     """Train the uplift model, plot its Qini curve, log it to MLflow and write the persuadables."""
     section = Section("Uplift: who is persuadable")
@@ -168,7 +182,7 @@ def uplift_section(
         training = uplift_training_set(
             ctx.tables,
             window_days=settings.campaign_window_days,
-            active_days=ctx.settings.time.active_days,
+            active_days=ctx.run.settings.time.active_days,
         )
         result = train_uplift(
             training, holdout_share=settings.uplift_holdout_share, seed=settings.seed
@@ -179,12 +193,8 @@ def uplift_section(
     scores = result.model.predict_uplift(ctx.portrait).assign(
         customer_id=ctx.portrait[CUSTOMER_ID].to_numpy()
     )
-    scores[[CUSTOMER_ID, "uplift", "p_treated", "p_control"]].to_parquet(
-        ctx.out_dir / "uplift_scores.parquet", index=False
-    )
-    ranked.to_parquet(ctx.out_dir / "persuadables.parquet", index=False)
-    ctx.results["uplift"] = result
-    ctx.results["uplift_scores"] = scores
+    files["uplift_scores.parquet"] = scores[[CUSTOMER_ID, "uplift", "p_treated", "p_control"]]
+    files["persuadables.parquet"] = ranked
     m = result.metrics
     metrics.update({f"uplift.{k}": v for k, v in m.items()})
     metrics["uplift.persuadables"] = float(len(ranked))
@@ -209,11 +219,13 @@ def uplift_section(
     return section.figures((fig, caption)), ran()
 
 
-def audience_section(ctx: Any, metrics: dict[str, float]) -> Section:
+def audience_section(
+    ctx: _Run, metrics: dict[str, float], uplift_scores: pd.DataFrame | None
+) -> Section:
     """Counts of the ready-made audiences (those whose fields this run has)."""
-    extras = {
-        k: ctx.results[k] for k in ("segments", "churn_scores", "uplift_scores") if k in ctx.results
-    }
+    given = {"segments": ctx.segments, "churn_scores": ctx.churn_scores,
+             "uplift_scores": uplift_scores}  # fmt: skip
+    extras = {k: v for k, v in given.items() if v is not None}
     rows = []
     for name, text in READY_MADE.items():  # a handful of named queries
         try:
@@ -222,7 +234,7 @@ def audience_section(ctx: Any, metrics: dict[str, float]) -> Section:
                 tables=ctx.tables,
                 portrait=ctx.portrait,
                 extras=extras,
-                as_of=ctx.as_of,
+                as_of=ctx.run.as_of,
                 explain=False,
                 limit=0,
             )

@@ -19,9 +19,11 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
 from features.pairs import build_pair_context
 from features.policy import customer_policy
+from features.validate import ValidatedData
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
 from portrait.stages.models_report import log_outcome, models_section, recs_status
+from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
 from serving.recommend import index_inputs, recommend
 from training import tracking
@@ -36,7 +38,7 @@ from training.models.datasets import (
     portraits_at,
     stamp,
 )
-from training.models.fallback import fallback_ranker, usable, write_fallback
+from training.models.fallback import fallback_files, fallback_ranker, usable
 from training.models.metrics import pr_auc
 from training.models.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
 from training.models.propensity import score_propensity
@@ -49,6 +51,7 @@ from training.registry import (
     prepare,
     promote_together,
 )
+from training.rules.base import RuleBase
 
 NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs (weighted back)
 
@@ -243,57 +246,56 @@ def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
     return out
 
 
-def models_stage(ctx) -> StageStatus:
-    """Train and gate both models, write churn_scores.parquet and recommendations.parquet, report."""
-    as_of, settings = stamp(ctx.as_of), ctx.settings
-    segments = ctx.results.get("segments")
+def models_stage(
+    run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame,
+    segments: pd.DataFrame | None, rule_base: RuleBase | None,
+) -> StageResult:  # fmt: skip
+    """Train and gate both models; churn scores, recommendations and propensity for every customer."""
+    as_of, settings, tables = stamp(run.as_of), run.settings, data.tables
     with tracking.start_run("models", nested=True):
-        trained = train_and_gate(ctx.tables, as_of=as_of, settings=settings)
-        churn_model, churn_version = _churn_scorer(trained, ctx.portrait)
-        conv_model, conv_version = usable(load_champion(CONVERSION_MODEL), ctx.portrait) or (
+        trained = train_and_gate(tables, as_of=as_of, settings=settings)
+        churn_model, churn_version = _churn_scorer(trained, portrait)
+        conv_model, conv_version = usable(load_champion(CONVERSION_MODEL), portrait) or (
             None, "none (rules and popularity)")  # fmt: skip
         ranker = conv_model or fallback_ranker(trained)
         if conv_model is None and ranker is not None:
             conv_version = f"none (baseline {ranker.name}, the best on validation, serves)"
-        scores = score_churn(churn_model, ctx.portrait)
-        inputs = as_of_inputs(ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
-                              segments=segments)  # fmt: skip
-        recs = score_recommendations(
-            ranker, ctx.tables, ctx.portrait, inputs=inputs, settings=settings,
-            segments=segments, rule_base=ctx.results.get("rule_base"),
-        )  # fmt: skip
-        truth = _truth(ctx, trained, churn_model, conv_model, as_of=as_of)
-        propensity, prop_status = _propensity(ctx, conv_model, trained, inputs)
-    scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
-    recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
-    write_fallback(ctx.out_dir, None if conv_model is not None else ranker)
-    if propensity is not None:
-        propensity.to_parquet(ctx.out_dir / "propensity.parquet", index=False)
-    ctx.results["churn_scores"] = scores
-    ctx.results["recommendations"] = recs
-    ctx.results["champions"] = {
+        scores = score_churn(churn_model, portrait)
+        inputs = as_of_inputs(tables, portrait, as_of=as_of, settings=settings, segments=segments)
+        recs = score_recommendations(ranker, tables, portrait, inputs=inputs, settings=settings,
+                                     segments=segments, rule_base=rule_base)  # fmt: skip
+        truth = _truth(run, tables, portrait, trained, churn_model, conv_model, as_of=as_of)
+        propensity, prop_status = _propensity(portrait, tables, conv_model, trained, inputs)
+    champions = {
         CHURN_MODEL: {"version": churn_version, "gate": _gate(trained, "churn")},
         CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
     }
-    ctx.metrics["models"] = _flat_metrics(trained, truth)
     parts = trained.statuses | {"recommendations": recs_status(recs, conv_model, ranker),
                                 "propensity": prop_status}  # fmt: skip
-    for name, status in parts.items():
-        ctx.record(f"models.{name}", status)
-    ctx.sections.append(
-        models_section(trained, truth, recs=recs, champions=ctx.results["champions"])
-    )
-    return combined(parts)
+    return StageResult(
+        status=combined(parts), parts=parts,
+        gives={"churn_scores": scores, "recommendations": recs, "champions": champions},
+        files={"churn_scores.parquet": scores,
+               "recommendations.parquet": recs.drop(columns=["source"]),
+               "propensity.parquet": propensity,
+               **fallback_files(None if conv_model is not None else ranker)},
+        metrics=_flat_metrics(trained, truth),
+        sections=(models_section(trained, truth, recs=recs, champions=champions),),
+        logged={"truth_metrics.json": truth} if truth else {},
+    )  # fmt: skip
 
 
-def _propensity(ctx, conv_model, trained, inputs: AsOfInputs) -> tuple[Any, StageStatus]:
+def _propensity(
+    portrait: pd.DataFrame, tables: dict[str, pd.DataFrame], conv_model: Any,
+    trained: TrainedModels, inputs: AsOfInputs,
+) -> tuple[pd.DataFrame | None, StageStatus]:  # fmt: skip
     """Calibrated purchase probability of every allowed pair (champion, else this run's model)."""
     model = conv_model or (trained.conversion and trained.conversion.model)
     if model is None:
         return None, skipped("no conversion model: no propensity per product")
     held = inputs.holdings[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
-    frame = score_propensity(model, ctx.portrait, inputs.context, block=BLOCK_CUSTOMERS,
-                             policy_customers=inputs.policy, products=ctx.tables["products"],
+    frame = score_propensity(model, portrait, inputs.context, block=BLOCK_CUSTOMERS,
+                             policy_customers=inputs.policy, products=tables["products"],
                              holdings=held)  # fmt: skip
     return frame, ran() if conv_model is not None else reduced(
         "propensity from this run's conversion model, which is not champion"
@@ -315,18 +317,18 @@ def _churn_scorer(trained: TrainedModels, portrait: pd.DataFrame) -> tuple[Any |
     return None, "none (no churn model could be trained)"
 
 
-def _truth(ctx, trained: TrainedModels, churn_model, conv_model, *, as_of) -> dict | None:
+def _truth(
+    run: RunInputs, tables: dict[str, pd.DataFrame], portrait: pd.DataFrame,
+    trained: TrainedModels, churn_model: Any, conv_model: Any, *, as_of: pd.Timestamp,
+) -> dict | None:  # fmt: skip
     if trained.churn is None or churn_model is None:
         return None
-    truth = truth_metrics(
-        ctx.data_dir, ctx.tables, ctx.portrait, as_of=as_of, settings=ctx.settings,
+    return truth_metrics(
+        run.data_dir, tables, portrait, as_of=as_of, settings=run.settings,
         churn_model=churn_model,
         conversion_model=conv_model or (trained.conversion and trained.conversion.model),
         churn_baseline=trained.churn.extra["baseline"],
     )  # fmt: skip
-    if truth:
-        tracking.log_dict(truth, "truth_metrics.json")
-    return truth
 
 
 def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[str, float]:

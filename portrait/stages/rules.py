@@ -15,27 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CUSTOMER_ID, PRODUCT_ID, REASON, SEGMENT_ID
+from features.contract import PRODUCT_ID, REASON
+from features.validate import ValidatedData
 from portrait.report import Section
-from portrait.settings import RuleSettings
+from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, ran, reduced, skipped
-from training import tracking
-from training.engine import RuleMiner
+from training.engine import Cluster, RuleMiner
 from training.figures import figure
-from training.rules.base import RuleBase, build_rule_base, rule_reasons, save_rule_base
-from training.rules.budget import budget_settings
-from training.rules.mining import (
-    BASKET_ID,
-    KINDS,
-    RulesError,
-    basket_matrix,
-    basket_problem,
-    empty_rules,
-    kind_settings,
-    mark_risk,
-)
-from training.rules.ranking import ESTIMATES, rank_rules, sort_ranked, top_rules
-from training.rules.strata import SIGNUP_SEGMENT, run_strata, signup_segment_frame
+from training.rules.base import RuleBase, build_rule_base, rule_base_files
+from training.rules.build import mine_all_rules, segment_frame, summary_metrics
+from training.rules.ranking import top_rules
+from training.rules.strata import SIGNUP_SEGMENT, signup_segment_frame
+from training.segments.model import SegmentationModel
 
 TABLE_COLUMNS = [
     "rule",
@@ -50,168 +41,33 @@ TABLE_COLUMNS = [
 ]
 
 
-def check_rule_settings(settings: RuleSettings) -> None:
-    """Refuse rule settings that cannot work, naming the setting."""
-    if settings.min_lift < 0:
-        raise RulesError(f"rules.min_lift must be at least 0, got {settings.min_lift}")
-    if (
-        not 0 < settings.transition_min_support <= 1
-        or not 0 <= settings.transition_min_confidence <= 1
-    ):
-        raise RulesError(
-            "rules.transition_min_support must be in (0, 1] and rules.transition_min_confidence in [0, 1]"
-        )
-    for name in (
-        "transition_window_days",
-        "transition_windows",
-        "min_segment_baskets",
-        "min_rule_baskets",
-        "min_stratum_baskets",
-        "top_rules",
-    ):
-        if getattr(settings, name) < 1:
-            raise RulesError(f"rules.{name} must be at least 1, got {getattr(settings, name)}")
-    if settings.rank_estimate not in ESTIMATES:
-        raise RulesError(
-            f"rules.rank_estimate must be one of {', '.join(ESTIMATES)}, got {settings.rank_estimate!r}"
-        )
-
-
-def mine_all_rules(
-    tables: dict[str, pd.DataFrame],
-    *,
-    as_of: pd.Timestamp,
-    settings: RuleSettings,
-    segments: pd.DataFrame | None,
-    kinds: tuple[str, ...] = KINDS,
-    miner: RuleMiner | None = None,
-    signup_segments: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Rules of `kinds`, overall and per segment, ranked, risk-marked, with reasons; plus notes.
-
-    ``miner`` (training/engine.py) builds and mines the baskets on a Dask cluster when given.
-    ``segments`` and ``signup_segments`` ([customer_id, segment_id or signup_segment]) are
-    the strata of those names (rules.strata_columns).
-    """
-    check_rule_settings(settings)
-    stage_columns = {SEGMENT_ID: segments, SIGNUP_SEGMENT: signup_segments}
-    strata, absent = run_strata(tables.get("customers"), stage_columns, settings.strata_columns)
-    miner = miner or RuleMiner()
-    baskets = miner.baskets(tables["transactions"], as_of=as_of, settings=settings, kinds=kinds)
-    frames, notes = (
-        [_ranked_empty()],
-        [f"rules ranked without the stratum {c}: its stage gave none" for c in absent],
-    )
-    for kind, kind_baskets in baskets.items():
-        settings, note = within_budget(kind_baskets, settings, kind=kind)
-        notes += [note] if note else []
-        try:
-            overall = miner.mine(kind_baskets, settings=settings, kind=kind)
-        except RulesError as exc:
-            notes.append(str(exc))
-            continue
-        frames.append(rank_rules(overall, kind_baskets, strata, **_rank_options(settings)))
-        if segments is not None and settings.per_segment:
-            seg_rules, skipped = miner.mine_segments(
-                kind_baskets, segments, settings=settings, kind=kind
-            )
-            frames.extend(_rank_per_segment(seg_rules, kind_baskets, segments, strata, settings))
-            if skipped:
-                notes.append(
-                    f"{kind} rules: segments with too few baskets used overall rules only: {', '.join(skipped)}"
-                )
-    rules = sort_ranked(pd.concat([f for f in frames if len(f)] or frames, ignore_index=True))
-    if 0 < settings.max_rules < len(rules):
-        notes.append(
-            f"{len(rules):,} rules mined; the best {settings.max_rules:,} by lift_lower are kept "
-            "(rules.max_rules)"
-        )
-        rules = rules.head(settings.max_rules)
-    rules = mark_risk(rules, tables["products"])
-    return rules.assign(**{REASON: rule_reasons(rules, tables["products"]).to_numpy()}), notes
-
-
-def within_budget(
-    baskets: pd.DataFrame, settings: RuleSettings, *, kind: str
-) -> tuple[RuleSettings, str]:
-    """Settings whose support floor for `kind` keeps the itemsets within rules.max_itemsets."""
-    if basket_problem(baskets):
-        return settings, ""
-    effective = kind_settings(settings, kind, n_baskets=baskets[BASKET_ID].nunique())
-    matrix, _ = basket_matrix(baskets)
-    return budget_settings(matrix, settings, kind=kind, min_support=effective.min_support)
-
-
-def _rank_options(settings: RuleSettings) -> dict[str, Any]:
-    return {
-        "estimate": settings.rank_estimate,
-        "min_stratum_baskets": settings.min_stratum_baskets,
-    }
-
-
-def _rank_per_segment(
-    rules: pd.DataFrame,
-    baskets: pd.DataFrame,
-    segments: pd.DataFrame,
-    strata: pd.DataFrame | None,
-    settings: RuleSettings,
-) -> list[pd.DataFrame]:
-    """Rank each segment's rules against that segment's own baskets."""
-    if rules.empty:
-        return []
-    seg_of = segments.astype({CUSTOMER_ID: str}).set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str)
-    in_segment = baskets[CUSTOMER_ID].astype(str).map(seg_of)
-    return [
-        rank_rules(
-            group, baskets.loc[in_segment.eq(seg).to_numpy()], strata, **_rank_options(settings)
-        )
-        for seg, group in rules.groupby(SEGMENT_ID, sort=True)
-    ]
-
-
-def _ranked_empty() -> pd.DataFrame:
-    return rank_rules(empty_rules(), pd.DataFrame())
-
-
-def segment_frame(segments: Any) -> pd.DataFrame | None:
-    """[customer_id, segment_id] from the segments stage's result (a frame or an object holding one)."""
-    if segments is None:
-        return None
-    candidates = [segments] if isinstance(segments, pd.DataFrame) else list(vars(segments).values())
-    for value in candidates:
-        if isinstance(value, pd.DataFrame) and {CUSTOMER_ID, SEGMENT_ID} <= set(value.columns):
-            return value[[CUSTOMER_ID, SEGMENT_ID]]
-    return None
-
-
-def rules_stage(ctx: Any) -> StageStatus:
-    """Pipeline stage: mine rules at ctx.as_of, write rules.parquet and rule_base/, report and log them."""
-    settings = ctx.settings.rules
-    segments = segment_frame(ctx.results.get("segments"))
-    miner = RuleMiner(ctx.results.get("cluster"))  # None: pandas
+def rules_stage(
+    run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame, cluster: Cluster | None,
+    segments: pd.DataFrame | None, segment_model: SegmentationModel | None,
+) -> StageResult:  # fmt: skip
+    """Mine rules at as_of: rules.parquet and rule_base/ (the rule base serving loads), report."""
+    settings = run.settings.rules
+    segments = segment_frame(segments)
     signup = None
     if SIGNUP_SEGMENT in settings.strata_columns:
-        signup = signup_segment_frame(ctx.results.get("segment_model"), ctx.portrait)
+        signup = signup_segment_frame(segment_model, portrait)
     rules, notes = mine_all_rules(
-        ctx.tables, as_of=ctx.as_of, settings=settings, segments=segments, miner=miner,
-        signup_segments=signup,
+        data.tables, as_of=run.as_of, settings=settings, segments=segments,
+        miner=RuleMiner(cluster), signup_segments=signup,
     )  # fmt: skip
-    params = {
-        **dataclasses.asdict(settings),
-        "as_of": str(ctx.as_of.date()),
-        "per_segment_used": segments is not None,
-    }
-    rule_base = build_rule_base(rules, params=params, created_at=ctx.as_of)
-    rules.to_parquet(ctx.out_dir / "rules.parquet", index=False)
-    save_rule_base(rule_base, ctx.out_dir / "rule_base")
-    ctx.results["rule_base"] = rule_base
-    ctx.metrics["rules"] = {**rule_base.counts(), **_summary_metrics(rules)}
-    ctx.sections.append(rules_section(rule_base, notes=notes, top=settings.top_rules))
-    tracking.log_params(
-        {f"rules.{k}": v for k, v in params.items()} | {"rules.version": rule_base.version}
+    params = {**dataclasses.asdict(settings), "as_of": str(run.as_of.date()),
+              "per_segment_used": segments is not None}  # fmt: skip
+    rule_base = build_rule_base(rules, params=params, created_at=run.as_of)
+    files = {f"rule_base/{name}": value for name, value in rule_base_files(rule_base).items()}
+    return StageResult(
+        status=rules_status(data.tables["products"], rules, notes),
+        gives={"rule_base": rule_base},
+        files={"rules.parquet": rules, **files},
+        metrics={**rule_base.counts(), **summary_metrics(rules)},
+        params={f"rules.{k}": v for k, v in params.items()} | {"rules.version": rule_base.version},
+        sections=(rules_section(rule_base, notes=notes, top=settings.top_rules),),
+        artifacts={"rule_base": "rule_base"},
     )
-    tracking.log_artifacts(ctx.out_dir / "rule_base", folder="rule_base")
-    return rules_status(ctx.tables["products"], rules, notes)
 
 
 def rules_status(products: pd.DataFrame, rules: pd.DataFrame, notes: list[str]) -> StageStatus:
@@ -221,20 +77,6 @@ def rules_status(products: pd.DataFrame, rules: pd.DataFrame, notes: list[str]) 
     if notes:
         return reduced("; ".join(notes))
     return ran("" if len(rules) else "no rule passed the thresholds")
-
-
-def _summary_metrics(rules: pd.DataFrame) -> dict[str, float]:
-    if rules.empty:
-        return {
-            "max_lift": float("nan"),
-            "max_lift_lower": float("nan"),
-            "median_confidence": float("nan"),
-        }
-    return {
-        "max_lift": float(rules["lift"].max()),
-        "max_lift_lower": float(rules["lift_lower"].max()),
-        "median_confidence": float(rules["confidence"].median()),
-    }
 
 
 def rules_section(rule_base: RuleBase, *, notes: list[str], top: int) -> Section:

@@ -10,6 +10,7 @@ from portrait import pipeline
 from portrait.errors import NotEnoughData
 from portrait.pipeline import RunIncomplete, Stage, run_pipeline
 from portrait.settings import Settings, TrackingSettings
+from portrait.stages.result import StageResult
 from portrait.stages.status import combined, ran, reduced, skipped
 
 
@@ -21,12 +22,26 @@ def test_combined_status_of_parts():
         pipeline.StageStatus("maybe")
 
 
-def _boom(ctx):
+def test_a_stage_names_only_fields_of_the_run_outputs():
+    with pytest.raises(ValueError, match="nothing_gave_this"):
+        Stage("needy", _boom, needs=("nothing_gave_this",))
+
+
+def _boom(run, **given):
     raise RuntimeError("a bug in a stage")
 
 
-def _short(ctx):
+def _short(run, **given):
     raise NotEnoughData("two months of history; a model needs five")
+
+
+def _greedy(run, **given):
+    return StageResult(gives={"rule_base": object()})
+
+
+def _fine(run, *, data, portrait):
+    assert data is not None and portrait is None  # exactly its needs and uses, nothing else
+    return StageResult(reduced("half of it"))
 
 
 def test_a_raising_stage_is_recorded_and_the_outputs_are_still_written(
@@ -40,8 +55,9 @@ def test_a_raising_stage_is_recorded_and_the_outputs_are_still_written(
         pipeline.STAGES[0],
         Stage("boom", _boom),
         Stage("short", _short),
-        Stage("needy", lambda ctx: ran(), needs=("nothing_gave_this",)),
-        Stage("fine", lambda ctx: reduced("half of it")),
+        Stage("needy", lambda run, **g: StageResult(), needs=("rule_base",)),
+        Stage("greedy", _greedy, gives=("segments",)),
+        Stage("fine", _fine, needs=("data",), uses=("portrait",)),
     ]
     monkeypatch.setattr(pipeline, "STAGES", stages)
     settings = Settings(tracking=TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"))
@@ -52,8 +68,9 @@ def test_a_raising_stage_is_recorded_and_the_outputs_are_still_written(
     quality = json.loads((tmp_path / "run" / "quality.json").read_text())
     statuses = {k: v["status"] for k, v in quality["stages"].items()}
     assert statuses == {"validate": "ran", "boom": "failed", "short": "skipped",
-                        "needy": "skipped", "fine": "reduced"}  # fmt: skip
-    assert "nothing_gave_this" in quality["stages"]["needy"]["reason"]
+                        "needy": "skipped", "greedy": "failed", "fine": "reduced"}  # fmt: skip
+    assert "needs rule_base" in quality["stages"]["needy"]["reason"]
+    assert "gave ['rule_base'], which it did not declare" in quality["stages"]["greedy"]["reason"]
     report = (tmp_path / "run" / "report.html").read_text()
     assert "two months of history" in report and "Stages: what ran" in report
     assert "RuntimeError" in (tmp_path / "run" / "errors.log").read_text()

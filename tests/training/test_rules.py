@@ -10,16 +10,18 @@ import pandas as pd
 import pytest
 
 from portrait.settings import RuleSettings, Settings, TrackingSettings
-from portrait.stages.rules import mine_all_rules, rules_stage
+from portrait.stages.result import write_files
+from portrait.stages.rules import rules_stage
 from training import tracking
 from training.rules.base import (
     build_rule_base,
     candidates_from_rules,
     load_rule_base,
+    rule_base_files,
     rule_reasons,
-    save_rule_base,
 )
 from training.rules.budget import budget_settings, estimate_itemsets
+from training.rules.build import mine_all_rules
 from training.rules.mining import (
     RULE_COLUMNS,
     RulesError,
@@ -296,7 +298,8 @@ def test_rule_base_round_trips_and_refuses_edited_files(tmp_path) -> None:
     base = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2025-01-01"))
     again = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2026-01-01"))
     assert base.version == again.version and base.counts()["holding_rules"] == 4
-    loaded = load_rule_base(save_rule_base(base, tmp_path / "rb"))
+    write_files(tmp_path / "rb", rule_base_files(base))
+    loaded = load_rule_base(tmp_path / "rb")
     assert loaded.version == base.version and loaded.created_at == "2025-01-01T00:00:00"
     assert loaded.rules["antecedents"].tolist() == rules["antecedents"].tolist()
     edited = loaded.rules.assign(lift=loaded.rules["lift"] * 2)

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from portrait.settings import RuleSettings
-from portrait.stages.rules import mine_all_rules
+from training.rules.build import mine_all_rules
 from training.rules.mining import RulesError, mine_rules
 from training.rules.ranking import rank_rules
 from training.rules.strata import (
@@ -132,7 +132,7 @@ def test_signup_segments_come_from_the_models_sign_up_prediction() -> None:
 
 
 def test_a_missing_stage_stratum_is_a_note_not_silence() -> None:
-    from portrait.stages.rules import mine_all_rules as mine
+    from training.rules.build import mine_all_rules as mine
 
     bank = _tiny_tables()
     _, notes = mine(

@@ -14,7 +14,8 @@ from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
-from portrait.stages.segments import SEGMENT_COLUMNS, build_segments, interest_frame, segments_stage
+from portrait.stages.segments import segments_stage
+from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame
 from training.segments.model import SIGNUP_FEATURES, SegmentationModel, assign_segment
 from training.segments.names import name_segments, segment_name
 

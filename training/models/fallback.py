@@ -23,13 +23,9 @@ def fallback_ranker(trained: Any) -> BaselineRanker | None:
     return BaselineRanker(trained.conversion.extra["serving_baseline"])
 
 
-def write_fallback(out_dir: Path, ranker: BaselineRanker | None) -> None:
-    """Write (or remove) next_best_fallback.json: the baseline serving without a champion."""
-    path = Path(out_dir) / FALLBACK_FILE
-    if ranker is None:
-        path.unlink(missing_ok=True)
-        return
-    path.write_text(json.dumps({"baseline": ranker.name}))
+def fallback_files(ranker: BaselineRanker | None) -> dict[str, str | None]:
+    """next_best_fallback.json's text, the baseline serving without a champion (None: remove it)."""
+    return {FALLBACK_FILE: None if ranker is None else json.dumps({"baseline": ranker.name})}
 
 
 def read_fallback(run_dir: Path) -> BaselineRanker | None:

@@ -77,19 +77,11 @@ def build_rule_base(
     )
 
 
-def save_rule_base(rule_base: RuleBase, directory: Path) -> Path:
-    """Write rules.parquet and rule_base.json into `directory` and return it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rule_base.rules.to_parquet(directory / RULES_FILE, index=False)
-    meta = {
-        "version": rule_base.version,
-        "created_at": rule_base.created_at,
-        "params": rule_base.params,
-    }
-    meta["counts"] = rule_base.counts()
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    return directory
+def rule_base_files(rule_base: RuleBase) -> dict[str, Any]:
+    """The rule base's files by name: the rules table and its metadata (version, params, counts)."""
+    meta = {"version": rule_base.version, "created_at": rule_base.created_at,
+            "params": rule_base.params, "counts": rule_base.counts()}  # fmt: skip
+    return {RULES_FILE: rule_base.rules, META_FILE: meta}
 
 
 def load_rule_base(directory: Path) -> RuleBase:
