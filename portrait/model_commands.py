@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 
 from features.validate import load_dataset
+from portrait.arguments import parse_as_of
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 from portrait.stages.models import NEGATIVE_RATE, train_and_gate
@@ -19,31 +19,31 @@ from training.models.modelling import baseline_churn_metrics, pair_ranking_metri
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, require_champion
 
 
-def _settings(args: argparse.Namespace, settings: Settings, *, trials: int | None) -> Settings:
+def _settings(settings: Settings, *, trials: int | None, seed: int | None) -> Settings:
     models = settings.models
-    if trials is not None or args.seed is not None:
+    if trials is not None or seed is not None:
         if trials is not None and trials < 1:
             raise PortraitError(f"--trials must be at least 1, got {trials}")
         models = dataclasses.replace(
             models,
             n_trials=trials if trials is not None else models.n_trials,
-            seed=args.seed if args.seed is not None else models.seed,
+            seed=seed if seed is not None else models.seed,
         )
     return dataclasses.replace(settings, models=models)
 
 
-def _train(args: argparse.Namespace, settings: Settings, *, trials: int | None, what: str) -> int:
-    from portrait.cli import parse_as_of
-
-    settings = _settings(args, settings, trials=trials)
-    tables = load_dataset(args.data, max_bad_fraction=settings.validation.max_bad_fraction).tables
+def _train(
+    settings: Settings, *, data: str, as_of: str, trials: int | None, seed: int | None, what: str
+) -> int:
+    settings = _settings(settings, trials=trials, seed=seed)
+    tables = load_dataset(data, max_bad_fraction=settings.validation.max_bad_fraction).tables
     uri = tracking.configure(settings.tracking)
-    as_of = stamp(parse_as_of(args.as_of))
-    with tracking.start_run(f"{what} {as_of.date()}"):
+    cutoff = stamp(parse_as_of(as_of))
+    with tracking.start_run(f"{what} {cutoff.date()}"):
         tracking.log_params(
-            {"data_dir": str(args.data), "as_of": str(as_of.date()), "settings": settings}
+            {"data_dir": str(data), "as_of": str(cutoff.date()), "settings": settings}
         )
-        trained = train_and_gate(tables, as_of=as_of, settings=settings)
+        trained = train_and_gate(tables, as_of=cutoff, settings=settings)
     for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
         if outcome is None:
             print(f"{name}: {trained.statuses[name].reason}")
@@ -57,24 +57,26 @@ def _train(args: argparse.Namespace, settings: Settings, *, trials: int | None, 
     return 0
 
 
-def train_command(args: argparse.Namespace, settings: Settings) -> int:
+def train(
+    *, settings: Settings, data: str, as_of: str, trials: int | None, seed: int | None
+) -> int:
     """Train both models with the default parameters (one trial), gate and register them."""
-    return _train(args, settings, trials=args.trials or 1, what="train")
+    return _train(settings, data=data, as_of=as_of, trials=trials or 1, seed=seed, what="train")
 
 
-def tune_command(args: argparse.Namespace, settings: Settings) -> int:
+def tune(*, settings: Settings, data: str, as_of: str, trials: int | None, seed: int | None) -> int:
     """Tune both models with Optuna (--trials, default models.n_trials), refit, gate, register."""
-    return _train(args, settings, trials=args.trials, what="tune")
+    return _train(settings, data=data, as_of=as_of, trials=trials, seed=seed, what="tune")
 
 
-def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
+def evaluate(
+    *, settings: Settings, data: str, as_of: str, seed: int | None, trials: int | None
+) -> int:
     """Score the current champions and the baselines on the validation fold before --as-of."""
-    from portrait.cli import parse_as_of
-
-    settings = _settings(args, settings, trials=None)
-    tables = load_dataset(args.data, max_bad_fraction=settings.validation.max_bad_fraction).tables
+    settings = _settings(settings, trials=None, seed=seed)
+    tables = load_dataset(data, max_bad_fraction=settings.validation.max_bad_fraction).tables
     tracking.configure(settings.tracking)
-    as_of = stamp(parse_as_of(args.as_of))
+    as_of = stamp(parse_as_of(as_of))
     churn, churn_version = require_champion(CHURN_MODEL)
     conv, conv_version = require_champion(CONVERSION_MODEL)
     cs = churn_training_set(tables, as_of=as_of, time=settings.time)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.validate import ValidatedData
+from features.quality import ValidatedData
 from portrait.errors import ContractError, NotEnoughData, PortraitError
 from portrait.report import Section, write_report
 from portrait.settings import Settings
@@ -244,7 +244,7 @@ def _log_run(outputs: RunOutputs, record: RunRecord, report: Path, quality: Path
 
 
 def _write_outputs(inputs: RunInputs, outputs: RunOutputs, record: RunRecord) -> tuple[Path, Path]:
-    from features.validate import write_quality
+    from features.quality import write_quality
 
     quality = inputs.out_dir / "quality.json"
     write_quality(outputs.data, quality, extra={

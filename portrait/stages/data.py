@@ -7,7 +7,8 @@ import dataclasses
 import pandas as pd
 
 from features.extra_columns import select_extra_columns
-from features.validate import ValidatedData, load_dataset, write_quarantine
+from features.quality import ValidatedData, write_quarantine
+from features.validate import load_dataset
 from portrait.errors import ContractError
 from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.statistics import quality_section, statistics_section

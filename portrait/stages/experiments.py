@@ -11,11 +11,11 @@ from experiments.audience import run_audience
 from experiments.campaign import evaluate_campaign
 from experiments.funnel import ab_test, funnel_table, funnel_times, page_traffic
 from experiments.plots import funnel_chart, lift_chart, qini_chart
-from experiments.query import QueryError
 from experiments.ready_made import READY_MADE
+from experiments.syntax import QueryError
 from experiments.uplift import persuadables, train_uplift, uplift_training_set
 from features.contract import CUSTOMER_ID
-from features.validate import ValidatedData
+from features.quality import ValidatedData
 from portrait.errors import PortraitError
 from portrait.report import Section
 from portrait.stages.result import RunInputs, StageResult

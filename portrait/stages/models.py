@@ -19,7 +19,7 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
 from features.pairs import build_pair_context
 from features.policy import customer_policy
-from features.validate import ValidatedData
+from features.quality import ValidatedData
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
 from portrait.stages.models_report import log_outcome, models_section, recs_status

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import PRODUCT_ID, REASON
-from features.validate import ValidatedData
+from features.quality import ValidatedData
 from portrait.report import Section
 from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, ran, reduced, skipped

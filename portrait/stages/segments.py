@@ -9,7 +9,7 @@ import joblib
 import pandas as pd
 
 from features.holdings import build_holdings
-from features.validate import ValidatedData
+from features.quality import ValidatedData
 from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.segments_report import segments_section
 from portrait.stages.status import ran, reduced

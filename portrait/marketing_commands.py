@@ -1,8 +1,8 @@
-"""The `portrait audience` and `portrait campaign` commands: read inputs, call the pure functions, print."""
+"""`portrait audience | campaign`: read inputs, call the experiments package, print."""
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
 import pandas as pd
 
@@ -10,50 +10,57 @@ from experiments.audience import load_run_extras, run_audience, write_audience
 from experiments.campaign import evaluate_campaign
 from features.portrait import build_features
 from features.validate import load_dataset
+from portrait.arguments import parse_as_of
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 
 
-def audience_command(args: argparse.Namespace, settings: Settings, *, as_of: pd.Timestamp) -> int:
+def audience(
+    *, settings: Settings, query: str, data: Path, as_of: str, run: Path | None, out: Path | None,
+    limit: int | None,
+) -> int:  # fmt: skip
     """Print the count (and opted-out count); with --out export every matching customer."""
-    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
-        raise PortraitError(f"--out {args.out} must end in .csv or .parquet")
-    extras = load_run_extras(args.run)
-    tables = _tables(args.data, settings)
+    cutoff = parse_as_of(as_of)
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        raise PortraitError(f"--out {out} must end in .csv or .parquet")
+    extras = load_run_extras(run)
+    tables = _tables(data, settings)
     portrait = build_features(
-        tables, as_of=as_of, active_days=settings.time.active_days,
+        tables, as_of=cutoff, active_days=settings.time.active_days,
         engagement_rule=settings.engagement,
     )  # fmt: skip
-    export = args.out is not None
+    export = out is not None
     result = run_audience(
-        args.query,
+        query,
         tables=tables,
         portrait=portrait,
         extras=extras,
-        as_of=as_of,
-        limit=args.limit if export else 0,
+        as_of=cutoff,
+        limit=limit if export else 0,
         explain=export,
     )
     print(f"query:    {result.query}")
-    print(f"as of:    {as_of.date()}  ({result.eligible:,} customers signed up before it)")
+    print(f"as of:    {cutoff.date()}  ({result.eligible:,} customers signed up before it)")
     print(f"matched:  {result.matched:,}")
     print(
         f"audience: {result.count:,}  ({result.opted_out_excluded:,} opted out of marketing, never exported)"
     )
     if export:
-        path = write_audience(result, args.out)
+        path = write_audience(result, out)
         print(f"exported: {len(result.frame):,} customers to {path}")
     return 0
 
 
-def campaign_command(args: argparse.Namespace, settings: Settings) -> int:
+def campaign(
+    *, settings: Settings, campaign_id: str, data: Path, window_days: int, run: Path | None
+) -> int:
     """Print the campaign result table, the SRM check and the per-segment breakdown."""
-    extras = load_run_extras(args.run)
-    tables = _tables(args.data, settings)
+    extras = load_run_extras(run)
+    tables = _tables(data, settings)
     result = evaluate_campaign(
         tables,
-        campaign_id=args.campaign_id,
-        window_days=args.window_days,
+        campaign_id=campaign_id,
+        window_days=window_days,
         segments=extras.get("segments"),
         expected_share=settings.experiments.expected_treatment_share,
     )
