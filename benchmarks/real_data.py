@@ -283,7 +283,8 @@ def cold_start_answers(
     people = tables["customers"].set_index("customer_id").reindex(ids)
     rows = []
     for cid, person in people.iterrows():  # a few hundred requests, as an app would send them
-        attributes = {"age": int(1998 - person["birth_year"]), "occupation": person["occupation"]}
+        age = int(1998 - person["birth_year"])  # the service takes adults' ages only (16..120)
+        attributes = {"age": age if 16 <= age <= 120 else None, "occupation": person["occupation"]}
         request = RecommendRequest(customer_id=str(cid), attributes=attributes, k=K)
         items = recommend_answer(state, request)[0]["items"]
         rows += [{"customer_id": str(cid), "product_id": i["product_id"], "rank": i["rank"],
