@@ -19,8 +19,10 @@ from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
+from serving.index_files import scorer_name, write_index
 from serving.policy import customer_policy
-from serving.recommend import index_inputs, recommend
+from serving.recommend_all import score_every_customer
+from serving.recommend_index import CandidateIndex
 from training import tracking
 from training.churn import LABEL as CHURN_LABEL
 from training.datasets import (
@@ -203,44 +205,14 @@ def score_recommendations(
     settings: Settings,
     segments: pd.DataFrame | None,
     rule_base: Any,
-) -> pd.DataFrame:
-    """Top-k allowed products for every customer through the shared recommender."""
-    return recommend_in_blocks(
-        portrait,
-        portrait=portrait,
-        products=tables["products"],
-        holdings=inputs.holdings,
-        conversion_model=model,
-        rule_base=rule_base,
-        segments=segments,
-        policy_customers=inputs.policy,
-        k=settings.models.k,
-        context=inputs.context,
-    )
-
-
-def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
-    """`serving.recommend.recommend` per block of BLOCK_CUSTOMERS customers, concatenated.
-
-    Candidates are customers x products with reasons; one block at a time keeps memory flat
-    at any bank size. Exclusion counts of the blocks are summed.
-    """
-    inputs = index_inputs(
-        portrait=kw["portrait"], policy_customers=kw["policy_customers"],
-        holdings=kw["holdings"], segments=kw.get("segments"),
+) -> tuple[pd.DataFrame, CandidateIndex]:
+    """Top-k allowed products for every customer through the one recommender, and the candidate
+    index they came from (`serving.recommend_all.score_every_customer`; the service reads it)."""
+    return score_every_customer(
+        portrait=portrait, products=tables["products"], holdings=inputs.holdings,
+        policy=inputs.policy, segments=segments, context=inputs.context, model=model,
+        rule_base=rule_base, k=settings.models.k,
     )  # fmt: skip
-    kw |= {"portrait": inputs.portrait, "policy_customers": inputs.policy_customers,
-           "holdings": inputs.holdings, "segments": inputs.segments}  # fmt: skip
-    parts, excluded = [], {}
-    for start in range(0, len(customers), BLOCK_CUSTOMERS):  # blocks, not rows
-        part = recommend(customers.iloc[start : start + BLOCK_CUSTOMERS], **kw)
-        for reason, count in part.attrs.get("excluded", {}).items():
-            excluded[reason] = excluded.get(reason, 0) + count
-        part.attrs = {}
-        parts.append(part)
-    out = pd.concat(parts, ignore_index=True) if parts else recommend(customers, **kw)
-    out.attrs["excluded"] = excluded
-    return out
 
 
 def models_stage(ctx) -> StageStatus:
@@ -258,7 +230,7 @@ def models_stage(ctx) -> StageStatus:
         scores = score_churn(churn_model, ctx.portrait)
         inputs = as_of_inputs(ctx.tables, ctx.portrait, as_of=as_of, settings=settings,
                               segments=segments)  # fmt: skip
-        recs = score_recommendations(
+        recs, index = score_recommendations(
             ranker, ctx.tables, ctx.portrait, inputs=inputs, settings=settings,
             segments=segments, rule_base=ctx.results.get("rule_base"),
         )  # fmt: skip
@@ -266,6 +238,7 @@ def models_stage(ctx) -> StageStatus:
         propensity, prop_status = _propensity(ctx, conv_model, trained, inputs)
     scores.to_parquet(ctx.out_dir / "churn_scores.parquet", index=False)
     recs.drop(columns=["source"]).to_parquet(ctx.out_dir / "recommendations.parquet", index=False)
+    write_index(ctx.out_dir, index, scored_by=scorer_name(ranker, conv_model and conv_version))
     write_fallback(ctx.out_dir, None if conv_model is not None else ranker)
     if propensity is not None:
         propensity.to_parquet(ctx.out_dir / "propensity.parquet", index=False)
