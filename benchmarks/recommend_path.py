@@ -77,8 +77,37 @@ def batch_seconds(state) -> float:
     return time.perf_counter() - started
 
 
+def index_seconds(state) -> dict:
+    """Seconds to get the candidate index: read from the run (after) and scored at load."""
+    from serving.recommend_index import build_candidate_index
+
+    out = {}
+    try:
+        from serving.index_files import read_index, scorer_name
+        from training.manifest import read_manifest
+
+        manifest = read_manifest(state.run_dir)[0]
+        version = state.model_version.rsplit("conversion:v", 1)[-1]
+        started = time.perf_counter()
+        found = read_index(state.run_dir, manifest, holdings=state.holdings,
+                           scored_by=scorer_name(state.models.get("conversion"), version),
+                           model=state.models.get("conversion"), customers=state.portrait.index)  # fmt: skip
+        if found is not None:
+            out["index_read_s"] = time.perf_counter() - started
+    except ImportError:  # before: no index in the run
+        pass
+    context = state.pair_context  # built at load before; on first use after (timed apart)
+    started = time.perf_counter()
+    build_candidate_index(portrait=state.portrait, products=state.products,
+                          holdings=state.holdings, segments=state.segments, context=context,
+                          model=state.models.get("conversion"), rule_base=state.rule_base)  # fmt: skip
+    return out | {"index_scored_s": time.perf_counter() - started}
+
+
 def measure(run_dir: Path, tracking_uri: str, n: int) -> dict:
     """Start-up seconds, per-request microseconds (plain, 3 viewed products) and batch seconds."""
+    import mlflow.pyfunc  # noqa: F401  (imports warm: the service has them before it loads)
+
     from portrait.settings import load_settings
     from serving.state import load_state
 
@@ -86,7 +115,7 @@ def measure(run_dir: Path, tracking_uri: str, n: int) -> dict:
     started = time.perf_counter()
     state = load_state(run_dir, settings)
     load_s = time.perf_counter() - started
-    return {
+    return index_seconds(state) | {
         "customers": len(state.portrait),
         "load_s": load_s,
         "plain": per_request(state, requests(state, n, views=0)),
@@ -96,9 +125,11 @@ def measure(run_dir: Path, tracking_uri: str, n: int) -> dict:
 
 
 def table(results: dict) -> list[dict]:
-    """One row per label: start-up, plain and viewed per-request times, batch seconds."""
+    """One row per label: start-up (and the candidate index read / scored), plain and viewed
+    per-request times, batch seconds."""
     return [
         {"label": label, "customers": r["customers"], "start-up s": r["load_s"],
+         "index read s": r.get("index_read_s", float("nan")), "index score s": r["index_scored_s"],
          "plain 1st us": r["plain"]["first"]["mean_us"],
          "plain us": r["plain"]["repeat"]["mean_us"], "plain p95 us": r["plain"]["repeat"]["p95_us"],
          "viewed 1st us": r["viewed"]["first"]["mean_us"],

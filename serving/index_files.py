@@ -37,10 +37,8 @@ def scorer_name(model: Any | None, version: str | None) -> str:
     return f"conversion:v{version}" if version else "unregistered"
 
 
-def write_index(out_dir: Path, index: CandidateIndex, *, scored_by: str) -> None:
-    """Write the index to OUT/candidate_index/ (the run's manifest then lists its files)."""
-    folder = Path(out_dir) / INDEX_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+def index_files(index: CandidateIndex, *, scored_by: str) -> dict[str, Any]:
+    """The index as run files: path -> bytes (the arrays), DataFrame (parquet) or JSON value."""
     arrays = {"customers": index.customers.to_numpy(dtype=str),
               "products": index.products.astype(str), "popularity": index.popularity}  # fmt: skip
     for name, rows in (("pairs", index.pairs), ("rules", index.rules)):
@@ -51,10 +49,24 @@ def write_index(out_dir: Path, index: CandidateIndex, *, scored_by: str) -> None
         arrays["rule_reasons"] = index.rule_reasons.astype(str)
     if index.shares is not None:
         arrays["shares"] = index.shares
-    np.savez(folder / "arrays.npz", **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     frame = index.pair_frame if index.pair_frame is not None else pd.DataFrame()
-    frame.to_parquet(folder / "pairs.parquet", index=False)
-    (folder / "scored_by.json").write_text(json.dumps({"scored_by": scored_by}))
+    return {f"{INDEX_DIR}/arrays.npz": buffer.getvalue(), f"{INDEX_DIR}/pairs.parquet": frame,
+            f"{INDEX_DIR}/scored_by.json": {"scored_by": scored_by}}  # fmt: skip
+
+
+def write_index(out_dir: Path, index: CandidateIndex, *, scored_by: str) -> None:
+    """Write `index_files` under `out_dir` (the run loop writes a stage's files the same way)."""
+    for name, value in index_files(index, scored_by=scored_by).items():
+        path = Path(out_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, bytes):
+            path.write_bytes(value)
+        elif isinstance(value, pd.DataFrame):
+            value.to_parquet(path, index=False)
+        else:
+            path.write_text(json.dumps(value), encoding="utf-8")
 
 
 def read_index(

@@ -96,9 +96,10 @@ def item(index, products, rank: int, pos: int, score: float, reasons) -> dict[st
 def _excluded(index, customer_id, cands, codes, viewed: np.ndarray) -> Exclusions:
     """One (product, rule) per excluded candidate; a viewed product is named as the visit sent it."""
     bad = np.flatnonzero(codes)
-    names = np.append(index.products, "").astype(object)[cands.product[bad]]
     session = cands.source[bad] == SESSION
-    names[session] = viewed[cands.row[bad][session]]
+    names = np.empty(len(bad), dtype=object)  # only a viewed product may be not on file
+    names[~session] = index.products[cands.product[bad[~session]]]
+    names[session] = viewed[cands.row[bad[session]]]
     return Exclusions(customer_id, names.tolist(), REASON_OF_CODE[codes[bad]].tolist())
 
 

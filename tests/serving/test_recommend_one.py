@@ -35,8 +35,9 @@ def batch_answer(state, cid: str, k: int, others: list[str]) -> pd.DataFrame:
     rows = recommend_block(state.candidates, state.product_facts, state.customer_facts, positions,
                            k=k, model=state.models.get("conversion"))  # fmt: skip
     one = rows.loc[rows["customer_id"] == cid].reset_index(drop=True)
-    alone = recommend_block(state.candidates, state.product_facts, state.customer_facts,
-                            positions[-1:], k=k, model=state.models.get("conversion"))  # fmt: skip
+    mine = np.array([state.candidates.customer_pos[cid]])
+    alone = recommend_block(state.candidates, state.product_facts, state.customer_facts, mine,
+                            k=k, model=state.models.get("conversion"))  # fmt: skip
     one.attrs["excluded"] = alone.attrs["excluded"]
     return one
 
