@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.gbm import CalibratedGBM
+from training.models.gbm import CalibratedGBM
 
 VIEW_COLUMNS = ("views_7d", "views_30d")
 

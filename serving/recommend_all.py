@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
-from serving.policy import EXCLUSION_REASONS, REASON_OF_CODE
+from features.policy import EXCLUSION_REASONS, REASON_OF_CODE
 from serving.recommend_index import (
     CandidateIndex,
     CustomerFacts,

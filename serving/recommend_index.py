@@ -1,8 +1,8 @@
 """The candidate index: every customer's candidates as arrays, built once per batch or service load.
 
 `build_candidate_index` runs once over every customer: the pair features
-(`training.pairs.build_pairs`) and their conversion scores, the rule candidates
-(`training.rule_base.candidates_from_rules`), the segment (else peer) shares and overall
+(`features.pairs.build_pairs`) and their conversion scores, the rule candidates
+(`training.rules.base.candidates_from_rules`), the segment (else peer) shares and overall
 popularity. Batch scoring and a request then slice customers' rows (`serving.recommender`); only
 the pairs whose views a visit changes are scored again (`visit_scores`). The model's reasons of a
 pair are explained when it is first recommended and kept (`serving.pair_reasons`).
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
+from features.pairs import PairContext, build_pairs, peer_key
+from features.policy import UNASSESSED_MAX_RISK
 from serving.pair_matrix import PairMatrix, pair_matrix
 from serving.pair_reasons import ReasonMemo
-from serving.policy import UNASSESSED_MAX_RISK
-from training.pairs import PairContext, build_pairs, peer_key
 
 CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
 
@@ -208,7 +208,7 @@ def _rule_candidates(holdings, segments, rule_base) -> pd.DataFrame | None:
     """Every rule candidate of every customer, best first (a request keeps its first k)."""
     if rule_base is None or len(rule_base.rules) == 0 or holdings.empty:
         return None
-    from training.rule_base import candidates_from_rules
+    from training.rules.base import candidates_from_rules
 
     held = holdings.reset_index(drop=True)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
     segs = None

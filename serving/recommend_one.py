@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from features.policy import REASON_OF_CODE, exclusion_codes
 from serving.audit import Exclusions
-from serving.policy import REASON_OF_CODE, exclusion_codes
 from serving.recommend_index import CandidateIndex, CustomerFacts, ProductFacts
 from serving.recommender import (
     MODEL,

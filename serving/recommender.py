@@ -6,7 +6,7 @@ same functions on the same `serving.recommend_index.CandidateIndex`; only the ou
 
 Sources, in order of preference: the conversion model (else the products viewed in this visit),
 the rule base, the customer's segment (else peers) popularity, popularity overall. Every
-candidate passes `serving.policy.exclusion_codes` (suitability always; consent: a customer who
+candidate passes `features.policy.exclusion_codes` (suitability always; consent: a customer who
 opted out keeps only the non-personalised overall popularity). Among the allowed candidates a
 customer's list takes the best source first, then the higher score, then the lower product id,
 one row per product. Every item says why it is there.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.policy import exclusion_codes
+from features.policy import exclusion_codes
 from serving.recommend_index import CandidateIndex, CustomerFacts, ProductFacts, Rows
 
 SOURCES = ("model", "session", "rules", "segment_popularity", "popularity", "cold_start")

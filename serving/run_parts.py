@@ -55,8 +55,8 @@ def unpickle(run_dir: Path, name: str, manifest: dict[str, Any]) -> Any:
 
 def read_rule_base(run_dir: Path) -> Any:
     """The run's rule base (None when the run has none)."""
-    from training.rule_base import load_rule_base
-    from training.rules import RulesError
+    from training.rules.base import load_rule_base
+    from training.rules.mining import RulesError
 
     if not (run_dir / "rule_base").is_dir():
         return None

@@ -22,12 +22,13 @@ import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
+from features.pairs import build_pair_context
+from features.policy import customer_policy
 from features.validate import load_dataset
 from portrait.settings import Settings
 from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
 from serving.index_files import read_index, scorer_name
 from serving.pair_reasons import warm_reasons
-from serving.policy import customer_policy
 from serving.profile import TimelineIndex, build_timeline_index
 from serving.recommend_index import (
     CandidateIndex,
@@ -47,8 +48,7 @@ from serving.run_parts import (
     segment_rows,
     unpickle,
 )
-from training.fallback import read_fallback
-from training.pairs import build_pair_context
+from training.models.fallback import read_fallback
 
 __all__ = ["StateError", "ServingState", "StateHolder", "load_models", "load_state"]
 RUN_ENV = "PORTRAIT_RUN_DIR"
@@ -83,7 +83,7 @@ class ServingState:
 
     @cached_property
     def pair_context(self) -> Any:
-        """The pairs' context at as_of (`training.pairs.PairContext`), built on first use: only
+        """The pairs' context at as_of (`features.pairs.PairContext`), built on first use: only
         when the candidate index is scored at load, not when the batch's index is read."""
         return build_pair_context(
             self.tables, self.portrait, cutoff=self.as_of, segments=self.segments,

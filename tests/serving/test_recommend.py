@@ -9,10 +9,11 @@ import pytest
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.holdings import build_holdings
+from features.pairs import build_pair_context
+from features.policy import customer_policy, policy_violations
 from features.portrait import build_features
 from portrait.settings import TimeSettings
 from serving.cold_start import newcomer_facts, newcomer_frame
-from serving.policy import customer_policy, policy_violations
 from serving.recommend_all import OUTPUT_COLUMNS, recommend_all, score_every_customer
 from serving.recommend_index import (
     build_candidate_index,
@@ -23,9 +24,8 @@ from serving.recommend_index import (
 from serving.recommend_one import FILL_REASON, newcomer_one, recommend_one
 from serving.recommender import OPT_OUT_REASON, top_k
 from tests.conftest import make_tables
-from training.conversion import ConversionModel
-from training.datasets import conversion_training_set, history
-from training.pairs import build_pair_context
+from training.models.conversion import ConversionModel
+from training.models.datasets import conversion_training_set, history
 
 AS_OF = pd.Timestamp("2025-02-01").as_unit("ns")
 

@@ -3,7 +3,7 @@
 For any customer, catalogue and policy facts, `serving.recommend_one.recommend_one` must give
 exactly that customer's rows of batch scoring (`serving.recommend_all.recommend_block`, the
 customer inside a block of others), and every item and every exclusion, with or without products
-viewed in this visit, must agree with `serving.policy.apply_policy` (the policy on frames).
+viewed in this visit, must agree with `features.policy.apply_policy` (the policy on frames).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.policy import apply_policy, customer_policy
 from serving.pair_reasons import UNEXPLAINED, WARM_TOP, ReasonMemo
-from serving.policy import apply_policy, customer_policy
 from serving.recommend_all import recommend_block
 from serving.recommend_one import recommend_one
 from serving.visit import visit_scores
