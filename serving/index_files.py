@@ -2,7 +2,7 @@
 
 The models stage scores every customer's pairs once (`serving.recommend_all`) and writes that
 candidate index to RUN/candidate_index/: arrays.npz (customer and product ids, pair and rule rows
-with their scores, rule reasons, segment shares, popularity), pairs.parquet (the model's columns
+with their scores, rule reasons as codes into their texts, segment shares, popularity), pairs.parquet (the model's columns
 of each pair: reasons and visits read them) and scored_by.json (which model scored the pairs).
 `read_index` rebuilds the index from the manifest-verified bytes when the service serves the
 model that scored them; otherwise (a newer champion, a test's own model) it returns None and
@@ -45,8 +45,9 @@ def index_files(index: CandidateIndex, *, scored_by: str) -> dict[str, Any]:
         if rows is not None:
             arrays |= {f"{name}_ptr": rows.ptr, f"{name}_product": rows.product,
                        f"{name}_score": rows.score}  # fmt: skip
-    if index.rule_reasons is not None:
-        arrays["rule_reasons"] = index.rule_reasons.astype(str)
+    if index.rule_reasons is not None:  # few distinct texts: each once, and a code per row
+        texts, codes = np.unique(index.rule_reasons.astype(str), return_inverse=True)
+        arrays |= {"rule_texts": texts, "rule_codes": codes}
     if index.shares is not None:
         arrays["shares"] = index.shares
     buffer = io.BytesIO()
@@ -117,6 +118,8 @@ def _parts(arrays: Any, frame: pd.DataFrame, model: Any | None) -> dict[str, Any
         "pair_matrix": pair_matrix(model, frame) if pairs is not None else None,
         "rules": rows("rules"),
         "rule_reasons": (
-            arrays["rule_reasons"].astype(object) if "rule_reasons" in arrays.files else None
+            arrays["rule_texts"].astype(object)[arrays["rule_codes"]]
+            if "rule_texts" in arrays.files
+            else None
         ),
     }
