@@ -33,8 +33,10 @@ from features.pairs import build_pair_context  # noqa: E402
 from features.policy import customer_policy  # noqa: E402
 from features.validate import load_dataset  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
-from portrait.stages.models import NEGATIVE_RATE, recommend_in_blocks, score_churn  # noqa: E402
-from serving.recommend import recommend  # noqa: E402
+from portrait.stages.models import NEGATIVE_RATE, score_churn  # noqa: E402
+from serving.recommend_all import score_every_customer  # noqa: E402
+from serving.recommend_index import customer_facts, product_facts  # noqa: E402
+from serving.recommend_one import recommend_one  # noqa: E402
 from training.models.datasets import (  # noqa: E402
     churn_training_set,
     conversion_training_set,
@@ -100,16 +102,20 @@ def bench(n: int, *, trials: int, data_root: Path) -> dict[str, float]:
     portrait = portraits[as_of]
     scores, t_score_churn = _timed(score_churn, churn.model, portrait)
     context, t_context = _timed(build_pair_context, past, portrait, cutoff=as_of, window_days=60)
-    kw = dict(
-        portrait=portrait, products=tables["products"],
-        holdings=build_holdings(past["transactions"], as_of=as_of),
-        conversion_model=conv.model, rule_base=None, segments=None,
-        policy_customers=customer_policy(portrait, qualified_min_assets=3e6), k=5, context=context,
+    policy = customer_policy(portrait, qualified_min_assets=3e6)
+    (recs, index), t_recommend = _timed(
+        score_every_customer, portrait=portrait, products=tables["products"],
+        holdings=build_holdings(past["transactions"], as_of=as_of), policy=policy,
+        segments=None, context=context, model=conv.model, rule_base=None, k=5,
     )  # fmt: skip
-    recs, t_recommend = _timed(recommend_in_blocks, portrait, **kw)
-    one_id = portrait["customer_id"].iloc[len(portrait) // 2]
-    recommend([one_id], **kw)  # warm
-    _, t_one = _timed(recommend, [one_id], **kw)
+    one_id = str(portrait["customer_id"].iloc[len(portrait) // 2])
+    facts = (
+        product_facts(tables["products"], index.products),
+        customer_facts(policy, index.customers),
+    )
+    one = dict(k=5, session_products=[], model=conv.model)
+    recommend_one(index, *facts, one_id, **one)  # warm: the pair's reasons are explained once
+    _, t_one = _timed(recommend_one, index, *facts, one_id, **one)
     train_s = t_features + t_churn_set + t_conv_set + t_churn + t_conv
     return {
         "customers": n,

@@ -1,7 +1,7 @@
-"""Turn a recommend request into an answer: the shared recommender for known customers, cold start
-for new ones, THE policy (`features.policy.apply_policy`) over every candidate, ranks and reasons.
-
-Returns the answer and the policy's exclusions so the service can count and audit every one.
+"""Turn a recommend request into an answer: the one recommender for known customers
+(`serving.recommend_one`: batch scoring's candidates, policy, top-k and reasons, moved by the
+visit's views), cold start for new ones, THE policy (`features.policy.exclusion_codes`) over every
+candidate. Returns the answer and the policy's exclusions so the service counts and audits each.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def smoke_check(state: ServingState) -> None:
 def known_answer(
     state: ServingState, request: RecommendRequest
 ) -> tuple[dict[str, Any], Exclusions]:
-    """A known customer's answer: the shared recommender's, from the state's candidate index."""
+    """A known customer's answer: the one recommender's, from the state's candidate index."""
     products = state.product_facts
     if not products.active.any():  # nothing on sale: nothing to rank
         empty = Exclusions(request.customer_id, [], [])

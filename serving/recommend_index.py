@@ -1,11 +1,11 @@
-"""Arrays that answer one customer in milliseconds, built once when the service loads a run.
+"""The candidate index: every customer's candidates as arrays, built once per batch or service load.
 
-`build_candidate_index` runs the batch recommender's own pieces once over every customer: the
-pair features (`features.pairs.build_pairs`) and their conversion scores, the rule candidates
-(`training.rules.base.candidates_from_rules`) and the segment shares
-(`serving.recommend.personal_shares`). A request then slices its customer's rows; only the
-pairs whose views the current visit changes are scored again. The model's reasons of a pair
-are explained when it is first recommended and kept (`serving.pair_reasons`).
+`build_candidate_index` runs once over every customer: the pair features
+(`features.pairs.build_pairs`) and their conversion scores, the rule candidates
+(`training.rules.base.candidates_from_rules`), the segment (else peer) shares and overall
+popularity. Batch scoring and a request then slice customers' rows (`serving.recommender`); only
+the pairs whose views a visit changes are scored again (`visit_scores`). The model's reasons of a
+pair are explained when it is first recommended and kept (`serving.pair_reasons`).
 
 The policy facts (`ProductFacts`, `CustomerFacts`) are derived from the frames the state serves,
 aligned to the index's products and customers, so the policy always reads what the state holds.
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from features.pairs import PairContext, build_pairs
+from features.pairs import PairContext, build_pairs, peer_key
 from features.policy import UNASSESSED_MAX_RISK
+from serving.pair_matrix import PairMatrix, pair_matrix
 from serving.pair_reasons import ReasonMemo
-from serving.recommend import overall_popularity, personal_shares
 
 CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
 
@@ -77,6 +77,7 @@ class CandidateIndex:
     pairs: Rows | None  # conversion-model pairs (not held, on sale at the cut-off) and scores
     pair_frame: pd.DataFrame | None  # the model's columns of each pair, in `pairs` order
     pair_reasons: ReasonMemo | None  # the model's reasons of each pair, kept once explained
+    pair_matrix: PairMatrix | None  # a calibrated LightGBM's inputs of each pair (visits)
     rules: Rows | None  # rule candidates, best first; reasons in `rule_reasons`
     rule_reasons: np.ndarray | None
     shares: np.ndarray | None  # customers x products: segment (else peer) share holding it
@@ -97,14 +98,37 @@ def build_candidate_index(
     model: Any | None,
     rule_base: Any | None,
 ) -> CandidateIndex:
-    """Score and index every customer's candidates once (slow: start-up and reload only).
+    """Score and index every customer's candidates once (slow: the batch and service load only).
 
-    The frames are the recommender's customer-indexed inputs (`serving.recommend.index_inputs`).
+    `portrait` is indexed by customer_id (its order is the index's customer order); `segments`
+    holds customer_id and segment_id. `context` (the pairs at the scoring time) is needed by the
+    model; without it or without a model the candidates are rules and popularity.
     """
     customers = pd.Index(portrait.index.astype(str), name=CUSTOMER_ID)
     rows = portrait.reset_index(drop=True)
     rule_candidates = _rule_candidates(holdings, segments, rule_base)
     universe = _universe(products, holdings, rule_candidates)
+    pos = {p: i for i, p in enumerate(universe)}
+    return assemble_index(
+        universe, customers, holdings,
+        parts=_pair_rows(rows, customers, pos, context, model)
+        | _rule_rows(rule_candidates, customers, pos),
+        shares=None if context is None else _shares(rows, context, segments, universe),
+        popularity=overall_popularity(context, universe).to_numpy(dtype=float),
+    )  # fmt: skip
+
+
+def assemble_index(
+    universe: pd.Index,
+    customers: pd.Index,
+    holdings: pd.DataFrame,
+    *,
+    parts: dict[str, Any],
+    shares: np.ndarray | None,
+    popularity: np.ndarray,
+) -> CandidateIndex:
+    """The index of scored `parts` (pair and rule rows) over product ids `universe` and customer
+    ids `customers`; the held matrix comes from `holdings` (what the caller serves)."""
     pos = {p: i for i, p in enumerate(universe)}
     return CandidateIndex(
         products=universe.to_numpy(dtype=object),
@@ -113,11 +137,15 @@ def build_candidate_index(
         customers=customers,
         customer_pos={c: i for i, c in enumerate(customers)},
         held=_held_matrix(holdings, customers, pos),
-        **_pair_rows(rows, customers, pos, context, model),
-        **_rule_rows(rule_candidates, customers, pos),
-        shares=None if context is None else _shares(rows, context, segments, universe),
-        popularity=overall_popularity(context, universe).to_numpy(dtype=float),
+        shares=shares,
+        popularity=popularity,
+        **parts,
     )
+
+
+def by_customer(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` indexed by its customer_id as text (the column stays), for row look-ups."""
+    return frame.set_index(frame[CUSTOMER_ID].astype(str), drop=False).rename_axis(CUSTOMER_ID)
 
 
 def _universe(products, holdings, rule_candidates) -> pd.Index:
@@ -148,7 +176,7 @@ def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> R
 def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
     """Every (customer, product) pair the model scores, scored once, in customer order."""
     if model is None or context is None or rows.empty:
-        return {"pairs": None, "pair_frame": None, "pair_reasons": None}
+        return {"pairs": None, "pair_frame": None, "pair_reasons": None, "pair_matrix": None}
     frames, scores = [], []
     for start in range(0, len(rows), CHUNK_CUSTOMERS):
         pairs = build_pairs(rows.iloc[start : start + CHUNK_CUSTOMERS], context)
@@ -162,6 +190,7 @@ def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
         "pairs": _csr(owner, len(customers), product, np.concatenate(scores)),
         "pair_frame": frame,
         "pair_reasons": ReasonMemo(len(frame)),
+        "pair_matrix": pair_matrix(model, frame),
     }
 
 
@@ -204,6 +233,27 @@ def _rule_rows(cand, customers, pos) -> dict[str, Any]:
 def _shares(rows, context, segments, universe) -> np.ndarray:
     seg = None if segments is None else segments.reset_index(drop=True)
     return personal_shares(rows, context, seg, universe)
+
+
+def overall_popularity(context: PairContext | None, products: pd.Index) -> pd.Series:
+    """Share of all customers holding each product (0 without a context), indexed by product_id."""
+    if context is None:
+        return pd.Series(0.0, index=products)
+    return context.product_stats["popularity"].reindex(products).fillna(0.0)
+
+
+def personal_shares(
+    rows: pd.DataFrame, context: PairContext, seg: pd.DataFrame | None, products: pd.Index
+) -> np.ndarray:
+    """customers x products: share of the customer's segment (else peers) holding each product."""
+    by_peer = context.peer_popularity.reindex(peer_key(rows).to_numpy())
+    share = by_peer.reindex(columns=products).fillna(0.0)
+    if context.segment_popularity is not None and seg is not None and len(seg):
+        known = pd.Index(rows[CUSTOMER_ID].astype(str))
+        seg_of = seg.set_index(CUSTOMER_ID)[SEGMENT_ID].astype(str).reindex(known)
+        by_seg = context.segment_popularity.reindex(seg_of.to_numpy()).reindex(columns=products)
+        share = by_seg.set_axis(share.index).fillna(share)
+    return share.to_numpy(dtype=float)
 
 
 def product_facts(products: pd.DataFrame, universe: np.ndarray) -> ProductFacts:

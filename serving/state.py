@@ -1,14 +1,16 @@
 """Everything the service answers from, loaded once into one immutable, pre-indexed object.
 
 `load_state` reads a run directory (portrait, segments, rule base, churn scores, the dataset it
-was built from) and the `champion` models from the MLflow registry. `StateHolder` keeps the
-state being served and swaps in a new one only when it loaded and passed a smoke prediction,
-so a model that fails to load leaves the old one serving.
+was built from, the batch stage's candidate index) and the `champion` models from the MLflow
+registry. The candidate index is the one the models stage scored (`serving.index_files`) when
+the served conversion model is the one that scored it; else every pair is scored at load.
+`StateHolder` keeps the state being served and swaps in a new one only when it loaded and passed
+a smoke prediction, so a model that fails to load leaves the old one serving.
 """
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +18,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
@@ -24,30 +25,35 @@ from features.holdings import build_holdings
 from features.pairs import build_pair_context
 from features.policy import customer_policy
 from features.validate import load_dataset
-from portrait.errors import PortraitError
 from portrait.settings import Settings
 from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
+from serving.index_files import read_index, scorer_name
 from serving.pair_reasons import warm_reasons
 from serving.profile import TimelineIndex, build_timeline_index
-from serving.recommend import index_inputs
 from serving.recommend_index import (
     CandidateIndex,
     CustomerFacts,
     ProductFacts,
     build_candidate_index,
+    by_customer,
     customer_facts,
     product_facts,
 )
+from serving.run_parts import (
+    StateError,
+    churn_scores,
+    load_models,
+    read_rule_base,
+    read_table,
+    segment_rows,
+    unpickle,
+)
 from training.models.fallback import read_fallback
 
+__all__ = ["StateError", "ServingState", "StateHolder", "load_models", "load_state"]
 RUN_ENV = "PORTRAIT_RUN_DIR"
 SETTINGS_ENV = "PORTRAIT_SETTINGS"
 AUDIT_ENV = "PORTRAIT_AUDIT_LOG"
-SEGMENT_FIELDS = ("segment_id", "segment_name", "value_tier", "lifecycle_stage", "tags")
-
-
-class StateError(PortraitError):
-    """A run directory or a model the service cannot load; the message says what to fix."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,11 +77,18 @@ class ServingState:
     timeline: TimelineIndex
     churn_probability: dict[str, float]
     churn_reasons: dict[str, list[str]]
-    recommend_inputs: Any = None  # serving.recommend.RecommendInputs
-    pair_context: Any = None  # features.pairs.PairContext at as_of
     models: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
     candidates: CandidateIndex | None = None  # every customer's candidates, scored once
+
+    @cached_property
+    def pair_context(self) -> Any:
+        """The pairs' context at as_of (`features.pairs.PairContext`), built on first use: only
+        when the candidate index is scored at load, not when the batch's index is read."""
+        return build_pair_context(
+            self.tables, self.portrait, cutoff=self.as_of, segments=self.segments,
+            window_days=self.settings.time.conversion_horizon_days,
+        )  # fmt: skip
 
     @cached_property
     def product_facts(self) -> ProductFacts:
@@ -90,7 +103,7 @@ class ServingState:
     @cached_property
     def customer_facts(self) -> CustomerFacts:
         """The served customers' policy facts at the candidate index's positions."""
-        return customer_facts(self.recommend_inputs.policy_customers, self.candidates.customers)
+        return customer_facts(self.policy, self.candidates.customers)
 
     def warm(self) -> int:
         """Explain each customer's best allowed model pairs ahead of requests (slow; the service
@@ -155,138 +168,48 @@ def load_state(
     tables = load_dataset(
         meta["data_dir"], max_bad_fraction=settings.validation.max_bad_fraction
     ).tables
-    portrait = _read(run_dir, "features.parquet", required=True)
-    segments = _read(run_dir, "segments.parquet", required=False)
+    portrait = read_table(run_dir, "features.parquet", required=True)
+    segments = read_table(run_dir, "segments.parquet", required=False)
     holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
     models, version = models if models is not None else load_models(settings)
     if models.get("conversion") is None and (fallback := read_fallback(run_dir)) is not None:
         models = models | {"conversion": fallback}  # the batch's ranker: the best baseline
-    churn = _churn(run_dir, portrait, models.get("churn"))
+    churn = churn_scores(run_dir, portrait, models.get("churn"))
     policy = customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets)
-    inputs = index_inputs(
-        portrait=portrait, policy_customers=policy, holdings=holdings, segments=segments
-    )
+    portrait, policy = by_customer(portrait), by_customer(policy)
     products = tables["products"].set_index(tables["products"][PRODUCT_ID].astype(str))
-    context = build_pair_context(
-        tables, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
-        segments=segments,
-    )  # fmt: skip
-    rule_base = _rule_base(run_dir)
-    candidates = build_candidate_index(
-        portrait=inputs.portrait, products=products, holdings=inputs.holdings,
-        segments=inputs.segments, context=context, model=models.get("conversion"),
-        rule_base=rule_base,
-    )  # fmt: skip
     state = ServingState(
-        run_dir=run_dir,
-        as_of=as_of,
-        settings=settings,
-        tables=tables,
-        portrait=inputs.portrait,
-        policy=inputs.policy_customers,
-        products=products.rename_axis(None),
-        holdings=holdings,
+        run_dir=run_dir, as_of=as_of, settings=settings, tables=tables, portrait=portrait,
+        policy=policy, products=products.rename_axis(None), holdings=holdings,
         holdings_by_customer={str(k): g for k, g in holdings.groupby(CUSTOMER_ID, sort=False)},
-        segments=segments,
-        segment_rows=_segment_rows(segments),
-        segmentation=_unpickle(run_dir, "segmentation.pkl", manifest),
-        rule_base=rule_base,
-        popularity=build_popularity(
-            holdings, portrait, segments, new_days=settings.segments.new_days
-        ),
-        recommend_inputs=inputs,
-        pair_context=context,
+        segments=segments, segment_rows=segment_rows(segments),
+        segmentation=unpickle(run_dir, "segmentation.pkl", manifest),
+        rule_base=read_rule_base(run_dir),
+        popularity=build_popularity(holdings, portrait, segments,
+                                    new_days=settings.segments.new_days),
         timeline=build_timeline_index(tables, as_of=as_of),
-        churn_probability=churn[0],
-        churn_reasons=churn[1],
-        models=models,
-        model_version=version,
-        candidates=candidates,
-    )
-    return state
+        churn_probability=churn[0], churn_reasons=churn[1], models=models, model_version=version,
+    )  # fmt: skip
+    return dataclasses.replace(state, candidates=_candidates(state, manifest))
 
 
-def _read(run_dir: Path, name: str, *, required: bool) -> pd.DataFrame | None:
-    path = run_dir / name
-    if not path.is_file():
-        if required:
-            raise StateError(
-                f"run directory {run_dir} has no {name}; run `portrait run` to write it"
-            )
-        return None
-    return pd.read_parquet(path)
-
-
-def _segment_rows(segments: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    if segments is None:
-        return {}
-    cols = [c for c in SEGMENT_FIELDS if c in segments.columns]
-    records = segments[cols].to_dict(orient="records")
-    return {str(cid): rec for cid, rec in zip(segments[CUSTOMER_ID], records, strict=True)}
-
-
-def _unpickle(run_dir: Path, name: str, manifest: dict[str, Any]) -> Any:
-    from training.manifest import verified_bytes
-
-    # only the bytes the manifest vouched for, read once: nothing else is ever unpickled
-    return joblib.load(io.BytesIO(verified_bytes(run_dir, name, manifest)))
-
-
-def _rule_base(run_dir: Path) -> Any:
-    from training.rules.base import load_rule_base
-    from training.rules.mining import RulesError
-
-    if not (run_dir / "rule_base").is_dir():
-        return None
-    try:
-        return load_rule_base(run_dir / "rule_base")
-    except RulesError as exc:
-        raise StateError(str(exc)) from exc
-
-
-def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
-    """The `champion` models from the MLflow registry and their versions, e.g. "churn:v3,conversion:v2".
-
-    The churn champion is required. The conversion model may have no champion yet (the quality
-    gate keeps the alias off a model that does not beat rules and popularity); the recommender
-    then ranks by rules and popularity, and the version says "conversion:none".
-    """
-    from training import registry, tracking
-
-    tracking.configure(settings.tracking)
-    pair = registry.champion_pair([registry.CHURN_MODEL, registry.CONVERSION_MODEL])
-    churn_version, conversion_version = pair[registry.CHURN_MODEL], pair[registry.CONVERSION_MODEL]
-    if churn_version is None:
-        registry.require_champion(registry.CHURN_MODEL)  # raises the error that says what to do
-    churn = registry.load_version(registry.CHURN_MODEL, churn_version)
-    conversion = (
-        registry.load_version(registry.CONVERSION_MODEL, conversion_version)
-        if conversion_version
-        else None
-    )
-    version = f"churn:v{churn_version},conversion:" + (
-        f"v{conversion_version}" if conversion_version else "none"
-    )
-    return {"churn": churn, "conversion": conversion}, version
-
-
-def _churn(
-    run_dir: Path, portrait: pd.DataFrame, model: Any
-) -> tuple[dict[str, float], dict[str, list[str]]]:
-    scores = _read(run_dir, "churn_scores.parquet", required=False)
-    if scores is None:
-        return {}, {}
-    ids = scores[CUSTOMER_ID].astype(str)
-    probability = dict(zip(ids, scores["churn_probability"].astype(float), strict=True))
-    if "reasons" in scores.columns:
-        return probability, {c: list(r) for c, r in zip(ids, scores["reasons"], strict=True)}
-    if model is None or not hasattr(model, "explain"):
-        return probability, {}
-    rows = portrait.loc[portrait[CUSTOMER_ID].astype(str).isin(ids)]
-    reasons = model.explain(rows)
-    return probability, dict(zip(rows[CUSTOMER_ID].astype(str), reasons, strict=True))
+def _candidates(state: ServingState, manifest: dict[str, Any]) -> CandidateIndex:
+    """The batch stage's candidate index when it was scored by the served conversion model,
+    else every pair scored now."""
+    model = state.models.get("conversion")
+    served = state.model_version.rsplit("conversion:", 1)[-1]
+    scored_by = scorer_name(model, served.removeprefix("v") if served.startswith("v") else None)
+    found = read_index(state.run_dir, manifest, scored_by=scored_by, holdings=state.holdings,
+                       model=model, customers=state.portrait.index)  # fmt: skip
+    if found is not None:
+        return found
+    return build_candidate_index(
+        portrait=state.portrait, products=state.products, holdings=state.holdings,
+        segments=state.segments, context=state.pair_context, model=model,
+        rule_base=state.rule_base,
+    )  # fmt: skip
 
 
 class StateHolder:

@@ -25,7 +25,9 @@ from portrait.settings import Settings
 from portrait.stages.models_report import log_outcome, models_section, recs_status
 from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
-from serving.recommend import index_inputs, recommend
+from serving.index_files import index_files, scorer_name
+from serving.recommend_all import score_every_customer
+from serving.recommend_index import CandidateIndex
 from training import tracking
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.datasets import (
@@ -206,44 +208,14 @@ def score_recommendations(
     settings: Settings,
     segments: pd.DataFrame | None,
     rule_base: Any,
-) -> pd.DataFrame:
-    """Top-k allowed products for every customer through the shared recommender."""
-    return recommend_in_blocks(
-        portrait,
-        portrait=portrait,
-        products=tables["products"],
-        holdings=inputs.holdings,
-        conversion_model=model,
-        rule_base=rule_base,
-        segments=segments,
-        policy_customers=inputs.policy,
-        k=settings.models.k,
-        context=inputs.context,
-    )
-
-
-def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
-    """`serving.recommend.recommend` per block of BLOCK_CUSTOMERS customers, concatenated.
-
-    Candidates are customers x products with reasons; one block at a time keeps memory flat
-    at any bank size. Exclusion counts of the blocks are summed.
-    """
-    inputs = index_inputs(
-        portrait=kw["portrait"], policy_customers=kw["policy_customers"],
-        holdings=kw["holdings"], segments=kw.get("segments"),
+) -> tuple[pd.DataFrame, CandidateIndex]:
+    """Top-k allowed products for every customer through the one recommender, and the candidate
+    index they came from (`serving.recommend_all.score_every_customer`; the service reads it)."""
+    return score_every_customer(
+        portrait=portrait, products=tables["products"], holdings=inputs.holdings,
+        policy=inputs.policy, segments=segments, context=inputs.context, model=model,
+        rule_base=rule_base, k=settings.models.k,
     )  # fmt: skip
-    kw |= {"portrait": inputs.portrait, "policy_customers": inputs.policy_customers,
-           "holdings": inputs.holdings, "segments": inputs.segments}  # fmt: skip
-    parts, excluded = [], {}
-    for start in range(0, len(customers), BLOCK_CUSTOMERS):  # blocks, not rows
-        part = recommend(customers.iloc[start : start + BLOCK_CUSTOMERS], **kw)
-        for reason, count in part.attrs.get("excluded", {}).items():
-            excluded[reason] = excluded.get(reason, 0) + count
-        part.attrs = {}
-        parts.append(part)
-    out = pd.concat(parts, ignore_index=True) if parts else recommend(customers, **kw)
-    out.attrs["excluded"] = excluded
-    return out
 
 
 def models_stage(
@@ -262,8 +234,9 @@ def models_stage(
             conv_version = f"none (baseline {ranker.name}, the best on validation, serves)"
         scores = score_churn(churn_model, portrait)
         inputs = as_of_inputs(tables, portrait, as_of=as_of, settings=settings, segments=segments)
-        recs = score_recommendations(ranker, tables, portrait, inputs=inputs, settings=settings,
-                                     segments=segments, rule_base=rule_base)  # fmt: skip
+        recs, index = score_recommendations(ranker, tables, portrait, inputs=inputs,
+                                            settings=settings, segments=segments,
+                                            rule_base=rule_base)  # fmt: skip
         truth = _truth(run, tables, portrait, trained, churn_model, conv_model, as_of=as_of)
         propensity, prop_status = _propensity(portrait, tables, conv_model, trained, inputs)
     champions = {
@@ -278,6 +251,7 @@ def models_stage(
         files={"churn_scores.parquet": scores,
                "recommendations.parquet": recs.drop(columns=["source"]),
                "propensity.parquet": propensity,
+               **index_files(index, scored_by=scorer_name(ranker, conv_model and conv_version)),
                **fallback_files(None if conv_model is not None else ranker)},
         metrics=_flat_metrics(trained, truth),
         sections=(models_section(trained, truth, recs=recs, champions=champions),),

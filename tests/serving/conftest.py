@@ -29,10 +29,9 @@ def latest_model(name: str):
 def candidate_index(state, model):
     """A new candidate index of the state's inputs scored by `model` (None: no model), with no
     pair explained yet."""
-    inputs = state.recommend_inputs
     return build_candidate_index(
-        portrait=inputs.portrait, products=state.products, holdings=inputs.holdings,
-        segments=inputs.segments, context=state.pair_context, model=model,
+        portrait=state.portrait, products=state.products, holdings=state.holdings,
+        segments=state.segments, context=state.pair_context, model=model,
         rule_base=state.rule_base,
     )  # fmt: skip
 

@@ -54,22 +54,21 @@ def test_audit_writes_one_line_per_exclusion(state, tmp_path):
 def perturbed(state, draw_customer, catalogue):
     """The state with one customer's policy facts and the products' policy facts replaced."""
     cid, risk, kyc, rich, opted = draw_customer
-    inputs = state.recommend_inputs
-    row = inputs.portrait.loc[[cid]].assign(
+    row = state.portrait.loc[[cid]].assign(
         risk_level=float("nan") if risk is None else float(risk),
         kyc_verified=int(kyc),
         total_assets=QUALIFIED_ASSETS if rich else 0.0,
         marketing_opt_out=opted,
     )
-    portrait = inputs.portrait.copy()
+    portrait = state.portrait.copy()
     portrait.loc[[cid], row.columns] = row
-    policy = inputs.policy_customers.copy()
+    policy = state.policy.copy()
     new = customer_policy(row.reset_index(drop=True), qualified_min_assets=QUALIFIED_ASSETS)
     policy.loc[[cid], new.columns] = new.to_numpy()
     products = state.products.copy()
     products["risk_level"], products["is_active"], products["qualified_only"] = catalogue
-    inputs = dataclasses.replace(inputs, portrait=portrait, policy_customers=policy)
-    return dataclasses.replace(state, products=products, recommend_inputs=inputs), policy.loc[cid]
+    trial = dataclasses.replace(state, products=products, portrait=portrait, policy=policy)
+    return trial, policy.loc[cid]
 
 
 def assert_allowed(answer, policy_row, products, held):

@@ -1,0 +1,70 @@
+"""The batch stage's candidate index in the run: the service reads it instead of scoring every
+pair at load, answers exactly as from an index scored at load, and scores anew for another model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.holdings import build_holdings
+from portrait.settings import load_settings
+from serving.index_files import read_index, scorer_name, write_index
+from serving.recommend_index import CandidateIndex
+from serving.recommend_one import recommend_one
+from serving.state import load_state
+from tests.conftest import make_tables
+from tests.serving.conftest import candidate_index
+from tests.serving.test_recommend import AS_OF, tiny  # noqa: F401  (the hand-made bank's index)
+from training.manifest import run_files
+
+
+def assert_same_index(got: CandidateIndex, want: CandidateIndex) -> None:
+    """Same ids, rows, scores, reasons, shares, popularity, held matrix and pair columns."""
+    assert got.products.tolist() == want.products.tolist()
+    assert got.customers.equals(want.customers) and (got.held == want.held).all()
+    for name in ("pairs", "rules"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None) == (b is None)
+        if a is not None:
+            for part in ("ptr", "product", "score"):
+                np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    for name in ("rule_reasons", "shares", "popularity"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None) == (b is None) and (a is None or (a == b).all())
+    if want.pair_frame is not None:
+        pd.testing.assert_frame_equal(got.pair_frame, want.pair_frame)
+
+
+def test_the_service_starts_from_the_batch_index(demo_run):
+    settings = load_settings(None, {"tracking.tracking_uri": demo_run.tracking_uri})
+    state = load_state(demo_run.run_dir, settings)
+    assert "pair_context" not in state.__dict__  # nothing was scored at load
+    model = state.models["conversion"]
+    scored = candidate_index(state, model)
+    assert_same_index(state.candidates, scored)
+    viewed = list(state.products.index[:2])
+    for cid in state.portrait.index[:40]:
+        for views in ([], viewed):
+            args = (state.product_facts, state.customer_facts, cid)
+            kw = {"k": 5, "session_products": views, "model": model}
+            got, want = (
+                recommend_one(state.candidates, *args, **kw),
+                recommend_one(scored, *args, **kw),
+            )
+            assert got.items == want.items and got.excluded == want.excluded
+
+
+def test_another_model_or_other_customers_score_at_load(tmp_path, tiny):  # noqa: F811
+    index, _ = tiny
+    write_index(tmp_path, index, scored_by=scorer_name(None, None))
+    manifest = {"files": run_files(tmp_path)}
+    holdings = build_holdings(make_tables()["transactions"], as_of=AS_OF)
+    read = read_index(tmp_path, manifest, scored_by="none", holdings=holdings, model=None,
+                      customers=index.customers)  # fmt: skip
+    assert_same_index(read, index)
+    assert read_index(tmp_path, manifest, scored_by="conversion:v9", holdings=holdings,
+                      model=None, customers=index.customers) is None  # fmt: skip
+    assert read_index(tmp_path, manifest, scored_by="none", holdings=holdings, model=None,
+                      customers=index.customers[:2]) is None  # fmt: skip
+    assert read_index(tmp_path, {"files": {}}, scored_by="none", holdings=holdings, model=None,
+                      customers=index.customers) is None  # fmt: skip
