@@ -74,7 +74,8 @@ def interest_frame(
     interactions = product_interactions(tables, as_of=as_of)
     return interest_features(
         interactions, portrait[CUSTOMER_ID].astype(str),
-        n_components=settings.interest_components, seed=settings.seed,
+        n_components=settings.interest_components, prior=settings.interest_prior,
+        seed=settings.seed,
     )  # fmt: skip
 
 
