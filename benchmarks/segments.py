@@ -14,7 +14,7 @@ bank is generated and the active customers at the demo cut-off are clustered by:
   shrunk product-interest mix, each block scaled to a total variance; k by silhouette x stability);
 - ``no_interests``: the same model without the product-interest mix (ablation);
 - ``before``: the clustering and interest mix of commit ``--before`` (git show of its
-  training/segments.py and training/product_interest.py), when git has it;
+  training/segments.py and training/product_interest.py, the paths before issue #20's move), when git has it;
 - ``reference``: the issue's peer, plain KMeans on each customer's share of buys and of product
   views per product plus scaled age and risk level, given the true number of personas (a peer
   with an oracle k, not a ceiling).
@@ -27,6 +27,7 @@ Writes benchmarks/results/segment_truth.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -44,14 +45,14 @@ from sklearn.preprocessing import StandardScaler
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.settings import SegmentSettings
-from training.segments import (
+from training.segments.build import interest_frame, with_interests
+from training.segments.model import (
     CLUSTER_FEATURES,
     SIGNUP_FEATURES,
     SegmentationModel,
     assign_segment,
     segmentation_model,
 )
-from training.segments_stage import interest_frame, with_interests
 
 RESULTS = Path(__file__).parent / "results" / "segments.json"
 TRUTH_RESULTS = Path(__file__).parent / "results" / "segment_truth.json"
@@ -160,7 +161,10 @@ def before_modules(ref: str):
     except (OSError, subprocess.CalledProcessError):
         return None
     interest = _module("product_interest_before", show[0])
-    segments = _module("segments_before", show[1], replace={"training.product_interest": interest})
+    names = importlib.import_module("training.segments.names")
+    # that commit's segments.py imports the names module from its pre-#20 path
+    replace = {"training.product_interest": interest, "training.segment_names": names}
+    segments = _module("segments_before", show[1], replace=replace)
     return interest, segments
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from portrait.errors import PortraitError
-from training.product_interest import BlockScaler, interest_features, interest_mix, item_of
+from training.segments.interest import BlockScaler, interest_features, interest_mix, item_of
 
 INTERACTIONS = pd.DataFrame(
     {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import joblib
@@ -12,11 +13,14 @@ from sklearn.metrics import adjusted_rand_score
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
+from features.quality import ValidatedData
 from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
-from training.segment_names import name_segments, segment_name
-from training.segments import SIGNUP_FEATURES, SegmentationModel, assign_segment
-from training.segments_stage import SEGMENT_COLUMNS, build_segments, interest_frame, segments_stage
+from portrait.stages.result import RunInputs
+from portrait.stages.segments import segments_stage
+from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame
+from training.segments.model import SIGNUP_FEATURES, SegmentationModel, assign_segment
+from training.segments.names import name_segments, segment_name
 
 GROUPS = {  # age, risk, events_90d, stock events, p2p events, assets, occupation, channel
     0: (26.0, 5.0, 300.0, 150.0, 0.0, 5_000.0, "student", "app_store"),
@@ -214,33 +218,26 @@ def test_demo_every_customer_gets_every_column(bank):
     assert all(isinstance(t, list) for t in seg["tags"])
 
 
-def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatch):
-    logged = []
-    monkeypatch.setattr(
-        "training.tracking.log_artifact", lambda path, folder=None: logged.append(path.name)
-    )
-    monkeypatch.setattr("training.tracking.log_dict", lambda data, name: logged.append(name))
-    ctx = SimpleNamespace(
-        tables=bank.tables, portrait=bank.portrait, as_of=DEMO_AS_OF, out_dir=tmp_path,
-        settings=Settings(), results={}, metrics={}, sections=[],
-    )  # fmt: skip
-    segments_stage(ctx)
-    written = pd.read_parquet(tmp_path / "segments.parquet")
+def test_demo_stage_gives_files_and_is_deterministic(bank, tmp_path):
+    run = RunInputs(data_dir=tmp_path, as_of=DEMO_AS_OF, out_dir=tmp_path, settings=Settings())
+    data = ValidatedData(tables=bank.tables, quarantine={}, quality={})
+    result = segments_stage(run, data=data, portrait=bank.portrait, cluster=None)
+    written = result.files["segments.parquet"]
     assert written["tags"].map(list).tolist() == bank.segments["tags"].tolist()
     assert written[SEGMENT_COLUMNS[:5]].equals(
         bank.segments[SEGMENT_COLUMNS[:5]]
     )  # same seed, same result
-    loaded = joblib.load(tmp_path / "segmentation.pkl")
+    loaded = joblib.load(io.BytesIO(result.files["segmentation.pkl"]))
     assert loaded.names_ == bank.model.names_
     signup_only = assign_segment(loaded, bank.portrait[["customer_id", *SIGNUP_FEATURES]])
     assert signup_only["segment_id"].between(0, loaded.k_ - 1).all()
-    cards = ctx.results["segment_profiles"]
+    cards = result.files["segment_profiles.parquet"]
     assert cards["customers"].sum() == len(bank.portrait)
     assert {"top_products", "recent_churn_rate", "recent_conversion_rate"} <= set(cards.columns)
-    metrics = ctx.metrics["segments"]
-    assert metrics["k"] == bank.model.k_ and metrics["tier_top"] == 100
-    assert "segmentation.pkl" in logged and "segmentation/k_selection.json" in logged
-    assert ctx.sections[0].title.startswith("Segments")
+    assert result.metrics["k"] == bank.model.k_ and result.metrics["tier_top"] == 100
+    assert result.metrics[f"stability_k{bank.model.k_}"] == bank.model.stability_ari_
+    assert "segmentation/k_selection.json" in result.logged
+    assert result.sections[0].title.startswith("Segments")
 
 
 def test_a_standing_out_product_interest_names_the_segment():
