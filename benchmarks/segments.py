@@ -7,27 +7,31 @@ stays realistic without simulating 200k customers. Writes benchmarks/results/seg
     .venv/bin/python -m benchmarks.segments [--sizes 20000 200000]
 
 **Personas** (``--truth``): for each configuration (``default`` and ``alt``,
-features/demo_bank/profiles.py) and seed, a 5,000-customer bank is generated and the active
-customers at the demo cut-off are clustered by:
+features/demo_bank/profiles.py), bank size (3,000 and 5,000 customers) and seed (1, 2, 3), a
+bank is generated and the active customers at the demo cut-off are clustered by:
 
-- ``portrait``: the segments stage's clustering (life stage, engagement and product interests);
+- ``portrait``: the segments stage's clustering (life stage and engagement, and the pooled,
+  shrunk product-interest mix, each block scaled to a total variance; k by silhouette x stability);
 - ``no_interests``: the same model without the product-interest mix (ablation);
-- ``before``: the clustering of branch ``merge`` (``git show merge:training/segments/model.py``),
-  when git has that branch;
+- ``before``: the clustering and interest mix of commit ``--before`` (git show of its
+  training/segments.py and training/product_interest.py, the paths before issue #20's move), when git has it;
 - ``reference``: the issue's peer, plain KMeans on each customer's share of buys and of product
-  views per product plus scaled age and risk level, given the true number of personas.
+  views per product plus scaled age and risk level, given the true number of personas (a peer
+  with an oracle k, not a ceiling).
 
 Writes benchmarks/results/segment_truth.json.
 
-    nice .venv/bin/python -m benchmarks.segments --truth [--customers 5000] [--seeds 1 2]
+    nice .venv/bin/python -m benchmarks.segments --truth [--customers 3000 5000] [--seeds 1 2 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -127,26 +131,55 @@ def reference_labels(tables: dict, active: pd.DataFrame, *, k: int, seed: int) -
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(design)
 
 
-def before_model(seed: int):
-    """The segmentation estimator of branch ``merge`` (None when git does not have it)."""
+def _module(name: str, source: str, *, replace: dict | None = None):
+    """A module executed from ``source``, with ``replace`` standing in sys.modules while it imports."""
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved = {key: sys.modules.get(key) for key in replace or {}}
+    sys.modules.update(replace or {})
     try:
-        source = subprocess.run(
-            ["git", "show", "merge:training/segments/model.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        spec.loader.exec_module(module)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value
+    return module
+
+
+def before_modules(ref: str):
+    """(product_interest, segments) modules as of git ``ref``, or None when git does not have them."""
+    try:
+        show = [
+            subprocess.run(["git", "show", f"{ref}:training/{name}.py"], capture_output=True,
+                           text=True, check=True).stdout
+            for name in ("product_interest", "segments")
+        ]  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = Path(tempfile.mkdtemp()) / "segments_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("segments_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SegmentationModel(random_state=seed)
+    interest = _module("product_interest_before", show[0])
+    names = importlib.import_module("training.segments.names")
+    # that commit's segments.py imports the names module from its pre-#20 path
+    replace = {"training.product_interest": interest, "training.segment_names": names}
+    segments = _module("segments_before", show[1], replace=replace)
+    return interest, segments
 
 
-def measure(profile: str, *, seed: int, n: int) -> dict:
+def before_labels(modules, tables: dict, portrait: pd.DataFrame, active: np.ndarray) -> tuple:
+    """Labels and k of the ``before`` clustering (its own interest mix and model defaults)."""
+    interest, segments = modules
+    mix = interest.interest_features(
+        interest.product_interactions(tables, as_of=DEMO_AS_OF), portrait["customer_id"].astype(str)
+    )
+    full = with_interests(portrait, mix).loc[active]
+    model = segments.SegmentationModel(random_state=SegmentSettings().seed).fit(full)
+    return model.predict(full), model.k_
+
+
+def measure(profile: str, *, seed: int, n: int, before=None) -> dict:
     """ARI vs personas of every method on one bank (active customers at the demo cut-off)."""
     tables, portrait, personas = bank_frames(profile, seed=seed, n=n)
     settings = SegmentSettings()
@@ -155,35 +188,45 @@ def measure(profile: str, *, seed: int, n: int) -> dict:
     )
     active = full["is_active"].astype(bool).to_numpy()
     truth = personas[active].to_numpy()
-    row = {"profile": profile, "seed": seed, "customers": n, "active": int(active.sum()),
+    row = {"profile": profile, "customers": n, "seed": seed, "active": int(active.sum()),
            "personas": int(pd.Series(truth).nunique())}  # fmt: skip
-    fitted = {"portrait": segmentation_model(settings).fit(full.loc[active])}
-    fitted["no_interests"] = segmentation_model(settings).fit(portrait.loc[active])
-    old = before_model(settings.seed)
-    if old is not None:
-        fitted["before"] = old.fit(portrait.loc[active])
-    for name, model in fitted.items():
-        frame = full if name == "portrait" else portrait
-        row[f"{name}_ari"] = adjusted_rand_score(truth, model.predict(frame.loc[active]))
-        row[f"{name}_k"] = int(model.k_)
+    model = segmentation_model(settings).fit(full.loc[active])
+    row["portrait_ari"] = adjusted_rand_score(truth, model.predict(full.loc[active]))
+    row["portrait_k"] = int(model.k_)
+    plain = segmentation_model(settings).fit(portrait.loc[active])
+    row["no_interests_ari"] = adjusted_rand_score(truth, plain.predict(portrait.loc[active]))
+    row["no_interests_k"] = int(plain.k_)
+    if before is not None:
+        labels, row["before_k"] = before_labels(before, tables, portrait, active)
+        row["before_ari"] = adjusted_rand_score(truth, labels)
     reference = reference_labels(
         tables, portrait.loc[active], k=row["personas"], seed=settings.seed
     )
     row["reference_ari"] = adjusted_rand_score(truth, reference)
-    row["portrait_names"] = list(fitted["portrait"].names_.values())
-    row["portrait_stability_ari"] = fitted["portrait"].stability_ari_
+    row["portrait_stability_ari"] = model.stability_ari_
+    row["portrait_names"] = list(model.names_.values())
     return row
 
 
 def run_truth(args: argparse.Namespace) -> None:
-    """Every configuration and seed: print the ARI table, write the JSON."""
-    rows = [measure(p, seed=s, n=args.customers) for p in args.profiles for s in args.seeds]
+    """Every configuration, size and seed: print the ARI table and the means, write the JSON."""
+    before = before_modules(args.before)
+    rows = [
+        measure(p, seed=s, n=n, before=before)
+        for p in args.profiles for n in args.customers for s in args.seeds
+    ]  # fmt: skip
     table = pd.DataFrame(rows).drop(columns="portrait_names")
     print(table.to_string(index=False, float_format="{:.3f}".format))
+    aris = [c for c in table.columns if c.endswith("_ari") and c != "portrait_stability_ari"]
+    means = table.groupby(["profile", "customers"])[aris].agg(["mean", "min"])
+    print(means.to_string(float_format="{:.3f}".format))
     for row in rows:
-        print(f"{row['profile']} seed {row['seed']}: {'; '.join(row['portrait_names'])}")
+        print(
+            f"{row['profile']} {row['customers']} seed {row['seed']}: {'; '.join(row['portrait_names'])}"
+        )
     TRUTH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    TRUTH_RESULTS.write_text(json.dumps({"benchmark": "segment_truth", "rows": rows}, indent=2))
+    TRUTH_RESULTS.write_text(json.dumps({"benchmark": "segment_truth", "before": args.before,
+                                         "rows": rows}, indent=2))  # fmt: skip
 
 
 def main() -> None:
@@ -192,8 +235,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--truth", action="store_true", help="ARI vs planted personas instead")
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--customers", type=int, nargs="+", default=[3000, 5000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--before", default="16760fb", help="git ref of the 'before' clustering")
     parser.add_argument("--profiles", nargs="+", default=["default", "alt"])
     args = parser.parse_args()
     if args.truth:

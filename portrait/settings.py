@@ -60,7 +60,9 @@ class SegmentSettings:
     n_reseeds: int = 3
     # product interests (training/segments/interest.py): items past this many are compressed (SVD)
     interest_components: int = 16
-    interest_weight: float = 2.0  # weight of the interest mix against the scaled life-stage columns
+    # total variance of the interest block; the life-stage and engagement block gets 1
+    interest_weight: float = 1.0
+    interest_prior: float = 1.0  # a customer's mix is shrunk to the mean by n / (n + prior)
     potential_floor: float = (
         0.1  # potential_large needs this share of the smallest top-tier balance
     )

@@ -1,4 +1,4 @@
-"""Product interests: hand-made interaction counts, category vs product items, the SVD path."""
+"""Product interests: hand-made interaction counts, pooling and shrinkage, block scaling, category vs product items, the SVD path."""
 
 from __future__ import annotations
 
@@ -6,23 +6,55 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.segments.interest import interest_features, interest_mix, item_of
+from portrait.errors import PortraitError
+from training.segments.interest import BlockScaler, interest_features, interest_mix, item_of
+
+INTERACTIONS = pd.DataFrame(
+    {
+        "customer_id": ["A", "A", "A", "B"],
+        "source": ["buy", "buy", "view", "hold"],
+        "item": ["gold", "bond", "gold", "bond"],
+        "weight": [3.0, 1.0, 2.0, 1.0],
+    }
+)
 
 
-def test_mix_is_per_source_shares_averaged_and_square_rooted():
-    interactions = pd.DataFrame(
-        {
-            "customer_id": ["A", "A", "A", "B"],
-            "source": ["buy", "buy", "view", "hold"],
-            "item": ["gold", "bond", "gold", "bond"],
-            "weight": [3.0, 1.0, 2.0, 1.0],
-        }
-    )
-    mix, items = interest_mix(interactions, pd.Series(["A", "B", "C"]))
+def test_mix_pools_every_interaction_and_square_roots_the_shares():
+    mix, items, total = interest_mix(INTERACTIONS, pd.Series(["A", "B", "C"]))
     assert list(items) == ["bond", "gold"]
-    # A: buy shares gold 3/4, bond 1/4; view gold 1; averaged over 3 sources
-    expected = np.sqrt([[0.25 / 3, (0.75 + 1.0) / 3], [1 / 3, 0.0], [0.0, 0.0]])
+    # A: bond 1 buy, gold 3 buys + 2 views = 6 interactions; one view weighs as much as one buy
+    expected = np.sqrt([[1 / 6, 5 / 6], [1.0, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(mix.toarray(), expected)
+    assert total.tolist() == [6.0, 1.0, 0.0]
+
+
+def test_thin_mixes_are_shrunk_toward_the_mean_and_no_activity_stays_zero():
+    customers = pd.Series(["A", "B", "C"])
+    raw = interest_features(INTERACTIONS, customers, prior=0.0).drop(columns="customer_id")
+    np.testing.assert_allclose(raw.to_numpy(), np.sqrt([[1 / 6, 5 / 6], [1.0, 0.0], [0.0, 0.0]]))
+    out = interest_features(INTERACTIONS, customers, prior=2.0).drop(columns="customer_id")
+    mean = raw.iloc[:2].mean().to_numpy()
+    # A has 6 interactions: keeps 6 / (6 + 2) of its own mix; B (1 interaction) keeps 1 / 3
+    np.testing.assert_allclose(out.iloc[0], 0.75 * raw.iloc[0] + 0.25 * mean)
+    np.testing.assert_allclose(out.iloc[1], raw.iloc[1] / 3 + 2 * mean / 3)
+    assert out.iloc[2].tolist() == [0.0, 0.0]
+    with pytest.raises(PortraitError, match="interest_prior"):
+        interest_features(INTERACTIONS, customers, prior=-1.0)
+
+
+def test_blocks_get_their_total_variance_whatever_their_width_and_units():
+    rng = np.random.default_rng(0)
+    wide, narrow = rng.normal(0, 5, (200, 9)), rng.uniform(0, 0.1, (200, 2))
+    for block, weight in ((wide, 1.0), (narrow, 2.5)):
+        scaled = BlockScaler(weight=weight).fit(block).transform(block)
+        assert scaled.var(axis=0).sum() == pytest.approx(weight)
+        np.testing.assert_allclose(scaled.mean(axis=0), 0.0, atol=1e-12)
+        # the block keeps its shape: columns keep their variance ratios
+        np.testing.assert_allclose(
+            scaled.var(axis=0) / block.var(axis=0), weight / block.var(axis=0).sum()
+        )
+    constant = np.ones((5, 3))
+    assert not BlockScaler().fit(constant).transform(constant).any()
 
 
 def test_categories_are_items_only_when_the_catalogue_has_several():

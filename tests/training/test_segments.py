@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import joblib
@@ -12,8 +13,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
+from features.quality import ValidatedData
 from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
+from portrait.stages.result import RunInputs
 from portrait.stages.segments import segments_stage
 from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame
 from training.segments.model import SIGNUP_FEATURES, SegmentationModel, assign_segment
@@ -103,6 +106,18 @@ def test_blobs_are_recovered_named_and_deterministic():
     assert young.endswith("traders")  # the stock-trading group
 
 
+def test_k_maximises_silhouette_times_half_sample_stability():
+    frame, _ = _blobs()
+    model = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(frame)
+    for score in model.criterion_.values():
+        assert 0 < score["stability"] <= 1
+        assert score["score"] == pytest.approx(score["silhouette"] * score["stability"])
+    best = max(model.criterion_, key=lambda k: model.criterion_[k]["score"])
+    assert model.k_ == best == 3
+    # more clusters than groups split a blob: half samples with other seeds disagree on where
+    assert model.criterion_[6]["stability"] < model.criterion_[3]["stability"]
+
+
 def test_cold_start_assigns_from_signup_attributes_only():
     frame, _ = _blobs()
     model = SegmentationModel(k_min=2, k_max=4, random_state=3).fit(frame)
@@ -178,23 +193,30 @@ def _persona_ari(bank: SimpleNamespace) -> float:
 
 def test_demo_clusters_recover_planted_personas(bank):
     ari = _persona_ari(bank)
-    # Random labels give 0. Measured (benchmarks/segments.py --truth and this fixture): 0.68 here
-    # (2,500 customers, seed 11, k=5), 0.69 / 0.71 at 5,000 customers seeds 1 / 2; branch merge's
-    # clustering scored 0.36 / 0.39 there. 0.6 leaves a margin of ~0.08 and fails that regression.
+    # Random labels give 0. Measured (benchmarks/segments.py --truth): 0.71 here (2,500 customers,
+    # seed 11, k=5); over seeds 1-3 at 3,000 / 5,000 customers 0.63-0.73 (mean 0.68 / 0.70; 0.63
+    # and 0.66 where k = 6 splits the dabblers); the clustering before (commit 16760fb) 0.63-0.71.
+    # 0.6 sits below the lowest measured figure and fails a fall to the no-interests ablation's
+    # 0.50-0.65 range on most seeds; the issue's 0.7 is not met on every seed (see the benchmark).
     assert ari >= 0.6, f"ARI vs personas {ari:.3f}"
-    assert bank.model.stability_ari_ >= 0.8
+    assert bank.model.stability_ari_ >= 0.85  # measured 0.95 here, 0.92-0.97 over the seeds
     assert bank.model.cold_start_agreement_ > bank.model.cold_start_baseline_ + 0.15
     assert any(c.startswith("interest_") for c in bank.model.features_)
 
 
 def test_alt_configuration_clusters_recover_its_personas(alt_bank):
     ari = _persona_ari(alt_bank)
-    # Measured: 0.24 here (2,500 customers, seed 11, k=4), 0.23 / 0.29 at 5,000 customers seeds
-    # 1 / 2; branch merge's clustering scored 0.16 / 0.16 and the issue's reference KMeans 0.22 /
-    # 0.21. Far below the issue's 0.7 target (see README); 0.2 guards the gain over merge only.
-    assert ari >= 0.2, f"ARI vs personas on the alt bank {ari:.3f}"
+    # Measured: 0.73 here (2,500 customers, seed 11, k=7); over seeds 1-3 at 3,000 / 5,000
+    # customers 0.69-0.77 (mean 0.74 / 0.73). Before (per-source averaged interest shares, the
+    # interest mix at a fixed weight 2 against nine scaled columns) 0.22-0.29; the issue's
+    # reference KMeans with the true k 0.21-0.26. 0.65 is below the lowest measured figure
+    # (0.69) by 0.04 and far above anything the old representation reached.
+    assert ari >= 0.65, f"ARI vs personas on the alt bank {ari:.3f}"
     names = list(alt_bank.model.names_.values())
     assert len(set(names)) == len(names)
+    # the product interests name the alt personas' segments
+    for noun in ("money-market savers", "FX copy traders", "index fund investors", "gold buyers"):
+        assert any(name.endswith(noun) for name in names), (noun, names)
 
 
 def test_demo_every_customer_gets_every_column(bank):
@@ -215,33 +237,26 @@ def test_demo_every_customer_gets_every_column(bank):
     assert all(isinstance(t, list) for t in seg["tags"])
 
 
-def test_demo_stage_writes_files_and_is_deterministic(bank, tmp_path, monkeypatch):
-    logged = []
-    monkeypatch.setattr(
-        "training.tracking.log_artifact", lambda path, folder=None: logged.append(path.name)
-    )
-    monkeypatch.setattr("training.tracking.log_dict", lambda data, name: logged.append(name))
-    ctx = SimpleNamespace(
-        tables=bank.tables, portrait=bank.portrait, as_of=DEMO_AS_OF, out_dir=tmp_path,
-        settings=Settings(), results={}, metrics={}, sections=[],
-    )  # fmt: skip
-    segments_stage(ctx)
-    written = pd.read_parquet(tmp_path / "segments.parquet")
+def test_demo_stage_gives_files_and_is_deterministic(bank, tmp_path):
+    run = RunInputs(data_dir=tmp_path, as_of=DEMO_AS_OF, out_dir=tmp_path, settings=Settings())
+    data = ValidatedData(tables=bank.tables, quarantine={}, quality={})
+    result = segments_stage(run, data=data, portrait=bank.portrait, cluster=None)
+    written = result.files["segments.parquet"]
     assert written["tags"].map(list).tolist() == bank.segments["tags"].tolist()
     assert written[SEGMENT_COLUMNS[:5]].equals(
         bank.segments[SEGMENT_COLUMNS[:5]]
     )  # same seed, same result
-    loaded = joblib.load(tmp_path / "segmentation.pkl")
+    loaded = joblib.load(io.BytesIO(result.files["segmentation.pkl"]))
     assert loaded.names_ == bank.model.names_
     signup_only = assign_segment(loaded, bank.portrait[["customer_id", *SIGNUP_FEATURES]])
     assert signup_only["segment_id"].between(0, loaded.k_ - 1).all()
-    cards = ctx.results["segment_profiles"]
+    cards = result.files["segment_profiles.parquet"]
     assert cards["customers"].sum() == len(bank.portrait)
     assert {"top_products", "recent_churn_rate", "recent_conversion_rate"} <= set(cards.columns)
-    metrics = ctx.metrics["segments"]
-    assert metrics["k"] == bank.model.k_ and metrics["tier_top"] == 100
-    assert "segmentation.pkl" in logged and "segmentation/k_selection.json" in logged
-    assert ctx.sections[0].title.startswith("Segments")
+    assert result.metrics["k"] == bank.model.k_ and result.metrics["tier_top"] == 100
+    assert result.metrics[f"stability_k{bank.model.k_}"] == bank.model.stability_ari_
+    assert "segmentation/k_selection.json" in result.logged
+    assert result.sections[0].title.startswith("Segments")
 
 
 def test_a_standing_out_product_interest_names_the_segment():

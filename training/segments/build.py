@@ -61,11 +61,12 @@ def interest_frame(
     tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
     settings: SegmentSettings,
 ) -> pd.DataFrame:  # fmt: skip
-    """customer_id and the ``interest_*`` mix of every portrait customer (product_interest.py)."""
+    """customer_id and the ``interest_*`` mix of every portrait customer (interest.py)."""
     interactions = product_interactions(tables, as_of=as_of)
     return interest_features(
         interactions, portrait[CUSTOMER_ID].astype(str),
-        n_components=settings.interest_components, seed=settings.seed,
+        n_components=settings.interest_components, prior=settings.interest_prior,
+        seed=settings.seed,
     )  # fmt: skip
 
 
@@ -205,6 +206,7 @@ def segment_metrics(
         "cold_start_baseline": model.cold_start_baseline_,
     }  # fmt: skip
     metrics.update({f"silhouette_k{k}": v["silhouette"] for k, v in model.criterion_.items()})
+    metrics.update({f"stability_k{k}": v["stability"] for k, v in model.criterion_.items()})
     metrics.update({f"tier_{t}": int(tiers.get(t, 0)) for t in TIERS})
     metrics.update({f"stage_{s}": int(stages.get(s, 0)) for s in STAGES})
     metrics.update(potential)

@@ -3,11 +3,17 @@
 ``product_interactions`` counts, per customer and item, the holdings at ``as_of``, the buys and
 the product views before it. An item is the product's category when the catalogue has categories
 (a product's buyers are few in a 2,000-product catalogue; its category's are not), else the
-product. ``interest_features`` turns the counts into each customer's mix: within each source
-(hold, buy, view) the share of each item, averaged over the three sources, square-rooted
-(Hellinger: small shares still count); what a customer does, not how much. With more items than
-``n_components`` the mix is compressed with a seeded TruncatedSVD (sparse input, so 2,000 items
-stay cheap). Customers with no product activity get zeros.
+product. ``interest_features`` turns the counts into each customer's mix: every interaction
+(a holding, a buy, a view) is one observation of interest, so the sources are pooled and the
+share of each item is square-rooted (Hellinger: small shares still count); what a customer
+does, not how much. (Averaging per-source shares instead made one buy weigh as much as fifty
+views, and a customer's number of sources set the vector's length: an engagement signal, not
+an interest one.) With more items than ``n_components`` the mix is compressed with a seeded
+TruncatedSVD (sparse input, so 2,000 items stay cheap). A mix seen through few interactions is
+noisy (one view makes a one-hot vector), so each customer's is shrunk toward the mean mix of the
+customers with product activity by ``n / (n + prior)`` (n = the customer's interactions; a prior
+worth ``prior`` observations). Customers with no product activity keep zeros: not "average
+interest" but none, which is itself behaviour.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import TruncatedSVD
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
 from features.timeline import before
+from portrait.errors import PortraitError
 
 ITEM = "item"
 SOURCE = "source"
@@ -60,27 +68,33 @@ def item_of(products: pd.DataFrame | None) -> pd.Series:
 
 def interest_mix(
     interactions: pd.DataFrame, customers: pd.Series
-) -> tuple[sparse.csr_matrix, pd.Index]:
-    """Sparse (customers x items) Hellinger mix: per-source shares averaged over SOURCES, square-rooted."""
+) -> tuple[sparse.csr_matrix, pd.Index, np.ndarray]:
+    """Sparse (customers x items) Hellinger mix of all sources pooled, items, and interactions per customer."""
     items = pd.Index(np.sort(interactions[ITEM].astype(str).unique()))
     rows = pd.Index(customers.astype(str)).get_indexer(interactions[CUSTOMER_ID].astype(str))
     known = rows >= 0
-    frame = interactions.loc[known].assign(row=rows[known])
-    total = frame.groupby(["row", SOURCE])[WEIGHT].transform("sum")
-    share = frame[WEIGHT] / total / len(SOURCES)
-    mix = sparse.csr_matrix(
-        (share.to_numpy(), (frame["row"].to_numpy(), items.get_indexer(frame[ITEM].astype(str)))),
+    counts = sparse.csr_matrix(
+        (
+            interactions.loc[known, WEIGHT].to_numpy(dtype="float64"),
+            (rows[known], items.get_indexer(interactions.loc[known, ITEM].astype(str))),
+        ),
         shape=(len(customers), len(items)),
     )  # duplicates (one item from several sources) are summed
+    total = np.asarray(counts.sum(axis=1)).ravel()
+    mix = sparse.diags(1.0 / np.where(total > 0, total, 1.0)) @ counts
+    mix = sparse.csr_matrix(mix)
     mix.data = np.sqrt(mix.data)
-    return mix, items
+    return mix, items, total
 
 
 def interest_features(
-    interactions: pd.DataFrame, customers: pd.Series, *, n_components: int = 16, seed: int = 42
-) -> pd.DataFrame:
+    interactions: pd.DataFrame, customers: pd.Series, *, n_components: int = 16,
+    prior: float = 1.0, seed: int = 42,
+) -> pd.DataFrame:  # fmt: skip
     """customer_id plus ``interest_<item>`` columns (or ``interest_svd<i>`` past ``n_components`` items)."""
-    mix, items = interest_mix(interactions, customers)
+    if not prior >= 0:
+        raise PortraitError(f"segments.interest_prior must be >= 0 (observations), got {prior}")
+    mix, items, total = interest_mix(interactions, customers)
     if len(items) <= n_components:
         values, names = mix.toarray(), [f"{INTEREST_PREFIX}{item}" for item in items]
     else:
@@ -89,11 +103,41 @@ def interest_features(
             svd.fit_transform(mix),
             [f"{INTEREST_PREFIX}svd{i}" for i in range(n_components)],
         )
+    values = shrink(values, total, prior=prior)
     out = pd.DataFrame(values, columns=names, index=customers.index)
     out.insert(0, CUSTOMER_ID, customers.to_numpy())
     return out
 
 
-def scale_by(values: np.ndarray, weight: float) -> np.ndarray:
-    """``values * weight``: the interest mix's weight in the clustering (a picklable step)."""
-    return values * weight
+def shrink(values: np.ndarray, evidence: np.ndarray, *, prior: float) -> np.ndarray:
+    """Rows with evidence pulled toward their mean row by ``evidence / (evidence + prior)``; the rest stay."""
+    seen = evidence > 0
+    if not seen.any() or prior == 0:
+        return values
+    keep = (evidence[seen] / (evidence[seen] + prior))[:, None]
+    out = values.copy()
+    out[seen] = keep * values[seen] + (1.0 - keep) * values[seen].mean(axis=0)
+    return out
+
+
+class BlockScaler(BaseEstimator, TransformerMixin):
+    """Centres a block of columns and scales it to a total variance of ``weight`` (shape kept).
+
+    Blocks of different widths (nine scaled life-stage columns, a dozen interest shares) then
+    weigh in the clustering by ``weight``, not by their number of columns or their units.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = weight
+
+    def fit(self, x: np.ndarray, y: None = None) -> BlockScaler:
+        """Learn the block's column means and the factor that gives it total variance ``weight``."""
+        x = np.asarray(x, dtype="float64")
+        self.mean_ = x.mean(axis=0)
+        total = float(x.var(axis=0).sum())
+        self.scale_ = float(np.sqrt(self.weight / total)) if total > 0 else 0.0
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """The block centred and scaled."""
+        return (np.asarray(x, dtype="float64") - self.mean_) * self.scale_

@@ -1,13 +1,18 @@
-"""Behavioural clusters: a seeded scikit-learn pipeline, k chosen by silhouette, names and cold start.
+"""Behavioural clusters: a seeded scikit-learn pipeline, k chosen by a measured criterion, names and cold start.
 
-The clustering uses a documented subset of the portrait (``CLUSTER_FEATURES``: life stage and
-engagement; money and counts log-transformed, gaps at the median, scaled) plus the product-interest
-mix the stage joins on (``interest_*``, training/segments/interest.py, kept on its 0..1 scale times
-``interest_weight``), optionally reduced with PCA, then KMeans (or a Gaussian mixture).
-Segment ids are ordered by size (0 = largest) so they do not depend on the solver's label order.
+The clustering uses two blocks: a documented subset of the portrait (``CLUSTER_FEATURES``: life
+stage and engagement; money and counts log-transformed, gaps at the median, scaled) and the
+product-interest mix the stage joins on (``interest_*``, training/segments/interest.py, kept on its
+own shape). Each block is scaled to a total variance (1 and ``interest_weight``), so neither wins
+by its number of columns or its units; optionally reduced with PCA, then KMeans (or a Gaussian
+mixture). k maximises silhouette x stability: clusters that are apart and that half samples with
+other seeds reproduce (mean pairwise adjusted Rand). Segment ids are ordered by size (0 = largest)
+so they do not depend on the solver's label order.
 """
 
 from __future__ import annotations
+
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -21,20 +26,20 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
 from features.portrait import EXTRA_PREFIX
 from portrait.errors import NotEnoughData, PortraitError
 from portrait.settings import SegmentSettings
-from training.segments.interest import INTEREST_PREFIX, scale_by
+from training.segments.interest import INTEREST_PREFIX, BlockScaler
 from training.segments.names import name_segments, profile_z
 
 # The documented clustering subset: life stage (age, tenure, income, risk appetite, assets) and
 # engagement (app use, and which business line: P2P, forex, stock), scaled; plus, when the stage
 # passes them, the product-interest mix (``interest_*`` columns, training/segments/interest.py),
-# which is left on its own scale (Hellinger shares, 0..1) and weighted by ``interest_weight``.
+# which keeps its own shape (Hellinger shares) and gets total variance ``interest_weight``.
 # The dozen holds_<category> flags were dropped: the interest mix says the same with shares.
 LOG_FEATURES = (
     "total_assets",
@@ -100,7 +105,7 @@ class SegmentationModel(BaseEstimator):
     def __init__(
         self, *, k_min: int = 4, k_max: int = 10, method: str = "kmeans", n_components: int = 0,
         sample_size: int = 5000, n_reseeds: int = 3, n_threads: int = 1, random_state: int = 42,
-        interest_weight: float = 2.0,
+        interest_weight: float = 1.0,
     ) -> None:  # fmt: skip
         self.k_min = k_min
         self.k_max = k_max
@@ -113,7 +118,7 @@ class SegmentationModel(BaseEstimator):
         self.interest_weight = interest_weight
 
     def fit(self, portrait: pd.DataFrame, y: None = None) -> SegmentationModel:
-        """Choose k over [k_min, k_max] by silhouette, fit the final pipeline, name and reseed-check."""
+        """Choose k over [k_min, k_max] by silhouette x stability, fit the final pipeline, name it."""
         self._check(len(portrait))
         # KMeans' OpenMP threads oversubscribe a small shared machine badly (25x slower seen on 2 cores).
         with threadpool_limits(limits=self.n_threads):
@@ -124,7 +129,7 @@ class SegmentationModel(BaseEstimator):
         design = design_matrix(portrait, self.features_)
         sample = self._sample(design)
         self.criterion_ = {k: self._score_k(sample, k) for k in range(self.k_min, self.k_max + 1)}
-        self.k_ = max(self.criterion_, key=lambda k: (self.criterion_[k]["silhouette"], -k))
+        self.k_ = max(self.criterion_, key=lambda k: (self.criterion_[k]["score"], -k))
         self.pipeline_ = self._pipeline(self.k_, self.random_state).fit(design)
         raw = self.pipeline_.predict(design)
         sizes = np.bincount(raw, minlength=self.k_)
@@ -133,7 +138,7 @@ class SegmentationModel(BaseEstimator):
         labels = self.label_map_[raw]
         self.profile_z_ = profile_z(design, labels)
         self.names_ = name_segments(self.profile_z_)
-        self.stability_ari_ = self._stability(sample)
+        self.stability_ari_ = self.criterion_[self.k_]["stability"]
         self._fit_cold_start(portrait, labels)
         return self
 
@@ -150,17 +155,17 @@ class SegmentationModel(BaseEstimator):
         return self.pipeline_[:-1].transform(design_matrix(portrait, self.features_))
 
     def _prepare(self) -> ColumnTransformer:
-        """Impute and scale life stage and engagement; interests: zeros for gaps, then the weight."""
+        """Life stage and engagement: impute, scale, block variance 1; interests: block variance ``interest_weight``."""
         interests = [c for c in self.features_ if c.startswith(INTEREST_PREFIX)]
         plain = [c for c in self.features_ if c not in interests]
         # an all-missing column stays (as 0)
         impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        weigh = FunctionTransformer(scale_by, kw_args={"weight": self.interest_weight})
         zero = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
-        return ColumnTransformer(
-            [("scaled", Pipeline([("impute", impute), ("scale", StandardScaler())]), plain),
-             ("interests", Pipeline([("impute", zero), ("weigh", weigh)]), interests)]
-        )  # fmt: skip
+        scaled = Pipeline(
+            [("impute", impute), ("scale", StandardScaler()), ("block", BlockScaler())]
+        )
+        weighed = Pipeline([("impute", zero), ("block", BlockScaler(weight=self.interest_weight))])
+        return ColumnTransformer([("scaled", scaled, plain), ("interests", weighed, interests)])
 
     def _check(self, n_rows: int) -> None:
         if self.method not in METHODS:
@@ -206,25 +211,27 @@ class SegmentationModel(BaseEstimator):
                 f"k = {k} gives {distinct} distinct cluster(s) over {len(labels)} customers: "
                 "the clustering features (engagement and product interests) barely vary in these data"
             )
-        score = {
-            "silhouette": float(silhouette_score(coords, labels, random_state=self.random_state))
-        }
+        silhouette = float(silhouette_score(coords, labels, random_state=self.random_state))
+        stability = self._stability(sample, k)
+        score = {"silhouette": silhouette, "stability": stability,
+                 "score": silhouette * max(stability, 0.0)}  # fmt: skip
         if self.method == "kmeans":
             score["inertia"] = float(pipe[-1].inertia_)
         else:
             score["bic"] = float(pipe[-1].bic(coords))
         return score
 
-    def _stability(self, sample: pd.DataFrame) -> float:
-        """Mean adjusted Rand index between the chosen model and refits with other seeds."""
-        base = self.pipeline_.predict(sample)
-        scores = [
-            adjusted_rand_score(
-                base, self._pipeline(self.k_, self.random_state + i).fit(sample).predict(sample)
-            )
-            for i in range(1, self.n_reseeds + 1)
+    def _stability(self, sample: pd.DataFrame, k: int) -> float:
+        """Mean pairwise adjusted Rand, over ``sample``, of fits on half samples with other seeds."""
+        rng = np.random.default_rng(self.random_state)
+        half = max(len(sample) // 2, k + 1)
+        fits = [
+            self._pipeline(k, self.random_state + i)
+            .fit(sample.iloc[rng.choice(len(sample), half, replace=False)])
+            .predict(sample)
+            for i in range(1, max(self.n_reseeds, 1) + 2)
         ]
-        return float(np.mean(scores)) if scores else float("nan")
+        return float(np.mean([adjusted_rand_score(a, b) for a, b in combinations(fits, 2)]))
 
     def _fit_cold_start(self, portrait: pd.DataFrame, labels: np.ndarray) -> None:
         signup = signup_frame(portrait)
@@ -240,21 +247,11 @@ class SegmentationModel(BaseEstimator):
 
 
 def _signup_classifier() -> Pipeline:
-    numeric = Pipeline(
-        [
-            (
-                "impute",
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            ),
-            ("scale", StandardScaler()),
-        ]
-    )
+    impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
     columns = ColumnTransformer(
-        [
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(SIGNUP_CATEGORICAL)),
-            ("numeric", numeric, list(SIGNUP_NUMERIC)),
-        ]
-    )
+        [("categorical", OneHotEncoder(handle_unknown="ignore"), list(SIGNUP_CATEGORICAL)),
+         ("numeric", Pipeline([("impute", impute), ("scale", StandardScaler())]), list(SIGNUP_NUMERIC))]
+    )  # fmt: skip
     return Pipeline([("columns", columns), ("classify", LogisticRegression(max_iter=2000, C=1.0))])
 
 
