@@ -140,11 +140,13 @@ def run_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def load_state(
-    run_dir: Path, settings: Settings, *, models: tuple[dict[str, Any], str] | None = None
-) -> ServingState:
+    run_dir: Path, settings: Settings, *, models: tuple[dict[str, Any], str] | None = None,
+    versions: dict[str, str | None] | None = None,
+) -> ServingState:  # fmt: skip
     """Read a run directory and the champion models into a ServingState (slow: start-up and reload).
 
-    `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests.
+    `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests;
+    `versions` loads those registry versions instead of the champions (every worker the same).
     """
     run_dir = Path(run_dir).resolve()
     from serving.runs import verify
@@ -160,7 +162,7 @@ def load_state(
     holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
-    models, version = models if models is not None else load_models(settings)
+    models, version = models if models is not None else load_models(settings, versions=versions)
     if models.get("conversion") is None and (fallback := read_fallback(run_dir)) is not None:
         models = models | {"conversion": fallback}  # the batch's ranker: the best baseline
     churn = _churn(run_dir, portrait, models.get("churn"))
@@ -246,17 +248,25 @@ def _rule_base(run_dir: Path) -> Any:
         raise StateError(str(exc)) from exc
 
 
-def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
+def load_models(
+    settings: Settings, *, versions: dict[str, str | None] | None = None
+) -> tuple[dict[str, Any], str]:
     """The `champion` models from the MLflow registry and their versions, e.g. "churn:v3,conversion:v2".
 
     The churn champion is required. The conversion model may have no champion yet (the quality
     gate keeps the alias off a model that does not beat rules and popularity); the recommender
-    then ranks by rules and popularity, and the version says "conversion:none".
+    then ranks by rules and popularity, and the version says "conversion:none". `versions`
+    ({"churn": "3", "conversion": None}) pins the versions another worker loaded.
     """
     from training import registry, tracking
 
     tracking.configure(settings.tracking)
-    pair = registry.champion_pair([registry.CHURN_MODEL, registry.CONVERSION_MODEL])
+    names = [registry.CHURN_MODEL, registry.CONVERSION_MODEL]
+    pair = (
+        dict(zip(names, (versions["churn"], versions["conversion"]), strict=True))
+        if versions is not None
+        else registry.champion_pair(names)
+    )
     churn_version, conversion_version = pair[registry.CHURN_MODEL], pair[registry.CONVERSION_MODEL]
     if churn_version is None:
         registry.require_champion(registry.CHURN_MODEL)  # raises the error that says what to do
