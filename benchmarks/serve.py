@@ -1,17 +1,22 @@
-"""Serving latency and throughput: one `portrait serve` process on 127.0.0.1, 10/50/100 concurrent clients.
+"""Serving throughput and latency with `wrk`, side by side with the floor, in one run.
 
-Builds a demo run (or uses --run with --tracking-uri), starts the server on a free local port,
-sends a bounded number of POST /recommend requests per concurrency level (mixed: known,
-opted-out and cold-start customers), prints p50/p95/p99 latency and throughput, then times the
-same recommend path in process (no HTTP). Writes benchmarks/results/serve.json.
+The floor is the same run's recommendations.parquet as a dict on bare Starlette + uvicorn (no
+policy, no reasons, no access control: benchmarks/_floor.py). `portrait serve` (its default
+workers, API keys on) and the floor take turns at each level (10, 50, 100 concurrent; one wrk
+thread; POST /recommend cycling over 2,000 known customers) after a warm-up, so both see the
+same machine. Then a reload phase: wrk runs while /admin/reload loads the run again on every
+worker, counting non-2xx answers. Prints req/s, p50, p99 and the ratio to the floor per level,
+the load average and each worker's memory; writes benchmarks/results/serve.json.
+
+    python -m benchmarks.serve [--run RUN --tracking-uri URI] [--customers 5000] [--seconds 15]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,145 +25,191 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
+import pandas as pd
+import psutil
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # as `portrait serve` runs the service (launch.py)
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import PORTRAIT, build_demo_run, free_port, wait_ready  # noqa: E402
+from tests.e2e.conftest import PORTRAIT, _check, free_port, make_keys, wait_ready  # noqa: E402
 
 LEVELS = (10, 50, 100)
+CUSTOMERS_CYCLED = 2000
+DONE_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d,'
+    .. ' "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
-def bodies(customer_ids: list[str], n: int) -> list[dict]:
-    """n request bodies cycling over known customers, with every tenth a cold start."""
-    out = []
-    for i in range(n):
-        if i % 10 == 9:
-            out.append(
-                {"customer_id": f"NEW-{i}", "k": 5, "attributes": {"age": 30, "risk_level": 3}}
-            )
-        else:
-            out.append({"customer_id": customer_ids[i % len(customer_ids)], "k": 5})
-    return out
+def build_run(base: Path, customers: int) -> tuple[Path, str]:
+    """A demo bank of `customers` and one `portrait run` on it (reused when already there)."""
+    run_dir, uri = base / "run", f"sqlite:///{base / 'mlflow.db'}"
+    if not (run_dir / "quality.json").is_file():
+        data = base / "data"
+        _check([*PORTRAIT, "demo-data", str(data), "--customers", str(customers)], base)
+        _check([*PORTRAIT, "run", "--data", str(data), "--as-of", "2025-11-01", "--out",
+                str(run_dir), "--set", f"tracking.tracking_uri={uri}"], base)  # fmt: skip
+    return run_dir, uri
 
 
-async def load(url: str, requests: list[dict], concurrency: int) -> dict:
-    """Send `requests` with at most `concurrency` in flight; latency per request and throughput."""
-    latencies, statuses = [], []
-    queue = iter(requests)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+def lua_script(path: Path, customer_ids: list[str], key: str) -> Path:
+    """A wrk script POSTing /recommend bodies that cycle over `customer_ids` with `key`."""
+    bodies = ",\n".join(json.dumps(json.dumps({"customer_id": c, "k": 5})) for c in customer_ids)
+    path.write_text(
+        f"local bodies = {{\n{bodies}\n}}\nlocal n = 0\nwrk.method = 'POST'\n"
+        "wrk.headers['Content-Type'] = 'application/json'\n"
+        f"wrk.headers['Authorization'] = 'Bearer {key}'\n"
+        "request = function()\n  n = n % #bodies + 1\n"
+        "  return wrk.format(nil, '/recommend', nil, bodies[n])\nend\n" + DONE_LUA,
+        encoding="utf-8",
+    )
+    return path
 
-        async def worker() -> None:
-            for body in queue:
-                started = time.perf_counter()
-                response = await client.post("/recommend", json=body)
-                latencies.append(time.perf_counter() - started)
-                statuses.append(response.status_code)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
+    """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    raw = json.loads(done.stdout.strip().splitlines()[-1])
     return {
-        "concurrency": concurrency,
-        "requests": len(ms),
-        "errors": int(sum(s != 200 for s in statuses)),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "throughput_rps": len(ms) / elapsed,
+        "concurrency": connections,
+        "requests": raw["requests"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "non2xx": raw["non2xx"],
+        "socket_errors": raw["socket_errors"],
+        "load_avg_1m": os.getloadavg()[0],
     }
 
 
-def in_process(run_dir: Path, tracking_uri: str, requests: list[dict]) -> dict:
-    """Per-request time of the recommend path without HTTP (state loaded once), on the first pass
-    over the customers (the model's reasons of each pair are explained on first use) and again."""
-    from portrait.settings import load_settings
-    from serving.answers import recommend_answer
-    from serving.schemas import RecommendRequest
-    from serving.state import load_state
+def start(command: list[str], log: Path, url: str, *, cwd: Path) -> subprocess.Popen:
+    """Start a server in its own process group and wait until /readyz answers 200."""
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                               start_new_session=True, cwd=cwd)  # fmt: skip
+    try:
+        wait_ready(url, process, timeout=900)
+    except BaseException:
+        stop(process)
+        raise
+    return process
 
-    started = time.perf_counter()
-    state = load_state(run_dir, load_settings(None, {"tracking.tracking_uri": tracking_uri}))
-    out = {"load_s": time.perf_counter() - started}
-    parsed = [RecommendRequest.model_validate(body) for body in requests]
-    for name in ("first", "repeat"):
-        times = []
-        for request in parsed:
-            started = time.perf_counter()
-            recommend_answer(state, request)
-            times.append(time.perf_counter() - started)
-        ms = np.array(times) * 1000
-        out[name] = {"requests": len(ms), "mean_ms": float(ms.mean()),
-                     "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}  # fmt: skip
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server's process group (never leave one behind)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def worker_memory(process: subprocess.Popen) -> list[dict]:
+    """RSS and USS (memory only that worker holds) of each BentoML worker, in MB."""
+    out = []
+    for child in psutil.Process(process.pid).children(recursive=True):
+        if "_bentoml_impl.worker" in " ".join(child.cmdline()):
+            info = child.memory_full_info()
+            out.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20})
     return out
 
 
-def serve(run_dir: Path, tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """Start `portrait serve` on a free 127.0.0.1 port and wait until it is ready."""
-    port = free_port()
-    command = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--insecure-local",
-               "--set", f"tracking.tracking_uri={tracking_uri}"]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
+def reload_under_load(url: str, script: Path, admin_key: str, *, seconds: float) -> dict:
+    """wrk at 50 concurrent for `seconds` while /admin/reload runs; non-2xx counted."""
+    load = subprocess.Popen(["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", str(script), url],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(2)
+    started = time.perf_counter()
+    answer = httpx.post(f"{url}/admin/reload", json={}, timeout=120,
+                        headers={"Authorization": f"Bearer {admin_key}"})  # fmt: skip
+    took = time.perf_counter() - started
+    raw = json.loads(load.communicate()[0].strip().splitlines()[-1])
+    return {"reload_status": answer.status_code, "reload": answer.json(), "reload_s": took,
+            "requests": raw["requests"], "non2xx": raw["non2xx"],
+            "socket_errors": raw["socket_errors"], "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict:
+    """Start the floor and the service, run every level on both, then the reload phase."""
+    run_dir, uri = (args.run, args.tracking_uri) if args.run else build_run(work, args.customers)
+    ids = pd.read_parquet(run_dir / "recommendations.parquet")["customer_id"].astype(str)
+    ids = ids.drop_duplicates().head(CUSTOMERS_CYCLED).tolist()
+    keys = make_keys(work / "keys.json")
+    script = lua_script(work / "recommend.lua", ids, keys["app"])
+    floor_port, port = free_port(), free_port()
+    floor = start([sys.executable, "-m", "benchmarks._floor", str(run_dir), str(floor_port)],
+                  work / "floor.log", f"http://127.0.0.1:{floor_port}", cwd=ROOT)  # fmt: skip
+    serve = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--keys",
+             str(work / "keys.json"), "--set", f"tracking.tracking_uri={uri}"]  # fmt: skip
     try:
-        wait_ready(url, process, timeout=900)  # start-up scores and indexes every customer
-    except BaseException:
-        os.killpg(process.pid, signal.SIGTERM)  # never leave a server behind
-        raise
-    return process, url
+        service = start(serve, work / "service.log", f"http://127.0.0.1:{port}", cwd=work)
+        try:
+            return run_levels(args, script, floor_port, port, keys, service)
+        finally:
+            stop(service)
+    finally:
+        stop(floor)
+
+
+def run_levels(args, script, floor_port: int, port: int, keys: dict, service) -> dict:
+    """Warm both, then floor and service in turns at each level, then the reload phase."""
+    floor_url, url = f"http://127.0.0.1:{floor_port}", f"http://127.0.0.1:{port}"
+    time.sleep(args.settle)  # each worker explains its likely answers' reasons after loading
+    for target in (floor_url, url):
+        wrk(target, script, connections=10, seconds=args.seconds)
+    levels = []
+    for c in LEVELS:
+        floor = wrk(floor_url, script, connections=c, seconds=args.seconds)
+        ours = wrk(url, script, connections=c, seconds=args.seconds)
+        levels.append({"concurrency": c, "floor": floor, "service": ours,
+                       "ratio": ours["rps"] / floor["rps"]})  # fmt: skip
+    reload = reload_under_load(url, script, keys["admin"], seconds=args.seconds + 10)
+    return {"levels": levels, "reload": reload, "memory": worker_memory(service)}
+
+
+def report(result: dict) -> None:
+    """Print the table, the reload phase and the workers' memory."""
+    print(f"{'conc':>4} | {'floor req/s':>11} {'p50':>6} {'p99':>6} | {'service req/s':>13} "
+          f"{'p50':>6} {'p99':>6} {'non2xx':>6} | {'ratio':>5} | load")  # fmt: skip
+    for row in result["levels"]:
+        f, s = row["floor"], row["service"]
+        print(f"{row['concurrency']:>4} | {f['rps']:>11.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} | "
+              f"{s['rps']:>13.0f} {s['p50_ms']:>6.1f} {s['p99_ms']:>6.1f} "
+              f"{s['non2xx'] + s['socket_errors']:>6} | {row['ratio']:>5.2f} | "
+              f"{f['load_avg_1m']:.1f}/{s['load_avg_1m']:.1f}")  # fmt: skip
+    r = result["reload"]
+    print(f"reload under load (50 concurrent): HTTP {r['reload_status']} in {r['reload_s']:.1f} s, "
+          f"{r['reload'].get('workers')}/{r['reload'].get('of_workers')} workers; "
+          f"{r['requests']} requests, {r['non2xx']} non-2xx, {r['socket_errors']} socket "
+          f"errors, p99 {r['p99_ms']:.0f} ms")  # fmt: skip
+    for w in result["memory"]:
+        print(f"worker {w['pid']}: RSS {w['rss_mb']:.0f} MB, USS {w['uss_mb']:.0f} MB")
+    print(f"load average (1, 5, 15 min) at the end: {result['load_avg']}")
 
 
 def main() -> int:
     """Run the benchmark and write benchmarks/results/serve.json."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--run", type=Path, help="existing run directory (default: build a demo run)"
-    )
+    parser.add_argument("--run", type=Path, help="existing run directory (with --tracking-uri)")
     parser.add_argument("--tracking-uri", help="MLflow store of --run")
-    parser.add_argument(
-        "--requests", type=int, default=1000, help="requests per level (default 1000)"
-    )
+    parser.add_argument("--customers", type=int, default=5000, help="demo run size (5000)")
+    parser.add_argument("--seconds", type=float, default=15, help="wrk seconds per level (15)")
+    parser.add_argument("--settle", type=float, default=30, help="seconds after ready (30)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: `make bench` installs it (apt-get install wrk)")
+        return 1
     work = Path(tempfile.mkdtemp(prefix="portrait-serve-bench-"))
-    if args.run:
-        run_dir, uri = args.run, args.tracking_uri
-    else:
-        demo = build_demo_run(work / "demo")
-        run_dir, uri = demo.run_dir, demo.tracking_uri
-    import pandas as pd
-
-    ids = pd.read_parquet(run_dir / "features.parquet")["customer_id"].astype(str).tolist()[:500]
-    requests = bodies(ids, args.requests)
-    process, url = serve(run_dir, uri, work / "server.log")
-    try:
-        asyncio.run(load(url, requests[:50], 10))  # warm-up
-        levels = [asyncio.run(load(url, requests, c)) for c in LEVELS]
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    local = in_process(run_dir, uri, requests[:300])
-    print(
-        f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}"
-    )
-    for r in levels:
-        print(f"{r['concurrency']:>11} {r['requests']:>8} {r['errors']:>6} {r['p50_ms']:>8.1f} "
-              f"{r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['throughput_rps']:>7.1f}")  # fmt: skip
-    print(f"state load: {local['load_s']:.0f} s")
-    for name in ("first", "repeat"):
-        r = local[name]
-        print(f"in-process recommend ({name} pass): mean {r['mean_ms']:.2f} ms, p50 {r['p50_ms']:.2f} "
-              f"ms, p95 {r['p95_ms']:.2f} ms over {r['requests']} requests")  # fmt: skip
+    result = measure(args, work)
+    result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    report(result)
     out = ROOT / "benchmarks" / "results" / "serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps({"http": levels, "in_process": local, "run_dir": str(run_dir)}, indent=2)
-    )
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"written {out}")
     return 0
 

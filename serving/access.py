@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from serving import http_metrics, login
+from serving.generations import state_dir_path
 from serving.keys import ROLES, KeyStore, Principal
 from serving.routes import route_of
 from serving.sessions import COOKIE, SessionStore, cookie_value, hostname
@@ -43,12 +44,14 @@ INSECURE_ENV = "PORTRAIT_INSECURE_LOCAL"
 
 @dataclass(frozen=True)
 class AccessConfig:
-    """What the middleware enforces: the key file (None: --insecure-local), hosts, body limit."""
+    """What the middleware enforces: the key file (None: --insecure-local), hosts, body limit;
+    `state_dir` holds the page sessions every worker shares (None: in this process only)."""
 
     keys_file: Path | None
     allowed_hosts: frozenset[str]
     max_body_bytes: int
     session_minutes: int
+    state_dir: Path | None = None
 
 
 def access_config(settings: Any, env: Mapping[str, str]) -> AccessConfig:
@@ -63,6 +66,7 @@ def access_config(settings: Any, env: Mapping[str, str]) -> AccessConfig:
         allowed_hosts=hosts,
         max_body_bytes=serving.max_body_bytes,
         session_minutes=serving.session_minutes,
+        state_dir=state_dir_path(env),
     )
 
 
@@ -80,7 +84,11 @@ class AccessControl:
     def __init__(self, app: Any, *, config: AccessConfig) -> None:
         self.app, self.config = app, config
         self.keys = KeyStore(config.keys_file) if config.keys_file else None
-        self.sessions = SessionStore(minutes=config.session_minutes)
+        shared = None
+        if config.state_dir is not None:
+            config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shared = config.state_dir / "sessions.sqlite3"
+        self.sessions = SessionStore(minutes=config.session_minutes, path=shared)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 from serving.access import INSECURE_ENV, KEYS_ENV
+from serving.generations import STATE_DIR_ENV
 from serving.keys import read_keys
 from serving.runs import latest_run_dir
 from serving.state import AUDIT_ENV, RUN_ENV, SETTINGS_ENV, run_manifest
@@ -99,4 +101,7 @@ def serve(
     )
     access = f"keys from {keys}" if keys else "NO KEYS (--insecure-local): every route open"
     print(f"serving {Path(run_dir).resolve()} on http://{host}:{port}; {access}", file=sys.stderr)
-    return subprocess.call(serve_command(host, port), env=env, cwd=PROJECT_ROOT)
+    # The workers' shared directory (reload generations, page sessions), gone when serving ends.
+    with tempfile.TemporaryDirectory(prefix="portrait-serve-") as shared:
+        env[STATE_DIR_ENV] = shared
+        return subprocess.call(serve_command(host, port), env=env, cwd=PROJECT_ROOT)

@@ -66,17 +66,25 @@ def read_rule_base(run_dir: Path) -> Any:
         raise StateError(str(exc)) from exc
 
 
-def load_models(settings: Settings) -> tuple[dict[str, Any], str]:
+def load_models(
+    settings: Settings, *, versions: dict[str, str | None] | None = None
+) -> tuple[dict[str, Any], str]:
     """The `champion` models from the MLflow registry and their versions, e.g. "churn:v3,conversion:v2".
 
     The churn champion is required. The conversion model may have no champion yet (the quality
     gate keeps the alias off a model that does not beat rules and popularity); the recommender
-    then ranks by rules and popularity, and the version says "conversion:none".
+    then ranks by rules and popularity, and the version says "conversion:none". `versions`
+    ({"churn": "3", "conversion": None}) pins the versions another worker loaded.
     """
     from training import registry, tracking
 
     tracking.configure(settings.tracking)
-    pair = registry.champion_pair([registry.CHURN_MODEL, registry.CONVERSION_MODEL])
+    names = [registry.CHURN_MODEL, registry.CONVERSION_MODEL]
+    pair = (
+        dict(zip(names, (versions["churn"], versions["conversion"]), strict=True))
+        if versions is not None
+        else registry.champion_pair(names)
+    )
     churn_version, conversion_version = pair[registry.CHURN_MODEL], pair[registry.CONVERSION_MODEL]
     if churn_version is None:
         registry.require_champion(registry.CHURN_MODEL)  # raises the error that says what to do

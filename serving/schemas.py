@@ -173,6 +173,9 @@ class ReloadResponse(BaseModel):
     run_dir: str  # the run's directory name (never a server path)
     model_version: str
     reason: str
+    generation: int  # the server's state generation this worker serves
+    workers: int  # how many workers serve that generation when the answer is sent
+    of_workers: int
 
 
 class ErrorBody(BaseModel):

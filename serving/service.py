@@ -12,43 +12,36 @@ import json
 import logging
 import os
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import pandas as pd
+from bentoml._internal.context import server_context
 from starlette.responses import JSONResponse
 
 from portrait.errors import PortraitError
 from portrait.settings import Settings, load_settings
 from serving.access import AccessControl, access_config
-from serving.answers import UnknownCustomer, recommend_answer, smoke_check
+from serving.api_app import create_api_app
 from serving.audience_pool import AudienceBusy, AudiencePool
 from serving.audit import ExclusionAudit, prometheus_counter
+from serving.generations import Generations, ReloadBusy, state_dir
 from serving.logs import JsonLinesLog, quiet_client_errors, record_access
 from serving.profile import build_profile
-from serving.runs import RunRefused, latest_run_dir, reload_target, run_roots, scrub
+from serving.runs import RunRefused, latest_run_dir, reload_target, run_roots
 from serving.schemas import (
     AudienceRequest,
     AudienceResponse,
     ProfileRequest,
     ProfileResponse,
-    RecommendRequest,
-    RecommendResponse,
     ReloadRequest,
     ReloadResponse,
 )
-from serving.state import (
-    AUDIT_ENV,
-    RUN_ENV,
-    SETTINGS_ENV,
-    ServingState,
-    StateHolder,
-    load_state,
-)
+from serving.state import AUDIT_ENV, RUN_ENV, SETTINGS_ENV, ServingState
 from serving.ui import create_app as create_ui_app
 from serving.ui import current_service_access, current_service_audit, current_service_state
+from serving.worker_state import WorkerState
 
 log = logging.getLogger("portrait.service")
 
@@ -66,6 +59,27 @@ AUDIENCES = AudiencePool(
 )
 
 
+# BentoML's own request metrics and access log are off: they carry every raw path (customer ids
+# in URLs) into /metrics and stdout, unbounded; the access middleware counts requests by route
+# template and serves /metrics to admins, and the access log records who read whom. Tracing is
+# off (BentoML samples 0 traces by default) and its middleware skips every route: even sampling
+# nothing it cost 0.6 ms a request, more than a recommendation (benchmarks/serve.py). A deployment
+# that wants traces sets tracing.sample_rate and tracing.excluded_urls in its BentoML
+# configuration file, which overrides this.
+SERVICE_CONFIG: dict[str, Any] = {
+    "workers": 2,
+    "threads": 4,
+    "traffic": {"timeout": 60},
+    "metrics": {"enabled": False},
+    "logging": {"access": {"enabled": False}},
+    "tracing": {"excluded_urls": [".*"]},
+    "http": {"host": "127.0.0.1", "port": 3000},
+}
+
+
+RELOAD_WAIT_SECONDS = 40.0  # within BentoML's 60 s timeout, after this worker's own load
+
+
 def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> JSONResponse:
     """A 4xx/5xx answer with a JSON body {"error": ..., "detail": ...}. An API taking `ctx` passes
     it: BentoML then answers with ctx's status, whatever the response says."""
@@ -75,10 +89,6 @@ def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> 
 
 
 # Web pages for staff and marketers (serving/ui), reading the same state as the API.
-# One worker on purpose: /admin/reload swaps the state of the process it reaches, and every worker
-# would hold its own copy of the run (GBs). A request is a few array lookups (serving.recommend_one),
-# so one process keeps up; its threads overlap the LightGBM calls (they release the GIL) of visits
-# that re-score viewed products.
 @bentoml.asgi_app(
     create_ui_app(
         current_service_state, audit=current_service_audit, access=current_service_access,
@@ -86,14 +96,10 @@ def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> 
     ),
     path="/ui",
 )  # fmt: skip
-# BentoML's own request metrics and access log are off: they carry every raw path (customer ids
-# in URLs) into /metrics and stdout, unbounded; the access middleware counts requests by route
-# template and serves /metrics to admins, and the access log records who read whom.
-@bentoml.service(
-    name="portrait", workers=1, threads=4, traffic={"timeout": 60},
-    metrics={"enabled": False}, logging={"access": {"enabled": False}},
-    http={"host": "127.0.0.1", "port": 3000},
-)  # fmt: skip
+# POST /recommend: a plain Starlette route (serving/api_app.py); a @bentoml.api costs more than
+# the answer. Mounted at "/", it answers only its own route; every other path goes on to BentoML.
+@bentoml.asgi_app(create_api_app(), path="/", name="api")
+@bentoml.service(name="portrait", **SERVICE_CONFIG)
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""
 
@@ -109,36 +115,18 @@ class Portrait:
         self.audit = ExclusionAudit(Path(audit_path), count=prometheus_counter(), **bounds)
         access_path = serving.access_log or audit_path.parent / "access.jsonl"
         self.access_log = JsonLinesLog(Path(access_path), log="access", **bounds)
-        self.holder = StateHolder()
-        self.last_load = "loading"
-        self.reloading = threading.Lock()  # one load at a time: a run in memory is GBs
-        self.reloading.acquire()
-        threading.Thread(target=self._load, args=(self.run_dir,), daemon=True).start()
+        self.served = WorkerState(
+            settings=self.settings, run_dir=self.run_dir, generations=Generations(
+                state_dir(os.environ)), worker=server_context.worker_index or 1,
+            workers=SERVICE_CONFIG["workers"], on_loaded=_start_warming,
+        )  # fmt: skip
+        self.holder = self.served.holder  # the pages read the state through it
+        self.served.start()
 
-    def _load(self, run_dir: Path) -> tuple[bool, str]:
-        """Build a state for `run_dir`, smoke-test it, and swap it in; on failure keep the old one.
-        The caller holds `self.reloading`; it is released here, once the new state serves."""
-        try:
-            return self._load_locked(run_dir)
-        finally:
-            self.reloading.release()
-
-    def _load_locked(self, run_dir: Path) -> tuple[bool, str]:
-        try:
-            state = load_state(run_dir, self.settings)
-            smoke_check(state)
-        except Exception as exc:  # any failure must leave the serving state untouched
-            self.last_load = f"failed: {type(exc).__name__}: {scrub(str(exc))}"
-            log.warning("loading run %s %s; the previous state keeps serving", run_dir.name,
-                        self.last_load)  # fmt: skip
-            log.debug("loading %s failed", run_dir, exc_info=True)
-            return False, self.last_load
-        self.holder.swap(state)
-        self.run_dir = state.run_dir
-        self.last_load = f"loaded run {state.run_dir.name} (models {state.model_version})"
-        log.info(self.last_load)
-        threading.Thread(target=_warm, args=(state,), daemon=True).start()
-        return True, self.last_load
+    @property
+    def last_load(self) -> str:
+        """What the last load of this worker did ("loading", "loaded run ...", "failed: ...")."""
+        return self.served.last_load
 
     def __is_ready__(self) -> bool:
         """Ready once a state (run and champion models) is loaded."""
@@ -150,19 +138,9 @@ class Portrait:
             return error(503, "models are not loaded yet", self.last_load, ctx=ctx)
         return state
 
-    @bentoml.api(input_spec=RecommendRequest)
-    def recommend(self, **fields: Any) -> RecommendResponse:
-        """Top-k products for a customer, with reasons, policy applied and exclusions audited."""
-        state = self._state()
-        if isinstance(state, JSONResponse):
-            return state
-        request = RecommendRequest.model_validate(fields)
-        try:
-            answer, excluded = recommend_answer(state, request)
-        except UnknownCustomer as exc:
-            return error(404, str(exc), {"customer_id": request.customer_id})
-        self.audit.record(excluded, model_version=state.model_version, at=datetime.now(UTC))
-        return RecommendResponse.model_validate(answer)
+    def current_state(self) -> ServingState | None:
+        """The state requests answer from now (None until the first load succeeded)."""
+        return self.holder.current
 
     @bentoml.api(input_spec=ProfileRequest)
     def profile(self, ctx: bentoml.Context, **fields: Any) -> ProfileResponse:
@@ -201,26 +179,30 @@ class Portrait:
 
     @bentoml.api(route="/admin/reload", input_spec=ReloadRequest)
     def reload(self, ctx: bentoml.Context, **fields: Any) -> ReloadResponse:
-        """Load a verified run and the current champions; swap only if they load and predict."""
+        """Load a verified run and the current champions on every worker; each worker swaps only
+        once its copy loaded and predicted, so the old state answers until then."""
         request = ReloadRequest.model_validate(fields)
         try:
             run_dir = reload_target(run_dir=request.run_dir, run_id=request.run_id,
-                                    roots=self.roots, served=self.run_dir)  # fmt: skip
+                                    roots=self.roots, served=self.served.run_dir)  # fmt: skip
         except RunRefused as exc:
             return error(400, str(exc), ctx=ctx)
-        if not self.reloading.acquire(blocking=False):
-            return error(
-                409, "a reload is already running; try again when it has finished", ctx=ctx
-            )
         record_access(self.access_log, ctx.request.scope, "reload", run=run_dir.name)
-        ok, reason = self._load(run_dir)
+        try:
+            ok, reason, generation = self.served.reload(run_dir)
+        except ReloadBusy as exc:
+            return error(409, str(exc), ctx=ctx)
+        workers = self.served.wait_for_workers(generation, seconds=RELOAD_WAIT_SECONDS) if ok else 0
+        if ok and workers < self.served.workers:
+            reason += (
+                f"; {workers} of {self.served.workers} workers serve it, the others load it now"
+            )
         state = self.holder.current
         return ReloadResponse(
-            reloaded=ok,
-            run_dir=(state.run_dir if state else run_dir).name,
-            model_version=state.model_version if state else "",
-            reason=reason,
-        )
+            reloaded=ok, run_dir=(state.run_dir if state else run_dir).name,
+            model_version=state.model_version if state else "", reason=reason,
+            generation=generation, workers=workers, of_workers=self.served.workers,
+        )  # fmt: skip
 
 
 quiet_client_errors()  # a rejected body is one log line, never a traceback quoting the input
@@ -242,9 +224,14 @@ def _audience(state: ServingState, request: AudienceRequest) -> Any:
     )
 
 
-def _warm(state: ServingState) -> None:
+def _start_warming(state: ServingState) -> None:
     """Explain the likely answers' model pairs while already serving (requests explain their
-    own pairs on demand meanwhile); a failure here costs only speed, never an answer."""
+    own pairs on demand meanwhile)."""
+    threading.Thread(target=_warm, args=(state,), name="portrait-warm", daemon=True).start()
+
+
+def _warm(state: ServingState) -> None:
+    """Warm `state`'s reasons; a failure here costs only speed, never an answer."""
     try:
         log.info("explained %d pairs ahead of requests", state.warm())
     except Exception:  # noqa: BLE001 - warming is an optimisation; requests explain on demand

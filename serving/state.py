@@ -153,11 +153,13 @@ def run_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def load_state(
-    run_dir: Path, settings: Settings, *, models: tuple[dict[str, Any], str] | None = None
-) -> ServingState:
+    run_dir: Path, settings: Settings, *, models: tuple[dict[str, Any], str] | None = None,
+    versions: dict[str, str | None] | None = None,
+) -> ServingState:  # fmt: skip
     """Read a run directory and the champion models into a ServingState (slow: start-up and reload).
 
-    `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests.
+    `models` (models by kind, version) replaces the registry look-up, e.g. in in-process tests;
+    `versions` loads those registry versions instead of the champions (every worker the same).
     """
     run_dir = Path(run_dir).resolve()
     from serving.runs import verify
@@ -173,7 +175,7 @@ def load_state(
     holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
-    models, version = models if models is not None else load_models(settings)
+    models, version = models if models is not None else load_models(settings, versions=versions)
     if models.get("conversion") is None and (fallback := read_fallback(run_dir)) is not None:
         models = models | {"conversion": fallback}  # the batch's ranker: the best baseline
     churn = churn_scores(run_dir, portrait, models.get("churn"))

@@ -92,7 +92,7 @@ def test_page_session_needs_the_csrf_token(client):
     session = client.cookies.get("portrait_session")
     assert session
     # the token comes from the page the middleware renders: take it from the sessions store
-    csrf = next(iter(client.app.sessions._sessions.values())).csrf
+    csrf = client.app.sessions.get(session).csrf
     ok = client.post("/ui/audiences/count", data={"query": "x", "csrf_token": csrf})
     assert ok.status_code == 200 and ok.json()["who"] == "k-marketer"
     assert client.post("/recommend", json={}).status_code == 401  # cookies never open the API
