@@ -141,3 +141,8 @@ class BlockScaler(BaseEstimator, TransformerMixin):
     def transform(self, x: np.ndarray) -> np.ndarray:
         """The block centred and scaled."""
         return (np.asarray(x, dtype="float64") - self.mean_) * self.scale_
+
+
+def scale_by(values: np.ndarray, weight: float) -> np.ndarray:
+    """``values * weight``: the interest weighting step of models pickled before BlockScaler (they still load)."""
+    return values * weight
