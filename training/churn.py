@@ -80,13 +80,13 @@ class ChurnModel(CalibratedGBM):
     def __init__(self, *, features: list[str], params: dict[str, Any] | None = None, **kw) -> None:
         super().__init__(features=features, categorical=CATEGORICAL_FEATURES, params=params, **kw)
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = None):
-        """Fit booster and calibrator on a churn training frame (label `churned`).
-
-        Text features (gender, occupation, channel and the firm's text columns) are categorical.
-        """
+    def setup(self, train: pd.DataFrame) -> None:
+        """Text features (gender, occupation, channel, the firm's text columns) are categorical."""
         self.categorical = tuple(text_columns(train, self.features))
-        return super().fit(train, label=label, weight=weight)
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = None, **kw):
+        """Fit booster and calibrator on a churn training frame (label `churned`)."""
+        return super().fit(train, label=label, weight=weight, **kw)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
         """Up to `top` reasons per row, strongest first, e.g. "no login for 45 days (raises risk)"."""

@@ -110,18 +110,18 @@ class ConversionModel(CalibratedGBM):
         kw.setdefault("features", FEATURES)
         super().__init__(categorical=PAIR_CATEGORICAL, params=params or DEFAULT_PARAMS, **kw)
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
-        """Fit on pairs (label `converted`, negatives weighted for subsampling).
-
-        The customer's attributes on the pairs (gender, occupation, the firm's extra columns)
-        join the fixed feature list; text ones are categorical.
-        """
+    def setup(self, train: pd.DataFrame) -> None:
+        """The customer's attributes on the pairs (gender, occupation, the firm's extra columns)
+        join the fixed feature list; text ones are categorical."""
         self.features = [
             *self.features,
             *[c for c in attribute_columns(train) if c not in self.features],
         ]
         self.categorical = (*PAIR_CATEGORICAL, *text_columns(train, attribute_columns(train)))
-        return super().fit(train, label=label, weight=weight if weight in train else None)
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight", **kw):
+        """Fit on pairs (label `converted`, negatives weighted for subsampling)."""
+        return super().fit(train, label=label, weight=weight if weight in train else None, **kw)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
         """Up to `top` reasons per pair that raise the purchase probability, strongest first."""

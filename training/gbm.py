@@ -10,6 +10,7 @@ Explanations are LightGBM `pred_contrib` values (TreeSHAP) on the margin.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 
 from features.contract import CUSTOMER_ID
 from portrait.errors import NotEnoughData
+
+Part = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # features, labels, weights
 
 BASE_PARAMS = {
     "objective": "binary",
@@ -35,6 +38,28 @@ def calibration_mask(customer_ids: pd.Series, *, share: float) -> np.ndarray:
     """Stable per-customer split: True for customers in the calibration / early-stopping bucket."""
     hashed = pd.util.hash_array(np.asarray(customer_ids, dtype=object)) % 1000
     return hashed < int(round(share * 1000))
+
+
+@dataclass
+class FitData:
+    """A training frame's model inputs: fit rows, calibration rows, categories, Datasets.
+
+    The LightGBM Datasets are built on first use and then shared by every fit on this frame.
+    """
+
+    categories: dict[str, list[str]]
+    fit: Part
+    cal: Part
+    in_sample: bool
+    _sets: Any = field(default=None, repr=False)
+
+    def datasets(self) -> Any:
+        """The (fit, early-stopping) Dataset pair in this process, binned once."""
+        from training.engine import local_datasets
+
+        if self._sets is None:
+            self._sets = local_datasets(self.fit, self.cal)
+        return self._sets
 
 
 class CalibratedGBM:
@@ -69,8 +94,12 @@ class CalibratedGBM:
             x[col] = pd.Categorical(x[col].astype(object), categories=self.categories_[col])
         return x
 
-    def fit(self, train: pd.DataFrame, *, label: str, weight: str | None = None) -> CalibratedGBM:
-        """Train on the non-calibration customers, early-stop and calibrate on the others."""
+    def setup(self, train: pd.DataFrame) -> None:
+        """Features and categoricals that depend on the training frame (subclasses set them)."""
+
+    def prepare(self, train: pd.DataFrame, *, label: str, weight: str | None = None) -> FitData:
+        """The frame's LightGBM inputs, for one fit or shared by many (every tuning trial)."""
+        self.setup(train)
         self.categories_ = {
             c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in self.categorical
         }
@@ -82,22 +111,34 @@ class CalibratedGBM:
                 "both classes are needed to train a model"
             )
         cal = self._calibration_rows(train, y)
+        fit_rows = ~cal if (~cal).any() else cal
+        part = lambda rows: (x.loc[rows], y[rows], None if w is None else w[rows])  # noqa: E731
+        return FitData(self.categories_, part(fit_rows), part(cal), self.in_sample_calibration_)
+
+    def fit(
+        self, train: pd.DataFrame, *, label: str, weight: str | None = None,
+        data: FitData | None = None,
+    ) -> CalibratedGBM:  # fmt: skip
+        """Train on the non-calibration customers, early-stop and calibrate on the others.
+
+        `data` (from `prepare` on the same frame) skips building the inputs again.
+        """
+        if data is None:
+            data = self.prepare(train, label=label, weight=weight)
+        else:
+            self.setup(train)
+        self.categories_, self.in_sample_calibration_ = data.categories, data.in_sample
         from training.engine import train_booster  # lgb.train here, lightgbm.dask in a dask run
 
         params = {**BASE_PARAMS, **self.params, "seed": self.seed}
-        fit_rows = ~cal if (~cal).any() else cal
         self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
-            params,
-            (x.loc[fit_rows], y[fit_rows], None if w is None else w[fit_rows]),
-            (x.loc[cal], y[cal], None if w is None else w[cal]),
-            rounds=self.num_boost_round,
-            patience=self.early_stopping_rounds,
-        )
-        margin = self.booster_.predict(
-            x.loc[cal], raw_score=True, num_iteration=self.best_iteration_
-        )
+            params, data.fit, data.cal, rounds=self.num_boost_round,
+            patience=self.early_stopping_rounds, datasets=data.datasets,
+        )  # fmt: skip
+        x_cal, y_cal, w_cal = data.cal
+        margin = self.booster_.predict(x_cal, raw_score=True, num_iteration=self.best_iteration_)
         self.calibrator_ = LogisticRegression(C=1e6).fit(
-            margin.reshape(-1, 1), y[cal], sample_weight=None if w is None else w[cal]
+            margin.reshape(-1, 1), y_cal, sample_weight=w_cal
         )
         return self
 

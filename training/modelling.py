@@ -27,7 +27,7 @@ from training.churn import ChurnModel, churn_features
 from training.conversion import DEFAULT_PARAMS as CONVERSION_DEFAULTS
 from training.conversion import LABEL as CONVERSION_LABEL
 from training.conversion import ConversionModel, PerProductModel
-from training.datasets import TrainingSet
+from training.datasets import WEIGHT, TrainingSet
 from training.metrics import churn_metrics, pr_auc, rank_scores, ranking_metrics, roc_auc
 from training.propensity import evaluate_propensity
 from training.tuning import TuningResult, tune
@@ -62,9 +62,11 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
     """Tune, refit and evaluate the churn model and the recency baseline on the validation fold."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
+    shared = ChurnModel(features=features).prepare(data.train, label=CHURN_LABEL)
 
     def fitted(params: dict[str, Any]) -> ChurnModel:
-        return ChurnModel(features=features, params=params, seed=settings.seed).fit(data.train)
+        model = ChurnModel(features=features, params=params, seed=settings.seed)
+        return model.fit(data.train, data=shared)
 
     result = tune(
         lambda p: pr_auc(y, fitted(p).predict_proba(data.valid)),
@@ -150,8 +152,12 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
     k, valid = settings.k, data.valid
     primary = f"map@{k}"
 
+    weight = WEIGHT if WEIGHT in data.train else None
+    shared = ConversionModel().prepare(data.train, label=CONVERSION_LABEL, weight=weight)
+
     def fitted(params: dict[str, Any]) -> ConversionModel:
-        return ConversionModel(params=params, seed=settings.seed).fit(data.train)
+        model = ConversionModel(params=params, seed=settings.seed)
+        return model.fit(data.train, data=shared)
 
     result = tune(
         lambda p: pair_ranking_metrics(valid, fitted(p).predict_proba(valid), k=k)[primary],
