@@ -145,10 +145,15 @@ class PerProductModel:
         self.kw = kw
         self.features = [f for f in FEATURES if f not in PAIR_CATEGORICAL]
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
-        """Fit the fallback pair model and one model per product with enough positives."""
-        self.fallback_ = ConversionModel(params=self.params, seed=self.seed, **self.kw)
-        self.fallback_.fit(train, label=label, weight=weight)
+    def fit(
+        self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight",
+        fallback: ConversionModel | None = None,
+    ):  # fmt: skip
+        """Fit the fallback pair model (or take `fallback`, one fitted on `train` with the same
+        parameters) and one model per product with enough positives."""
+        self.fallback_ = fallback or ConversionModel(params=self.params, seed=self.seed, **self.kw)
+        if fallback is None:
+            self.fallback_.fit(train, label=label, weight=weight)
         positives = train.groupby(PRODUCT_ID)[label].sum()
         self.models_ = {}
         for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products

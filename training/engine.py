@@ -277,11 +277,13 @@ def local_datasets(fit: Part, valid: Part) -> tuple[lgb.Dataset, lgb.Dataset]:
 def train_booster(
     params: dict[str, Any], fit: Part, valid: Part, *, rounds: int, patience: int,
     datasets: Callable[[], tuple[lgb.Dataset, lgb.Dataset]] | None = None,
+    callbacks: list[Callable] | None = None,
 ) -> tuple[lgb.Booster, int, float]:  # fmt: skip
     """Booster, best iteration and its validation logloss, early-stopped on ``valid``.
 
     In this process: ``lgb.train`` with early stopping, on ``datasets`` when given (the same
-    rows, binned once by ``local_datasets``). On a cluster: ``DaskLGBMClassifier``
+    rows, binned once by ``local_datasets``) and with ``callbacks`` (a trial's pruner; none
+    on a cluster, which fits every tree). On a cluster: ``DaskLGBMClassifier``
     for ``rounds`` trees (lightgbm.dask has no early stopping: workers would stop apart), then
     the same rule applied to the logloss curve on ``valid`` computed here, tree by tree.
     Training sets under ``cluster.train_min_rows`` rows stay in this process.
@@ -291,7 +293,7 @@ def train_booster(
         fit_set, valid_set = datasets() if datasets else local_datasets(fit, valid)
         booster = lgb.train(
             params, fit_set, num_boost_round=rounds, valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(patience, verbose=False)],
+            callbacks=[lgb.early_stopping(patience, verbose=False), *(callbacks or ())],
         )  # fmt: skip
         best = int(booster.best_iteration or booster.current_iteration())
         return booster, best, float(booster.best_score["valid_0"]["binary_logloss"])

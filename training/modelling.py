@@ -30,7 +30,7 @@ from training.conversion import ConversionModel, PerProductModel
 from training.datasets import WEIGHT, TrainingSet
 from training.metrics import churn_metrics, pr_auc, rank_scores, ranking_metrics, roc_auc
 from training.propensity import evaluate_propensity
-from training.tuning import TuningResult, tune
+from training.tuning import TuningResult, tune, tuning_sample
 
 
 @dataclass
@@ -62,20 +62,22 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
     """Tune, refit and evaluate the churn model and the recency baseline on the validation fold."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
-    shared = ChurnModel(features=features).prepare(data.train, label=CHURN_LABEL)
+    sample = tuning_sample(data.train)
+    shared = ChurnModel(features=features).prepare(sample, label=CHURN_LABEL)
 
-    def fitted(params: dict[str, Any]) -> ChurnModel:
+    def fitted(params: dict[str, Any], callbacks: list | None = None) -> ChurnModel:
         model = ChurnModel(features=features, params=params, seed=settings.seed)
-        return model.fit(data.train, data=shared)
+        return model.fit(sample, data=shared, callbacks=callbacks)
 
     result = tune(
-        lambda p: pr_auc(y, fitted(p).predict_proba(data.valid)),
+        lambda p, cb: pr_auc(y, fitted(p, cb).predict_proba(data.valid)),
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="churn",
         log_trials=log,
     )
-    model = fitted(result.best_params)
+    model = ChurnModel(features=features, params=result.best_params, seed=settings.seed)
+    model = model.fit(data.train, data=shared if sample is data.train else None)
     baseline = RecencyBaseline().fit(data.train)
     metrics = {
         "model": churn_metrics(y, model.predict_proba(data.valid)),
@@ -152,23 +154,26 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
     k, valid = settings.k, data.valid
     primary = f"map@{k}"
 
-    weight = WEIGHT if WEIGHT in data.train else None
-    shared = ConversionModel().prepare(data.train, label=CONVERSION_LABEL, weight=weight)
+    sample = tuning_sample(data.train)
+    weight = WEIGHT if WEIGHT in sample else None
+    shared = ConversionModel().prepare(sample, label=CONVERSION_LABEL, weight=weight)
 
-    def fitted(params: dict[str, Any]) -> ConversionModel:
+    def fitted(params: dict[str, Any], callbacks: list | None = None) -> ConversionModel:
         model = ConversionModel(params=params, seed=settings.seed)
-        return model.fit(data.train, data=shared)
+        return model.fit(sample, data=shared, callbacks=callbacks)
 
     result = tune(
-        lambda p: pair_ranking_metrics(valid, fitted(p).predict_proba(valid), k=k)[primary],
+        lambda p, cb: pair_ranking_metrics(valid, fitted(p, cb).predict_proba(valid), k=k)[primary],
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="conversion",
         log_trials=log,
         defaults=CONVERSION_DEFAULTS,
     )
-    pair = fitted(result.best_params)
-    per_product = PerProductModel(params=result.best_params, seed=settings.seed).fit(data.train)
+    pair = ConversionModel(params=result.best_params, seed=settings.seed)
+    pair = pair.fit(data.train, data=shared if sample is data.train else None)
+    per_product = PerProductModel(params=result.best_params, seed=settings.seed)
+    per_product = per_product.fit(data.train, fallback=pair)
     variants = {
         "pair": pair_ranking_metrics(valid, pair.predict_proba(valid), k=k),
         "per_product": pair_ranking_metrics(valid, per_product.predict_proba(valid), k=k),
