@@ -33,6 +33,7 @@ from features.validate import load_dataset  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
 from serving.policy import customer_policy  # noqa: E402
 from serving.recommend import recommend  # noqa: E402
+from training.churn import score_churn  # noqa: E402
 from training.datasets import (  # noqa: E402
     churn_training_set,
     conversion_training_set,
@@ -42,7 +43,7 @@ from training.datasets import (  # noqa: E402
     stamp,
 )
 from training.modelling import train_churn, train_conversion  # noqa: E402
-from training.models_stage import NEGATIVE_RATE, recommend_in_blocks, score_churn  # noqa: E402
+from training.models_stage import NEGATIVE_RATE, recommend_in_blocks  # noqa: E402
 from training.pairs import build_pair_context  # noqa: E402
 
 MEMORY_CAP_GB = 12  # the machine is shared: a run that passes this stops itself

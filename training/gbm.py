@@ -56,7 +56,8 @@ def calibration_mask(customer_ids: pd.Series, *, share: float) -> np.ndarray:
 class FitData:
     """A training frame's model inputs: fit rows, calibration rows, categories, Datasets.
 
-    The LightGBM Datasets are built on first use and then shared by every fit on this frame.
+    The LightGBM Datasets are built on first use and then shared by every fit on this frame
+    (feature_pre_filter off: tuning trials change min_data_in_leaf on the same bins).
     """
 
     categories: dict[str, list[str]]

@@ -190,3 +190,22 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
              "serving_baseline": best_baseline(metrics, gate_metric),
              "propensity": evaluate_propensity(model, data.train, valid, seed=settings.seed)}  # fmt: skip
     return Outcome(model, metrics, result, valid, gate_metric, extra)
+
+
+def flat_metrics(trained: Any, truth: dict[str, Any] | None) -> dict[str, float]:
+    """Every metric of both outcomes, their gate and the truth check, as flat `model.who.metric` keys."""
+    out: dict[str, float] = {}
+    for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
+        if outcome is None:
+            continue
+        for who, values in outcome.metrics.items():
+            for metric, value in values.items():
+                out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
+        out[f"{name}.promoted"] = float(trained.decisions[name].passed)
+        for who, values in outcome.extra.get("propensity", {}).items():
+            out |= {f"{name}.propensity.{who}.{m}": v for m, v in values.items()}
+    for name, values in (truth or {}).items():
+        for who, metrics in values.items():
+            for metric, value in metrics.items():
+                out[f"truth.{name}.{who}.{metric}"] = value
+    return {k.replace("@", "_at_"): v for k, v in out.items()}

@@ -16,13 +16,12 @@ from typing import Any
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
-from features.holdings import build_holdings
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
-from serving.policy import customer_policy
 from serving.recommend import index_inputs, recommend
 from training import tracking
 from training.churn import LABEL as CHURN_LABEL
+from training.churn import score_churn
 from training.datasets import (
     BLOCK_CUSTOMERS,
     churn_training_set,
@@ -35,10 +34,15 @@ from training.datasets import (
 )
 from training.fallback import fallback_ranker, recs_status, usable, write_fallback
 from training.metrics import pr_auc
-from training.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
+from training.modelling import (
+    Outcome,
+    flat_metrics,
+    pair_ranking_metrics,
+    train_churn,
+    train_conversion,
+)
 from training.models_report import log_outcome, models_section
-from training.pairs import build_pair_context
-from training.propensity import score_propensity
+from training.propensity import AsOfInputs, as_of_inputs, score_propensity
 from training.registry import (
     CHURN_MODEL,
     CONVERSION_MODEL,
@@ -151,49 +155,6 @@ def _train_conversion(past, tables, *, as_of, settings, portraits, log):
     return conv, candidate, conv_set.cutoffs
 
 
-def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:
-    """churn_probability and reasons for every customer active at the portrait's cut-off (none without a model)."""
-    active = portrait.loc[portrait["is_active"].astype(bool)].reset_index(drop=True)
-    if model is None:
-        active = active.iloc[:0]
-        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), "churn_probability": pd.Series(dtype=float),
-                             "reasons": pd.Series(dtype=object)})  # fmt: skip
-    return pd.DataFrame(
-        {
-            CUSTOMER_ID: active[CUSTOMER_ID].astype(str).to_numpy(),
-            "churn_probability": model.predict_proba(active),
-            "reasons": model.explain(active, top=3),
-        }
-    )
-
-
-@dataclass(frozen=True)
-class AsOfInputs:
-    """What scoring at as_of reads: the pair context, holdings and policy facts, built once for
-    the recommendations and the propensity table."""
-
-    context: Any
-    holdings: pd.DataFrame
-    policy: pd.DataFrame
-
-
-def as_of_inputs(
-    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
-    settings: Settings, segments: pd.DataFrame | None,
-) -> AsOfInputs:  # fmt: skip
-    """The pair context, holdings and customer policy at as_of."""
-    past = history(tables, as_of=as_of)
-    context = build_pair_context(
-        past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
-        segments=segments,
-    )  # fmt: skip
-    return AsOfInputs(
-        context,
-        build_holdings(past["transactions"], as_of=as_of),
-        customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets),
-    )
-
-
 def score_recommendations(
     model: Any,
     tables: dict[str, pd.DataFrame],
@@ -275,7 +236,7 @@ def models_stage(ctx) -> StageStatus:
         CHURN_MODEL: {"version": churn_version, "gate": _gate(trained, "churn")},
         CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
     }
-    ctx.metrics["models"] = _flat_metrics(trained, truth)
+    ctx.metrics["models"] = flat_metrics(trained, truth)
     parts = trained.statuses | {"recommendations": recs_status(recs, conv_model, ranker),
                                 "propensity": prop_status}  # fmt: skip
     for name, status in parts.items():
@@ -327,21 +288,3 @@ def _truth(ctx, trained: TrainedModels, churn_model, conv_model, *, as_of) -> di
     if truth:
         tracking.log_dict(truth, "truth_metrics.json")
     return truth
-
-
-def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
-        if outcome is None:
-            continue
-        for who, values in outcome.metrics.items():
-            for metric, value in values.items():
-                out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
-        out[f"{name}.promoted"] = float(trained.decisions[name].passed)
-        for who, values in outcome.extra.get("propensity", {}).items():
-            out |= {f"{name}.propensity.{who}.{m}": v for m, v in values.items()}
-    for name, values in (truth or {}).items():
-        for who, metrics in values.items():
-            for metric, value in metrics.items():
-                out[f"truth.{name}.{who}.{metric}"] = value
-    return {k.replace("@", "_at_"): v for k, v in out.items()}
