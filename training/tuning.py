@@ -5,8 +5,8 @@ scored on the validation fold by the caller's objective. Trial 0 is always the d
 parameters, so tuning never ends worse than no tuning. The best parameters are refitted by the
 caller (the fitted trial models are not kept, to hold memory flat), on every training row:
 trials fit on `tuning_sample` (whole customers, about TUNING_ROWS rows). A trial whose
-early-stopping log loss is worse than the median of the earlier trials' at the same tree is
-pruned (Optuna's MedianPruner, fed by `pruning_callback` inside `lgb.train`).
+early-stopping log loss is among the worst tenth of the earlier trials' at the same tree is
+pruned (Optuna's PercentilePruner, fed by `pruning_callback` inside `lgb.train`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,16 @@ from features.contract import CUSTOMER_ID
 from training import tracking
 from training.gbm import DEFAULT_PARAMS
 
-TUNING_ROWS = 150_000  # trials fit on a customer sample of about this many rows
+# Trials fit on a customer sample of about this many rows. Measured at 20k customers (~300k
+# conversion pairs), a 150k sample chose other parameters and cost 1.1 points of MAP@5.
+TUNING_ROWS = 400_000
 SAMPLE_KEY = "portrait-tuning!"  # 16 bytes: a hash apart from the calibration bucket's
 PRUNE_EVERY = 10  # trees between the reports a trial makes to the pruner
-PRUNER = {"n_startup_trials": 3, "n_warmup_steps": 50, "interval_steps": PRUNE_EVERY}
+# Only hopeless trials stop: a median pruner (3 startup trials, 50 trees) stopped 6 of 10
+# conversion trials at 20k, the best of the unpruned study among them (log loss at a tree
+# favours fast learning rates; the objective is MAP@k after early stopping).
+PRUNER = {"percentile": 90.0, "n_startup_trials": 5, "n_warmup_steps": 100,
+          "interval_steps": PRUNE_EVERY}  # fmt: skip
 Objective = Callable[[dict[str, Any], list[Callable]], float]  # params, LightGBM callbacks
 
 
@@ -48,7 +54,7 @@ def pruning_callback(trial: optuna.Trial) -> Callable:
             return
         trial.report(-float(env.evaluation_result_list[0][2]), step=step)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"log loss at tree {step} below the median trial's")
+            raise optuna.TrialPruned(f"log loss at tree {step} among the worst of the trials")
 
     return report
 
@@ -90,7 +96,7 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), study_name=name,
-        pruner=optuna.pruners.MedianPruner(**PRUNER),
+        pruner=optuna.pruners.PercentilePruner(**PRUNER),
     )  # fmt: skip
     start = {"feature_fraction": 1.0, "bagging_fraction": 1.0, "lambda_l2": 1e-3}
     study.enqueue_trial({**start, **(defaults or DEFAULT_PARAMS)})

@@ -50,21 +50,22 @@ def test_shared_fit_data_gives_the_model_a_fresh_fit_gives():
     assert not np.array_equal(shared[0].predict_proba(frame), shared[1].predict_proba(frame))
 
 
-def test_pruned_trials_stop_early_and_the_best_is_a_finished_trial():
+def test_hopeless_trials_are_pruned_and_the_best_is_a_finished_trial():
     frame = _frame()
     data = CalibratedGBM(features=["a", "b", "c"]).prepare(frame, label="y")
-    trees = []
+    calls = []
 
     def objective(params, callbacks):
-        params = params | {"learning_rate": 0.2 if len(trees) % 2 else 0.01}  # every other: slow
+        calls.append(len(calls))  # every other trial after the startup ones learns ~nothing
+        slow = len(calls) > 5 and len(calls) % 2 == 0
+        params = params | {"learning_rate": 0.0005 if slow else 0.1}
         model = CalibratedGBM(features=["a", "b", "c"], params=params, num_boost_round=200,
                               early_stopping_rounds=200).fit(frame, label="y", data=data,
                                                              callbacks=callbacks)  # fmt: skip
-        trees.append(model.booster_.current_iteration())
         return -model.validation_logloss_
 
-    result = tune(objective, n_trials=8, seed=1, name="t", log_trials=False)
-    assert len(result.trials) < 8  # some trials were pruned and are not reported as scored
+    result = tune(objective, n_trials=10, seed=1, name="t", log_trials=False)
+    assert len(calls) == 10 and len(result.trials) < 10  # pruned trials are not reported as scored
     assert result.best_score == max(score for _, score in result.trials)
 
 
