@@ -48,9 +48,9 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     from features.portrait import build_features
     from features.validate import load_dataset
     from portrait.settings import ModelSettings, TimeSettings
-    from training.datasets import churn_training_set, history
-    from training.metrics import roc_auc
-    from training.modelling import train_churn
+    from training.models.datasets import churn_training_set, history
+    from training.models.metrics import roc_auc
+    from training.models.modelling import train_churn
 
     time_settings = TimeSettings()
     if training_cutoffs:

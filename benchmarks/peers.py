@@ -32,7 +32,7 @@ from features.contract import BUSINESS_LINES, CUSTOMER_ID, TS  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from features.validate import validate_tables  # noqa: E402
 from portrait.settings import RuleSettings  # noqa: E402
-from training import rules as rl  # noqa: E402
+from training.rules import mining as rl  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "peers.json"
 AS_OF = DEMO_AS_OF.as_unit("ns")  # validated timestamps are datetime64[ns]

@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.real_data_peers import repeat_summary, top_k  # noqa: E402
+from features.candidates import ease_weights, generator_scores  # noqa: E402
+from portrait.pipeline import run_pipeline  # noqa: E402
+from portrait.report import report_words  # noqa: E402
 from portrait.settings import load_settings  # noqa: E402
-from training.bgnbd import BGNBD  # noqa: E402
-from training.candidates import ease_weights, generator_scores  # noqa: E402
-from training.metrics import ranking_metrics, roc_auc  # noqa: E402
-from training.pipeline import run_pipeline  # noqa: E402
-from training.report import report_words  # noqa: E402
+from training.models.bgnbd import BGNBD  # noqa: E402
+from training.models.metrics import ranking_metrics, roc_auc  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "cache"
 RESULTS = ROOT / "benchmarks" / "results" / "real_data.json"

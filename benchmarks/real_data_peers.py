@@ -1,8 +1,8 @@
 """Peers of benchmarks/real_data.py: BG/NBD's inputs (churn on CDNOW) and a top-k of item scores.
 
 The peers themselves are the project's one implementation of each method: BG/NBD (Fader,
-Hardie & Lee 2005; training/bgnbd.py, what the `lifetimes` package computes, which is not
-installed here) and EASE^R (Steck 2019; training/candidates.py).
+Hardie & Lee 2005; training/models/bgnbd.py, what the `lifetimes` package computes, which is not
+installed here) and EASE^R (Steck 2019; features/candidates.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ own process so peak memory (max RSS, minus the RSS after imports) is the case's 
     .venv/bin/python benchmarks/rules.py --confounders  # planted-affinity ranks per correction
 
 `--catalogue` mines real-catalogue shapes with the rules stage's itemset budget
-(training/rule_budget.py): 1M baskets over 2,000 products, and 750 wide baskets (~105 items)
+(training/rules/budget.py): 1M baskets over 2,000 products, and 750 wide baskets (~105 items)
 over 1,700 products (a ratings catalogue, the shape that ran for hours before the budget). It
 reports the support the budget chose, the estimate, the itemsets and rules mined and the time
 of the estimate and of the mining; results in benchmarks/results/rules_catalogue.json.
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from portrait.settings import RuleSettings  # noqa: E402
-from training.rules import mine_rules, one_hot  # noqa: E402
-from training.rules_ranking import rank_rules  # noqa: E402
+from training.rules.mining import mine_rules, one_hot  # noqa: E402
+from training.rules.ranking import rank_rules  # noqa: E402
 
 SETTINGS = RuleSettings(min_support=0.01, min_confidence=0.05, min_lift=1.2, max_len=3)
 SEED = 42
@@ -106,8 +106,8 @@ CATALOGUE_CASES = {"2000x1M": (1_000_000, 2000, 4.0), "1700x750wide": (750, 1700
 
 
 def run_catalogue_case(name: str) -> dict:
-    """Budget, then mine, one catalogue case; the rules stage's path (training.rules_stage)."""
-    from training.rules_stage import within_budget
+    """Budget, then mine, one catalogue case; the rules stage's path (portrait.stages.rules)."""
+    from training.rules.build import within_budget
 
     n_baskets, n_products, size = CATALOGUE_CASES[name]
     baskets = zipf_baskets(n_baskets=n_baskets, n_products=n_products, mean_size=size, seed=SEED)

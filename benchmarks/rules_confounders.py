@@ -3,7 +3,7 @@
 For each seed, a 5k-customer demo bank; its transition rules are mined once (the rules
 stage's path: itemset budget, then fpgrowth) and ranked under every variant below. A rank is
 the position of a planted affinity among the report's ordering of one-product -> one-product
-transition rules for all customers (training.rules_ranking.top_rules); "-" = not mined.
+transition rules for all customers (training.rules.ranking.top_rules); "-" = not mined.
 
 Variants: raw lift (one stratum), lift standardised within risk level (the old default),
 within segment (the segments stage's own segments at as_of, as a run has them), within risk
@@ -32,15 +32,15 @@ sys.path.insert(0, str(ROOT))
 from features.contract import CUSTOMER_ID, SEGMENT_ID  # noqa: E402
 from portrait.settings import RuleSettings, Settings  # noqa: E402
 from training.engine import build_portrait  # noqa: E402
-from training.rules import build_transition_baskets, mine_rules  # noqa: E402
-from training.rules_ranking import rank_rules, top_rules  # noqa: E402
-from training.rules_stage import within_budget  # noqa: E402
-from training.rules_strata import (  # noqa: E402
+from training.rules.build import within_budget  # noqa: E402
+from training.rules.mining import build_transition_baskets, mine_rules  # noqa: E402
+from training.rules.ranking import rank_rules, top_rules  # noqa: E402
+from training.rules.strata import (  # noqa: E402
     SIGNUP_SEGMENT,
     run_strata,
     signup_segment_frame,
 )
-from training.segments_stage import build_segments, fitting_k_range  # noqa: E402
+from training.segments.build import build_segments, fitting_k_range  # noqa: E402
 
 RISK, SEG, SIGNUP = "risk_level", SEGMENT_ID, SIGNUP_SEGMENT
 VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "persona")

@@ -113,9 +113,9 @@ def run_pandas(data: Path, stages: StageLog) -> list[dict]:
     from features.portrait import build_features
     from features.validate import validate_tables
     from portrait.settings import RuleSettings, SegmentSettings
-    from training import rules as rl
     from training.distributed import segmentation_model
-    from training.segments import assign_segment
+    from training.rules import mining as rl
+    from training.segments.model import assign_segment
 
     def validate():
         return validate_tables({n: pd.read_parquet(data / f"{n}.parquet") for n in TABLES}).tables

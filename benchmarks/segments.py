@@ -12,7 +12,7 @@ customers at the demo cut-off are clustered by:
 
 - ``portrait``: the segments stage's clustering (life stage, engagement and product interests);
 - ``no_interests``: the same model without the product-interest mix (ablation);
-- ``before``: the clustering of branch ``merge`` (``git show merge:training/segments.py``),
+- ``before``: the clustering of branch ``merge`` (``git show merge:training/segments/model.py``),
   when git has that branch;
 - ``reference``: the issue's peer, plain KMeans on each customer's share of buys and of product
   views per product plus scaled age and risk level, given the true number of personas.
@@ -41,14 +41,14 @@ from sklearn.preprocessing import StandardScaler
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.settings import SegmentSettings
-from training.segments import (
+from training.segments.build import interest_frame, with_interests
+from training.segments.model import (
     CLUSTER_FEATURES,
     SIGNUP_FEATURES,
     SegmentationModel,
     assign_segment,
     segmentation_model,
 )
-from training.segments_stage import interest_frame, with_interests
 
 RESULTS = Path(__file__).parent / "results" / "segments.json"
 TRUTH_RESULTS = Path(__file__).parent / "results" / "segment_truth.json"
@@ -131,7 +131,7 @@ def before_model(seed: int):
     """The segmentation estimator of branch ``merge`` (None when git does not have it)."""
     try:
         source = subprocess.run(
-            ["git", "show", "merge:training/segments.py"],
+            ["git", "show", "merge:training/segments/model.py"],
             capture_output=True,
             text=True,
             check=True,

@@ -29,12 +29,14 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.table import print_table  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from features.holdings import build_holdings  # noqa: E402
+from features.pairs import build_pair_context  # noqa: E402
+from features.policy import customer_policy  # noqa: E402
 from features.validate import load_dataset  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
-from serving.policy import customer_policy  # noqa: E402
+from portrait.stages.models import NEGATIVE_RATE, recommend_in_blocks  # noqa: E402
 from serving.recommend import recommend  # noqa: E402
-from training.churn import score_churn  # noqa: E402
-from training.datasets import (  # noqa: E402
+from training.models.churn import score_churn  # noqa: E402
+from training.models.datasets import (  # noqa: E402
     churn_training_set,
     conversion_training_set,
     history,
@@ -42,9 +44,7 @@ from training.datasets import (  # noqa: E402
     portraits_at,
     stamp,
 )
-from training.modelling import train_churn, train_conversion  # noqa: E402
-from training.models_stage import NEGATIVE_RATE, recommend_in_blocks  # noqa: E402
-from training.pairs import build_pair_context  # noqa: E402
+from training.models.modelling import train_churn, train_conversion  # noqa: E402
 
 MEMORY_CAP_GB = 12  # the machine is shared: a run that passes this stops itself
 

@@ -15,6 +15,7 @@ from experiments.evaluate import QueryEvaluator
 from experiments.query import parse_query
 from experiments.ready_made import resolve_query
 from features.contract import CUSTOMER_ID
+from features.policy import exportable
 from portrait.errors import PortraitError
 
 # Channel contact fields a firm's customers extract may carry (extra columns are kept by validation).
@@ -88,9 +89,9 @@ def run_audience(
     evaluator = QueryEvaluator(parse_query(text), fields=fields, tables=tables, as_of=as_of,
                                propensity=(extras or {}).get("propensity"))  # fmt: skip
     matched = evaluator.mask()
-    opted_out = fields["marketing_opt_out"].fillna(True).to_numpy(dtype=bool)
+    opted_out = ~exportable(fields)
     keep = matched & ~opted_out
-    exportable = int(keep.sum())
+    count = int(keep.sum())
     if limit is not None:
         keep &= keep.cumsum() <= limit  # fields are sorted by customer_id, so this is deterministic
     frame = contact_frame(fields.loc[keep], tables["customers"])
@@ -101,7 +102,7 @@ def run_audience(
         as_of=as_of,
         eligible=len(fields),
         matched=int(matched.sum()),
-        count=exportable,
+        count=count,
         opted_out_excluded=int((matched & opted_out).sum()),
         frame=frame.reset_index(drop=True),
     )

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.events import event_rows
-from experiments.query import PROPENSITY, Condition, Did, Node, Not, Query, QueryError, Value
+from experiments.query import PROPENSITY
+from experiments.syntax import Condition, Did, Node, Not, Query, QueryError, Value
 
 FIELD_ALIASES = {"registered": "signup_at", "signed_up": "signup_at"}
 DAY = pd.Timedelta(days=1)

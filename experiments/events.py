@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from experiments.query import Condition, Did, Query, QueryError
+from experiments.syntax import Condition, Did, Query, QueryError
 from features.behaviour import base_event
 from features.contract import BUSINESS_LINES, CUSTOMER_ID, TRANSACTION_TYPES, TS
 

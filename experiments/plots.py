@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.funnel import STEP_LABELS
-from training.report import figure
+from training.figures import figure
 
 
 def funnel_chart(funnel: pd.DataFrame, *, by: str):

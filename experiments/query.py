@@ -22,17 +22,9 @@ MAX_PROPENSITY_TERMS such terms per query, product ids at most MAX_PRODUCT_ID ch
 
 from __future__ import annotations
 
-import math
-import re
-
-from experiments.syntax import (  # noqa: F401  (re-exported: the query API lives here)
+from experiments.syntax import (
     KEYWORDS,
-    MAX_COUNT,
-    MAX_DEPTH,
-    MAX_NUMBER,
-    MAX_TERMS,
     MAX_TOKENS,
-    OPERATORS,
     BoolOp,
     Condition,
     Did,
@@ -41,17 +33,15 @@ from experiments.syntax import (  # noqa: F401  (re-exported: the query API live
     Query,
     QueryError,
     Token,
+    TokenCursor,
     Value,
     Window,
     tokenize,
-    valid_date,
-)
+)  # fmt: skip
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
 MAX_PROPENSITY_TERMS = 20
 MAX_PRODUCT_ID = 64
 PROPENSITY = "propensity"
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def parse_query(text: str) -> Query:
@@ -75,40 +65,8 @@ def parse_query(text: str) -> Query:
     return Query(text, root)
 
 
-class _Parser:
-    def __init__(self, text: str, tokens: list[Token]) -> None:
-        self.text, self.tokens, self.i = text, tokens, 0
-        self.depth, self.terms = 0, 0
-
-    def nest(self) -> None:
-        """One more level of `not` or brackets; past MAX_DEPTH the query is refused."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise self.error(f"the query nests `not` and brackets more than {MAX_DEPTH} deep")
-
-    def term(self) -> None:
-        """One more condition; past MAX_TERMS the query is refused."""
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise self.error(f"the query has more than {MAX_TERMS} conditions; split it")
-
-    @property
-    def peek(self) -> Token:
-        return self.tokens[self.i]
-
-    def error(self, message: str, token: Token | None = None) -> QueryError:
-        return QueryError(self.text, (token or self.peek).pos, message)
-
-    def take(self) -> Token:
-        token = self.tokens[self.i]
-        self.i += 1
-        return token
-
-    def expect_keyword(self, word: str, what: str) -> Token:
-        if not self.peek.keyword(word):
-            shown = self.peek.text or "the end of the query"
-            raise self.error(f"expected `{word}` {what}, got {shown!r}")
-        return self.take()
+class _Parser(TokenCursor):
+    """The grammar of the module docstring, one method per rule."""
 
     def or_expr(self) -> Node:
         items = [self.and_expr()]
@@ -145,57 +103,6 @@ class _Parser:
         if token.keyword("did"):
             return self.did()
         return self.condition()
-
-    def name(self, what: str) -> Token:
-        token = self.peek
-        if (
-            token.kind != "word"
-            or token.text.lower() in KEYWORDS
-            or not re.match(r"^[A-Za-z_]\w*$", token.text)
-        ):
-            shown = token.text or "the end of the query"
-            raise self.error(f"expected {what}, got {shown!r}")
-        return self.take()
-
-    def value(self, what: str = "a value") -> Value:
-        token = self.peek
-        if token.kind == "string":
-            self.take()
-            return Value("text", token.text[1:-1], token.text, token.pos)
-        if token.kind != "word" or token.text.lower() in KEYWORDS - {
-            "days",
-            "day",
-            "times",
-            "last",
-            "least",
-        }:
-            shown = token.text or "the end of the query"
-            raise self.error(f"expected {what}, got {shown!r}")
-        self.take()
-        raw = token.text
-        if _DATE.match(raw):
-            if not valid_date(raw):
-                raise self.error(f"{raw!r} is not a calendar date between 1900 and 2200", token)
-            return Value("date", raw, raw, token.pos)
-        if _NUMBER.match(raw):
-            number = float(raw)
-            if not math.isfinite(number) or abs(number) > MAX_NUMBER:
-                raise self.error(f"{raw!r} is out of range (at most {MAX_NUMBER:.0e})", token)
-            return Value("number", number, raw, token.pos)
-        if raw.lower() in ("true", "false"):
-            return Value("bool", raw.lower() == "true", raw, token.pos)
-        return Value("text", raw, raw, token.pos)
-
-    def count(self, what: str) -> int:
-        token = self.peek
-        if token.kind != "word" or not token.text.isdigit():
-            raise self.error(
-                f"expected a whole number of {what}, got {token.text or 'the end of the query'!r}"
-            )
-        if len(token.text) > len(str(MAX_COUNT)) or int(token.text) > MAX_COUNT:
-            raise self.error(f"{token.text[:20]!r} {what} is too many; at most {MAX_COUNT}")
-        self.take()
-        return int(token.text)
 
     def last_days(self) -> Window:
         self.expect_keyword("last", "after `in` (as in `in last 30 days`)")

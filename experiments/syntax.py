@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 
@@ -146,3 +147,96 @@ def valid_date(raw: str) -> bool:
     except ValueError:
         return False
     return 1900 <= day.year <= 2200
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class TokenCursor:
+    """Reading a query's tokens one by one, with the limits (depth, terms) and typed values."""
+
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text, self.tokens, self.i = text, tokens, 0
+        self.depth, self.terms = 0, 0
+
+    def nest(self) -> None:
+        """One more level of `not` or brackets; past MAX_DEPTH the query is refused."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"the query nests `not` and brackets more than {MAX_DEPTH} deep")
+
+    def term(self) -> None:
+        """One more condition; past MAX_TERMS the query is refused."""
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"the query has more than {MAX_TERMS} conditions; split it")
+
+    @property
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, token: Token | None = None) -> QueryError:
+        return QueryError(self.text, (token or self.peek).pos, message)
+
+    def take(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def expect_keyword(self, word: str, what: str) -> Token:
+        if not self.peek.keyword(word):
+            shown = self.peek.text or "the end of the query"
+            raise self.error(f"expected `{word}` {what}, got {shown!r}")
+        return self.take()
+
+    def name(self, what: str) -> Token:
+        token = self.peek
+        if (
+            token.kind != "word"
+            or token.text.lower() in KEYWORDS
+            or not re.match(r"^[A-Za-z_]\w*$", token.text)
+        ):
+            shown = token.text or "the end of the query"
+            raise self.error(f"expected {what}, got {shown!r}")
+        return self.take()
+
+    def value(self, what: str = "a value") -> Value:
+        token = self.peek
+        if token.kind == "string":
+            self.take()
+            return Value("text", token.text[1:-1], token.text, token.pos)
+        if token.kind != "word" or token.text.lower() in KEYWORDS - {
+            "days",
+            "day",
+            "times",
+            "last",
+            "least",
+        }:
+            shown = token.text or "the end of the query"
+            raise self.error(f"expected {what}, got {shown!r}")
+        self.take()
+        raw = token.text
+        if _DATE.match(raw):
+            if not valid_date(raw):
+                raise self.error(f"{raw!r} is not a calendar date between 1900 and 2200", token)
+            return Value("date", raw, raw, token.pos)
+        if _NUMBER.match(raw):
+            number = float(raw)
+            if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+                raise self.error(f"{raw!r} is out of range (at most {MAX_NUMBER:.0e})", token)
+            return Value("number", number, raw, token.pos)
+        if raw.lower() in ("true", "false"):
+            return Value("bool", raw.lower() == "true", raw, token.pos)
+        return Value("text", raw, raw, token.pos)
+
+    def count(self, what: str) -> int:
+        token = self.peek
+        if token.kind != "word" or not token.text.isdigit():
+            raise self.error(
+                f"expected a whole number of {what}, got {token.text or 'the end of the query'!r}"
+            )
+        if len(token.text) > len(str(MAX_COUNT)) or int(token.text) > MAX_COUNT:
+            raise self.error(f"{token.text[:20]!r} {what} is too many; at most {MAX_COUNT}")
+        self.take()
+        return int(token.text)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from experiments.campaign import campaign_outcomes
 from features.contract import CUSTOMER_ID
+from features.policy import exportable
 from features.portrait import build_features, model_feature_columns
 from portrait.errors import PortraitError
 
@@ -187,12 +188,8 @@ def persuadables(
 ) -> pd.DataFrame:
     """Customers ranked by predicted uplift (not propensity), opted-out customers left out, uplift > 0 only."""
     scores = model.predict_uplift(portrait)
-    ranked = pd.concat([portrait[[CUSTOMER_ID, "marketing_opt_out"]], scores], axis=1)
-    ranked = ranked.loc[
-        (ranked["uplift"] > 0).to_numpy() & ~ranked["marketing_opt_out"].to_numpy(dtype=bool)
-    ]
-    ranked = ranked.sort_values(
-        ["uplift", CUSTOMER_ID], ascending=[False, True], kind="stable"
-    ).drop(columns="marketing_opt_out")
+    ranked = pd.concat([portrait[[CUSTOMER_ID]], scores], axis=1)
+    ranked = ranked.loc[(ranked["uplift"] > 0).to_numpy() & exportable(portrait)]
+    ranked = ranked.sort_values(["uplift", CUSTOMER_ID], ascending=[False, True], kind="stable")
     ranked.insert(1, "rank", np.arange(1, len(ranked) + 1))
     return (ranked if limit is None else ranked.head(limit)).reset_index(drop=True)

@@ -5,7 +5,7 @@ Counted in whole days, over two streams: inflow transactions (deposit and buy, t
 `*_frequency` is the number of distinct later days with one (repeat days), `*_recency_days`
 the days from the first to the last, `*_age_days` the days from the first to the cut-off
 (NaN without any). No model is fitted here: each customer's numbers depend only on their own
-rows, so a partitioned (Dask) portrait gives the same values; training/bgnbd.py fits the model.
+rows, so a partitioned (Dask) portrait gives the same values; training/models/bgnbd.py fits the model.
 """
 
 from __future__ import annotations

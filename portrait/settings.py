@@ -58,7 +58,7 @@ class SegmentSettings:
     n_components: int = 0  # PCA components before clustering; 0 = none
     sample_size: int = 5000  # rows used to score each k (silhouette) and to check reseed stability
     n_reseeds: int = 3
-    # product interests (training/product_interest.py): items past this many are compressed (SVD)
+    # product interests (training/segments/interest.py): items past this many are compressed (SVD)
     interest_components: int = 16
     interest_weight: float = 2.0  # weight of the interest mix against the scaled life-stage columns
     potential_floor: float = (
@@ -96,7 +96,7 @@ class RuleSettings:
     # rules are ranked within strata: the combination of these customers columns, where
     # "segment_id" is the segments stage's segment; empty = no strata. Risk level alone is the
     # default: suitability confounds raw lift, while segments at as_of are built from the very
-    # purchases transition rules count (benchmarks/rules.py --confounders, training/rules_ranking.py)
+    # purchases transition rules count (benchmarks/rules.py --confounders, training/rules/ranking.py)
     strata_columns: tuple[str, ...] = ("risk_level",)
     # a stratum with fewer baskets backs off to its leading columns, then to one pooled stratum
     min_stratum_baskets: int = 100

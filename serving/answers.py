@@ -1,5 +1,5 @@
 """Turn a recommend request into an answer: the shared recommender for known customers, cold start
-for new ones, THE policy (`serving.policy.apply_policy`) over every candidate, ranks and reasons.
+for new ones, THE policy (`features.policy.apply_policy`) over every candidate, ranks and reasons.
 
 Returns the answer and the policy's exclusions so the service can count and audit every one.
 """
@@ -64,7 +64,7 @@ def newcomer_segment(state: ServingState, frame: pd.DataFrame) -> dict[str, Any]
     """Segment of a newcomer from sign-up attributes (None without a segmentation model)."""
     if state.segmentation is None:
         return None
-    from training.segments import SIGNUP_FEATURES
+    from training.segments.model import SIGNUP_FEATURES
 
     signup = tuple(frame[list(SIGNUP_FEATURES)].iloc[0].tolist())
     segment_id, name = _signup_segment(state.segmentation, signup)
@@ -75,7 +75,7 @@ def newcomer_segment(state: ServingState, frame: pd.DataFrame) -> dict[str, Any]
 def _signup_segment(segmentation: Any, signup: tuple[Any, ...]) -> tuple[int, str]:
     """The sign-up classifier's segment for one set of sign-up attributes (a pure function, memoised:
     the classifier costs milliseconds, and newcomers share few distinct attribute sets)."""
-    from training.segments import SIGNUP_FEATURES, assign_segment
+    from training.segments.model import SIGNUP_FEATURES, assign_segment
 
     frame = pd.DataFrame([("__newcomer__", *signup)], columns=[CUSTOMER_ID, *SIGNUP_FEATURES])
     row = assign_segment(segmentation, frame).iloc[0]

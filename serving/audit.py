@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.policy import EXCLUSION_REASONS
 from serving.logs import JsonLinesLog
-from serving.policy import EXCLUSION_REASONS
 
 METRIC_NAME = "portrait_policy_exclusions"
 CountFn = Callable[[str, int], None]
@@ -30,7 +30,7 @@ class Exclusions:
 
     customer_id: str
     product_ids: list[str]
-    reasons: list[str]  # names from serving.policy.EXCLUSION_REASONS
+    reasons: list[str]  # names from features.policy.EXCLUSION_REASONS
 
     def __len__(self) -> int:
         return len(self.reasons)

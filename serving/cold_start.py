@@ -1,7 +1,7 @@
 """Cold start: a plan for a customer the portrait does not know, from similar new customers.
 
 The request's sign-up attributes place the customer in a segment (the segmentation model's
-sign-up classifier, `training.segments.assign_segment`); the candidates are the products most
+sign-up classifier, `training.segments.model.assign_segment`); the candidates are the products most
 held by that segment's new customers (the whole segment when it has too few new customers,
 everyone when there is no segmentation). The policy then applies as for anyone else: an
 unassessed customer gets risk-1 products only, and nobody new is a qualified investor.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from serving.policy import policy_facts
+from features.policy import policy_facts
 
 MIN_NEW_HOLDERS = 20  # fewer new customers with holdings in a segment: use the whole segment
 POPULARITY_COLUMNS = [SEGMENT_ID, PRODUCT_ID, "share", "basis"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serving.policy import exclusion_codes
+from features.policy import exclusion_codes
 
 if TYPE_CHECKING:
     from serving.recommend_index import CandidateIndex, CustomerFacts, ProductFacts

@@ -2,7 +2,7 @@
 
 Candidates come from four sources, in this order of preference: the conversion model, the
 rule base, popularity in the customer's segment, popularity overall. Every candidate passes
-`serving.policy.apply_policy` (suitability always; consent: a customer who opted out keeps only
+`features.policy.apply_policy` (suitability always; consent: a customer who opted out keeps only
 non-personalised candidates). The model fills the list first; the other sources fill it up to
 `k` when the model has fewer allowed products. Every row says why it is there.
 
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
-from serving.policy import apply_policy
-from training.pairs import PairContext, build_pairs, peer_key
+from features.pairs import PairContext, build_pairs, peer_key
+from features.policy import apply_policy
 
 OUTPUT_COLUMNS = [CUSTOMER_ID, "rank", PRODUCT_ID, "score", "reasons", "personalised", "source"]
 SOURCES = ("model", "session", "rules", "segment_popularity", "popularity", "cold_start")
@@ -187,7 +187,7 @@ def _rule_candidates(held, rule_base, seg, k) -> pd.DataFrame | None:
     """Products the customer's holdings point to through the rule base, with the rule as reason."""
     if rule_base is None or held.empty or len(rule_base.rules) == 0:
         return None
-    from training.rule_base import candidates_from_rules
+    from training.rules.base import candidates_from_rules
 
     segs = None if seg is None or seg.empty else seg[[CUSTOMER_ID, SEGMENT_ID]]
     cand = candidates_from_rules(held, rule_base.rules, k, segments=segs)

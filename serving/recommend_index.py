@@ -1,8 +1,8 @@
 """Arrays that answer one customer in milliseconds, built once when the service loads a run.
 
 `build_candidate_index` runs the batch recommender's own pieces once over every customer: the
-pair features (`training.pairs.build_pairs`) and their conversion scores, the rule candidates
-(`training.rule_base.candidates_from_rules`) and the segment shares
+pair features (`features.pairs.build_pairs`) and their conversion scores, the rule candidates
+(`training.rules.base.candidates_from_rules`) and the segment shares
 (`serving.recommend.personal_shares`). A request then slices its customer's rows; only the
 pairs whose views the current visit changes are scored again. The model's reasons of a pair
 are explained when it is first recommended and kept (`serving.pair_reasons`).
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
+from features.pairs import PairContext, build_pairs
+from features.policy import UNASSESSED_MAX_RISK
 from serving.pair_reasons import ReasonMemo
-from serving.policy import UNASSESSED_MAX_RISK
 from serving.recommend import overall_popularity, personal_shares
-from training.pairs import PairContext, build_pairs
 
 CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
 
@@ -179,7 +179,7 @@ def _rule_candidates(holdings, segments, rule_base) -> pd.DataFrame | None:
     """Every rule candidate of every customer, best first (a request keeps its first k)."""
     if rule_base is None or len(rule_base.rules) == 0 or holdings.empty:
         return None
-    from training.rule_base import candidates_from_rules
+    from training.rules.base import candidates_from_rules
 
     held = holdings.reset_index(drop=True)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
     segs = None

@@ -1,7 +1,7 @@
 """Next best products for one known customer, from the candidate index in a few milliseconds.
 
 The batch recommender's answer (`serving.recommend.recommend`) without a data frame per request:
-the same sources in the same order of preference, THE policy (`serving.policy.exclusion_codes`)
+the same sources in the same order of preference, THE policy (`features.policy.exclusion_codes`)
 over every candidate, the same ties (source, score, product_id) and the same reasons.
 tests/serving/test_recommend_one.py checks it against `recommend` and against `apply_policy`.
 """
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.policy import REASON_OF_CODE, exclusion_codes
 from serving.audit import Exclusions
 from serving.pair_reasons import EXPLAINED, explain_pairs
-from serving.policy import REASON_OF_CODE, exclusion_codes
 from serving.recommend import (
     OPT_OUT_REASON,
     SOURCES,

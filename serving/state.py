@@ -21,12 +21,13 @@ import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
+from features.pairs import build_pair_context
+from features.policy import customer_policy
 from features.validate import load_dataset
 from portrait.errors import PortraitError
 from portrait.settings import Settings
 from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
 from serving.pair_reasons import warm_reasons
-from serving.policy import customer_policy
 from serving.profile import TimelineIndex, build_timeline_index
 from serving.recommend import index_inputs
 from serving.recommend_index import (
@@ -37,8 +38,7 @@ from serving.recommend_index import (
     customer_facts,
     product_facts,
 )
-from training.fallback import read_fallback
-from training.pairs import build_pair_context
+from training.models.fallback import read_fallback
 
 RUN_ENV = "PORTRAIT_RUN_DIR"
 SETTINGS_ENV = "PORTRAIT_SETTINGS"
@@ -72,7 +72,7 @@ class ServingState:
     churn_probability: dict[str, float]
     churn_reasons: dict[str, list[str]]
     recommend_inputs: Any = None  # serving.recommend.RecommendInputs
-    pair_context: Any = None  # training.pairs.PairContext at as_of
+    pair_context: Any = None  # features.pairs.PairContext at as_of
     models: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
     candidates: CandidateIndex | None = None  # every customer's candidates, scored once
@@ -235,8 +235,8 @@ def _unpickle(run_dir: Path, name: str, manifest: dict[str, Any]) -> Any:
 
 
 def _rule_base(run_dir: Path) -> Any:
-    from training.rule_base import load_rule_base
-    from training.rules import RulesError
+    from training.rules.base import load_rule_base
+    from training.rules.mining import RulesError
 
     if not (run_dir / "rule_base").is_dir():
         return None

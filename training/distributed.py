@@ -3,7 +3,7 @@
 - **Models**: ``lightgbm.dask.DaskLGBMClassifier`` trains data-parallel on the workers, then
   ``to_local()`` gives a plain ``lightgbm.LGBMClassifier``: the saved and served model is the
   same kind of object as the embedded one.
-- **Segments**: ``SegmentationModel`` (scikit-learn KMeans, training/segments.py) is fitted on the
+- **Segments**: ``SegmentationModel`` (scikit-learn KMeans, training/segments/model.py) is fitted on the
   per-customer table or a seeded sample of it, and every partition is assigned with
   ``map_partitions(assign_segment)``. dask-ml's KMeans is not used: its ``inertia_`` is wrong in
   the current release.
@@ -28,8 +28,8 @@ from mlxtend.frequent_patterns import association_rules
 
 from features.contract import CUSTOMER_ID, SEGMENT_ID
 from portrait.settings import RuleSettings, SegmentSettings
-from training import rules as rl
-from training.segments import SegmentationModel, assign_segment, segmentation_model
+from training.rules import mining as rl
+from training.segments.model import SegmentationModel, assign_segment, segmentation_model
 
 # --- models -------------------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ def frequent_itemsets_distributed(
 def mine_rules_distributed(
     baskets: dd.DataFrame, *, settings: RuleSettings, kind: str, segment_id: str | None = None
 ) -> pd.DataFrame:
-    """The rules ``training.rules.mine_rules`` gives on the same baskets, counted on the cluster."""
+    """The rules ``training.rules.mining.mine_rules`` gives on the same baskets, counted on the cluster."""
     if kind not in rl.KINDS:
         raise rl.RulesError(f"rule kind must be one of {', '.join(rl.KINDS)}, got {kind!r}")
     n, item_counts = count_items(baskets)
@@ -274,7 +274,7 @@ def transition_baskets_distributed(
 def mine_segment_rules_distributed(
     baskets: dd.DataFrame, segments: pd.DataFrame, *, settings: RuleSettings, kind: str
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The rules ``training.rules.mine_segment_rules`` gives: per segment, counted on the cluster."""
+    """The rules ``training.rules.mining.mine_segment_rules`` gives: per segment, counted on the cluster."""
     tags = segments[[CUSTOMER_ID, SEGMENT_ID]].astype({SEGMENT_ID: str})
     meta = _tag_part(baskets._meta, tags.iloc[:0])
     tagged = baskets.map_partitions(_tag_part, tags, meta=meta).persist()

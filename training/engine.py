@@ -16,7 +16,7 @@ path returns so outputs, MLflow logging and the report do not change:
   this process (a per-customer table fits on one machine), and assigns every customer with
   ``map_partitions`` over the persisted portrait;
 - rules: ``RuleMiner`` builds baskets per customer partition and counts itemsets on the workers;
-- models: ``training_on(cluster)`` makes ``train_booster`` (called by ``training.gbm``) train
+- models: ``training_on(cluster)`` makes ``train_booster`` (called by ``training.models.gbm``) train
   with ``lightgbm.dask`` and hand back a plain ``lightgbm.Booster``. A context variable scopes
   it: the booster is fitted several calls below the models stage, and a trainer kept on the
   model objects would be pickled with them into MLflow; ``portrait run`` sets it per run.
@@ -39,8 +39,8 @@ from features.contract import CUSTOMER_ID
 from features.portrait import build_features
 from portrait.errors import SettingsError
 from portrait.settings import EngineSettings, RuleSettings, SegmentSettings, Settings
-from training import rules as rl
-from training.segments import SegmentationModel, assign_segment, segmentation_model
+from training.rules import mining as rl
+from training.segments.model import SegmentationModel, assign_segment, segmentation_model
 
 ENGINES = ("pandas", "dask")
 # The p2p shuffle logs one WARNING per shuffle start and end: normal operation.
@@ -195,7 +195,7 @@ class RuleMiner:
         self, transactions: pd.DataFrame, *, as_of: pd.Timestamp, settings: RuleSettings,
         kinds: tuple[str, ...] = rl.KINDS,
     ) -> dict[str, pd.DataFrame]:  # fmt: skip
-        """Holding and transition baskets of ``kinds``, as ``training.rules`` builds them."""
+        """Holding and transition baskets of ``kinds``, as ``training.rules.mining`` builds them."""
         window = {"window_days": settings.transition_window_days,
                   "n_windows": settings.transition_windows}  # fmt: skip
         if self.cluster is None:
@@ -216,7 +216,7 @@ class RuleMiner:
         return {kind: _local_baskets(lazy).astype(dtype) for kind, lazy in self.lazy.items()}
 
     def mine(self, baskets: pd.DataFrame, *, settings: RuleSettings, kind: str) -> pd.DataFrame:
-        """Rules over all baskets (``training.rules.mine_rules``, or counted on the cluster)."""
+        """Rules over all baskets (``training.rules.mining.mine_rules``, or counted on the cluster)."""
         if self.cluster is None:
             return rl.mine_rules(baskets, settings=settings, kind=kind)
         from training import distributed as td

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import BUSINESS_LINES, CUSTOMER_ID, PRODUCT_ID, TS
-from serving.policy import apply_policy
+from features.policy import apply_policy
 from serving.profile import churn_band, holdings_of, plain
 
 if TYPE_CHECKING:

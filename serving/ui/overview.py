@@ -95,7 +95,7 @@ def other_experiments(experiments: dict[str, float]) -> list[tuple[str, float]]:
 def top_rules(rules: pd.DataFrame | None, *, limit: int = TOP_RULES) -> list[dict[str, Any]]:
     """The strongest overall rules (not per segment), with their plain-language reason.
 
-    Ranked like the run report: by lift_lower (training.rules_ranking) when the rules carry it,
+    Ranked like the run report: by lift_lower (training.rules.ranking) when the rules carry it,
     else by lift.
     """
     if rules is None or rules.empty:

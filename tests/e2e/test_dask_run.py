@@ -19,8 +19,8 @@ pytest.importorskip("distributed")
 from distributed import LocalCluster  # noqa: E402
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank, write_demo_bank  # noqa: E402
+from portrait.pipeline import run_pipeline  # noqa: E402
 from portrait.settings import load_settings  # noqa: E402
-from training.pipeline import run_pipeline  # noqa: E402
 
 # Two whole runs with MLflow, tuning and the registry cost about 4 CPU-minutes: opt in with
 # PORTRAIT_E2E_DASK=1. tests/training/test_dask_parity.py checks every stage hook in seconds.

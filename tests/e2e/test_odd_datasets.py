@@ -15,12 +15,12 @@ import mlflow.models
 import pandas as pd
 import pytest
 
+from portrait.pipeline import STAGES, run_pipeline
+from portrait.report import report_words
 from portrait.settings import TrackingSettings, load_settings
+from portrait.stages.status import STATUSES
 from tests.e2e.odd_datasets import AS_OF, SHAPES, demo_tables, write_shape
 from training import tracking
-from training.pipeline import STAGES, run_pipeline
-from training.report import report_words
-from training.stage_status import STATUSES
 
 # small and quick: the shapes, not the models, are under test
 FAST = {

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiments.audience import run_audience
-from experiments.query import QueryError, parse_query
+from experiments.query import parse_query
+from experiments.syntax import QueryError
 from features.portrait import build_features
 
 T = pd.Timestamp

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.query import MAX_DEPTH, MAX_TERMS, QueryError, parse_query
+from experiments.query import parse_query
 from experiments.ready_made import READY_MADE
+from experiments.syntax import MAX_DEPTH, MAX_TERMS, QueryError
 
 
 @pytest.mark.parametrize(

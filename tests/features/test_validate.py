@@ -9,14 +9,8 @@ import pandas as pd
 import pytest
 
 from features.load import read_dataset
-from features.validate import (
-    TooManyBadRows,
-    format_quality_table,
-    load_dataset,
-    validate_tables,
-    write_quality,
-    write_quarantine,
-)
+from features.quality import TooManyBadRows, format_quality_table, write_quality, write_quarantine
+from features.validate import load_dataset, validate_tables
 from portrait.errors import ContractError
 
 ALL_BAD_OK = 1.0  # rule tests look at the quarantine, not at the threshold

@@ -58,7 +58,7 @@ def state_without_model(state):
 @pytest.fixture(scope="session")
 def state_with_baseline(state):
     """The state as served without a champion: the best validation baseline ranks (recent popularity)."""
-    from training.baselines import BaselineRanker
+    from training.models.baselines import BaselineRanker
 
     ranker = BaselineRanker("recent_popularity")
     models = {"churn": state.models["churn"], "conversion": ranker}

@@ -7,9 +7,10 @@ import pytest
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.holdings import build_holdings
+from features.pairs import build_pair_context
+from features.policy import customer_policy, policy_violations
 from features.portrait import build_features
 from portrait.settings import TimeSettings
-from serving.policy import customer_policy, policy_violations
 from serving.recommend import (
     COLD_START_REASON,
     OPT_OUT_REASON,
@@ -18,9 +19,8 @@ from serving.recommend import (
     recommend,
 )
 from tests.conftest import make_tables
-from training.conversion import ConversionModel
-from training.datasets import conversion_training_set, history
-from training.pairs import build_pair_context
+from training.models.conversion import ConversionModel
+from training.models.datasets import conversion_training_set, history
 
 AS_OF = pd.Timestamp("2025-02-01").as_unit("ns")
 

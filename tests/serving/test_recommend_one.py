@@ -2,7 +2,7 @@
 
 For any customer, catalogue, policy facts and visit, `serving.recommend_one.recommend_one` must
 give exactly the answer of `serving.recommend.recommend` (frames) for that one customer, and every
-item and every exclusion must agree with `serving.policy.apply_policy`.
+item and every exclusion must agree with `features.policy.apply_policy`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.policy import apply_policy, customer_policy
 from serving.pair_reasons import UNEXPLAINED, WARM_TOP, ReasonMemo
-from serving.policy import apply_policy, customer_policy
 from serving.recommend import recommend
 from serving.recommend_one import recommend_one
 from tests.serving.conftest import candidate_index

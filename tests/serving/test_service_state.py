@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.policy import customer_policy
 from serving.answers import UnknownCustomer, recommend_answer, smoke_check
 from serving.audit import ExclusionAudit, read_audit
-from serving.policy import customer_policy
 from serving.schemas import RecommendRequest
 from serving.state import StateHolder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.bgnbd import BGNBD, BGNBDBaseline
+from training.models.bgnbd import BGNBD, BGNBDBaseline
 
 R, ALPHA, A, B = 0.8, 20.0, 1.5, 3.0
 

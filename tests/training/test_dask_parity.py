@@ -23,8 +23,6 @@ from features.portrait import build_features  # noqa: E402
 from features.validate import load_dataset  # noqa: E402
 from portrait.settings import RuleSettings, SegmentSettings, Settings, load_settings  # noqa: E402
 from training import distributed as td  # noqa: E402
-from training import rules as rl  # noqa: E402
-from training.churn import ChurnModel, churn_features  # noqa: E402
 from training.engine import (  # noqa: E402
     RuleMiner,
     build_portrait,
@@ -33,9 +31,11 @@ from training.engine import (  # noqa: E402
     train_booster,
     training_on,
 )
-from training.rules_stage import mine_all_rules  # noqa: E402
-from training.segments import assign_segment  # noqa: E402
-from training.segments_stage import build_segments, interest_frame  # noqa: E402
+from training.models.churn import ChurnModel, churn_features  # noqa: E402
+from training.rules import mining as rl  # noqa: E402
+from training.rules.build import mine_all_rules  # noqa: E402
+from training.segments.build import build_segments, interest_frame  # noqa: E402
+from training.segments.model import assign_segment  # noqa: E402
 
 # Validated timestamps are datetime64[ns]; a cut-off in the same unit keeps pandas' merge_asof happy.
 AS_OF = DEMO_AS_OF.as_unit("ns")

@@ -11,7 +11,7 @@ from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import EngagementSettings, TimeSettings
 from tests.conftest import make_tables
-from training.datasets import (
+from training.models.datasets import (
     campaign_pairs,
     churn_training_set,
     conversion_training_set,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.metrics import (
+from training.models.metrics import (
     brier,
     calibration_table,
     churn_metrics,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.product_interest import interest_features, interest_mix, item_of
+from training.segments.interest import interest_features, interest_mix, item_of
 
 
 def test_mix_is_per_source_shares_averaged_and_square_rooted():

@@ -12,9 +12,9 @@ from mlflow import MlflowClient
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from portrait.settings import TimeSettings, TrackingSettings
 from training import tracking
-from training.churn import ChurnModel, churn_features
-from training.datasets import churn_training_set
-from training.metrics import pr_auc
+from training.models.churn import ChurnModel, churn_features
+from training.models.datasets import churn_training_set
+from training.models.metrics import pr_auc
 from training.registry import (
     CHURN_MODEL,
     CONVERSION_MODEL,

@@ -10,16 +10,19 @@ import pandas as pd
 import pytest
 
 from portrait.settings import RuleSettings, Settings, TrackingSettings
+from portrait.stages.result import write_files
+from portrait.stages.rules import rules_stage
 from training import tracking
-from training.rule_base import (
+from training.rules.base import (
     build_rule_base,
     candidates_from_rules,
     load_rule_base,
+    rule_base_files,
     rule_reasons,
-    save_rule_base,
 )
-from training.rule_budget import budget_settings, estimate_itemsets
-from training.rules import (
+from training.rules.budget import budget_settings, estimate_itemsets
+from training.rules.build import mine_all_rules
+from training.rules.mining import (
     RULE_COLUMNS,
     RulesError,
     basket_matrix,
@@ -29,8 +32,7 @@ from training.rules import (
     mine_rules,
     mine_segment_rules,
 )
-from training.rules_ranking import rank_rules, top_rules
-from training.rules_stage import mine_all_rules, rules_stage
+from training.rules.ranking import rank_rules, top_rules
 
 T = pd.Timestamp
 LOOSE = RuleSettings(min_support=0.25, min_confidence=0.0, min_lift=1.2, min_rule_baskets=1)
@@ -296,7 +298,8 @@ def test_rule_base_round_trips_and_refuses_edited_files(tmp_path) -> None:
     base = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2025-01-01"))
     again = build_rule_base(rules, params={"min_support": 0.25}, created_at=T("2026-01-01"))
     assert base.version == again.version and base.counts()["holding_rules"] == 4
-    loaded = load_rule_base(save_rule_base(base, tmp_path / "rb"))
+    write_files(tmp_path / "rb", rule_base_files(base))
+    loaded = load_rule_base(tmp_path / "rb")
     assert loaded.version == base.version and loaded.created_at == "2025-01-01T00:00:00"
     assert loaded.rules["antecedents"].tolist() == rules["antecedents"].tolist()
     edited = loaded.rules.assign(lift=loaded.rules["lift"] * 2)
@@ -491,7 +494,7 @@ def test_an_unknown_strata_column_is_refused_by_name(bank) -> None:
         )
 
 
-# --- the itemset budget (training/rule_budget.py) -------------------------------------------
+# --- the itemset budget (training/rules/budget.py) -------------------------------------------
 
 
 def test_itemset_estimate_counts_items_pairs_and_bounds_triples() -> None:
@@ -536,7 +539,7 @@ def test_rule_base_keeps_the_best_max_rules_and_says_so(bank) -> None:
 
 
 def test_products_sharing_a_name_are_told_apart_by_id() -> None:
-    from training.rule_base import product_labels
+    from training.rules.base import product_labels
 
     products = pd.DataFrame(
         {"product_id": ["P1", "P2", "P3"], "name": ["Gold fund", "Gold fund", "Deposit"]}

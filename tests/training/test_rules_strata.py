@@ -10,10 +10,10 @@ import pytest
 from scipy import stats
 
 from portrait.settings import RuleSettings
-from training.rules import RulesError, mine_rules
-from training.rules_ranking import rank_rules
-from training.rules_stage import mine_all_rules
-from training.rules_strata import (
+from training.rules.build import mine_all_rules
+from training.rules.mining import RulesError, mine_rules
+from training.rules.ranking import rank_rules
+from training.rules.strata import (
     POOLED,
     customer_strata,
     run_strata,
@@ -132,7 +132,7 @@ def test_signup_segments_come_from_the_models_sign_up_prediction() -> None:
 
 
 def test_a_missing_stage_stratum_is_a_note_not_silence() -> None:
-    from training.rules_stage import mine_all_rules as mine
+    from training.rules.build import mine_all_rules as mine
 
     bank = _tiny_tables()
     _, notes = mine(
@@ -190,7 +190,7 @@ def test_signup_segments_stratify_the_stage_when_given() -> None:
 
 
 def test_ranking_in_chunks_of_rules_gives_the_same_numbers(monkeypatch) -> None:
-    from training import rules_ranking
+    from training.rules import ranking as rules_ranking
 
     rules = mine_rules(TWO_STRATA, settings=ANY, kind="holding")
     strata = customer_strata(CUSTOMERS, ("risk_level", "segment_id"))

@@ -14,9 +14,10 @@ from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
-from training.segment_names import name_segments, segment_name
-from training.segments import SIGNUP_FEATURES, SegmentationModel, assign_segment
-from training.segments_stage import SEGMENT_COLUMNS, build_segments, interest_frame, segments_stage
+from portrait.stages.segments import segments_stage
+from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame
+from training.segments.model import SIGNUP_FEATURES, SegmentationModel, assign_segment
+from training.segments.names import name_segments, segment_name
 
 GROUPS = {  # age, risk, events_90d, stock events, p2p events, assets, occupation, channel
     0: (26.0, 5.0, 300.0, 150.0, 0.0, 5_000.0, "student", "app_store"),

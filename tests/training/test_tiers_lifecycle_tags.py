@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from portrait.errors import PortraitError
-from training.lifecycle import (
+from training.segments.lifecycle import (
     LifecycleRule,
     lifecycle_inputs,
     lifecycle_stages,
     lifecycle_transitions,
     transition_matrix,
 )
-from training.tags import build_tags, tag_coverage
-from training.tiers import PotentialRule, value_tiers
+from training.segments.tags import build_tags, tag_coverage
+from training.segments.tiers import PotentialRule, value_tiers
 
 
 def _tier_portrait() -> pd.DataFrame:

@@ -7,8 +7,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from training.gbm import PARALLEL_ROWS, CalibratedGBM, predict_threads
-from training.tuning import pruning_callback, tune, tuning_sample
+from training.models.gbm import PARALLEL_ROWS, CalibratedGBM, predict_threads
+from training.models.tuning import pruning_callback, tune, tuning_sample
 
 
 def _frame(n: int = 4000, seed: int = 0) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def test_tuning_sample_keeps_whole_customers_and_is_stable():
 
 
 def test_tuning_sample_is_not_the_calibration_bucket():
-    from training.gbm import calibration_mask
+    from training.models.gbm import calibration_mask
 
     frame = _frame(n=40_000)
     sample = tuning_sample(frame, max_rows=10_000)

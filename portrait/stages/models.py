@@ -1,0 +1,292 @@
+"""The `models` stage of `portrait run`: train, tune, gate and register both models, then score at as_of.
+
+Writes churn_scores.parquet (customers active at as_of) and recommendations.parquet (every
+customer) with the current champions, so a candidate that fails the gate never changes what is
+served. In the demo, when `truth/` sits in the data directory, the planted probabilities are
+scored on the realised labels at as_of next to the models (logged, never trained on).
+Segments are not model features (they are computed at as_of and would leak into earlier
+cut-offs); they feed the recommender's segment popularity fallback and segment rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.quality import ValidatedData
+from portrait.errors import NotEnoughData
+from portrait.settings import Settings
+from portrait.stages.models_report import log_outcome, models_section, recs_status
+from portrait.stages.result import RunInputs, StageResult
+from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
+from serving.recommend import index_inputs, recommend
+from training import tracking
+from training.models.churn import LABEL as CHURN_LABEL
+from training.models.churn import score_churn
+from training.models.datasets import (
+    BLOCK_CUSTOMERS,
+    churn_training_set,
+    conversion_training_set,
+    history,
+    history_start,
+    model_cutoffs,
+    portraits_at,
+    stamp,
+)
+from training.models.fallback import fallback_files, fallback_ranker, usable
+from training.models.metrics import pr_auc
+from training.models.modelling import (
+    Outcome,
+    flat_metrics,
+    pair_ranking_metrics,
+    train_churn,
+    train_conversion,
+)
+from training.models.propensity import AsOfInputs, as_of_inputs, score_propensity
+from training.models.truth import truth_metrics
+from training.registry import (
+    CHURN_MODEL,
+    CONVERSION_MODEL,
+    Candidate,
+    load_champion,
+    prepare,
+    promote_together,
+)
+from training.rules.base import RuleBase
+
+NEGATIVE_RATE = 0.15  # share of conversion negatives kept at training cut-offs (weighted back)
+
+
+@dataclass
+class TrainedModels:
+    """Both outcomes (None when the data cannot train that model), gate decisions, versions, statuses."""
+
+    churn: Outcome | None = None
+    conversion: Outcome | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, StageStatus] = field(default_factory=dict)
+
+
+def train_and_gate(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, settings: Settings, log: bool = True
+) -> TrainedModels:
+    """Training sets, tuning, baselines, MLflow logging and the gate, each model on its own.
+
+    A model the data cannot train (NotEnoughData: too little history, one class) is skipped
+    with the reason; the other model still trains. Fewer cut-offs than asked: reduced.
+    """
+    past = history(tables, as_of=as_of)
+    portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
+                             active_days=settings.time.active_days,
+                             engagement=settings.engagement)  # fmt: skip
+    trained, candidates = TrainedModels(), {}
+    for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
+        try:
+            outcome, candidates[name], cutoffs = train(
+                past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log
+            )
+        except NotEnoughData as exc:
+            trained.statuses[name] = skipped(str(exc))
+            continue
+        setattr(trained, name, outcome)
+        trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
+    _promote(trained, candidates)
+    return trained
+
+
+def _promote(trained: TrainedModels, candidates: dict[str, Candidate]) -> None:
+    """Each model was trained and logged in its own run; none is registered or promoted until
+    every model of the run is, and then in one step under the store's lock (training/registry.py)."""
+    if not candidates:
+        return
+    done = promote_together(list(candidates.values()))
+    for kind, candidate in candidates.items():
+        decision, version = done[candidate.name]
+        trained.decisions[kind], trained.versions[kind] = decision, version
+        tracking.log_metrics({f"{kind}.gate_passed": float(decision.passed)})
+        tracking.log_dict(decision.__dict__, f"gate_{kind}.json")
+
+
+def _labelled_cutoffs(past: dict, as_of: pd.Timestamp, time: Any) -> list[pd.Timestamp]:
+    """Every labelled cut-off of both models that fits the history (shared portraits)."""
+    cuts: list[pd.Timestamp] = []
+    for horizon in (time.churn_horizon_days, time.conversion_horizon_days):
+        try:
+            cuts += model_cutoffs(as_of, horizon_days=horizon, n_training=time.training_cutoffs,
+                                  start=history_start(past)).labelled  # fmt: skip
+        except NotEnoughData:
+            continue  # the model's own training set says why
+    return cuts
+
+
+def _train_churn(past, tables, *, as_of, settings, portraits, log):
+    churn_set = churn_training_set(
+        past, as_of=as_of, time=settings.time, portraits=portraits, engagement=settings.engagement
+    )
+    with tracking.start_run("churn model", nested=True):
+        churn = train_churn(churn_set, settings=settings.models, log=log)
+        y = churn.valid[CHURN_LABEL].to_numpy()
+        candidate = prepare(
+            churn.model, name=CHURN_MODEL, metric=churn.primary,
+            score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
+            baselines=churn.baseline_scores(), frame=churn.valid,
+        )  # fmt: skip
+        log_outcome(churn, None, tables=tables, cutoffs=churn_set.cutoffs)
+    return churn, candidate, churn_set.cutoffs
+
+
+def _train_conversion(past, tables, *, as_of, settings, portraits, log):
+    conv_set = conversion_training_set(
+        past, as_of=as_of, time=settings.time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
+        portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
+    )  # fmt: skip
+    with tracking.start_run("conversion model", nested=True):
+        conv = train_conversion(conv_set, settings=settings.models, log=log)
+        k = settings.models.k
+        candidate = prepare(
+            conv.model, name=CONVERSION_MODEL, metric=conv.primary,
+            score=lambda m: pair_ranking_metrics(conv.valid, m.predict_proba(conv.valid), k=k)[
+                conv.primary
+            ],
+            baselines=conv.baseline_scores(), frame=conv.valid,
+        )  # fmt: skip
+        log_outcome(conv, None, tables=tables, cutoffs=conv_set.cutoffs)
+    return conv, candidate, conv_set.cutoffs
+
+
+def score_recommendations(
+    model: Any,
+    tables: dict[str, pd.DataFrame],
+    portrait: pd.DataFrame,
+    *,
+    inputs: AsOfInputs,
+    settings: Settings,
+    segments: pd.DataFrame | None,
+    rule_base: Any,
+) -> pd.DataFrame:
+    """Top-k allowed products for every customer through the shared recommender."""
+    return recommend_in_blocks(
+        portrait,
+        portrait=portrait,
+        products=tables["products"],
+        holdings=inputs.holdings,
+        conversion_model=model,
+        rule_base=rule_base,
+        segments=segments,
+        policy_customers=inputs.policy,
+        k=settings.models.k,
+        context=inputs.context,
+    )
+
+
+def recommend_in_blocks(customers: pd.DataFrame, **kw: Any) -> pd.DataFrame:
+    """`serving.recommend.recommend` per block of BLOCK_CUSTOMERS customers, concatenated.
+
+    Candidates are customers x products with reasons; one block at a time keeps memory flat
+    at any bank size. Exclusion counts of the blocks are summed.
+    """
+    inputs = index_inputs(
+        portrait=kw["portrait"], policy_customers=kw["policy_customers"],
+        holdings=kw["holdings"], segments=kw.get("segments"),
+    )  # fmt: skip
+    kw |= {"portrait": inputs.portrait, "policy_customers": inputs.policy_customers,
+           "holdings": inputs.holdings, "segments": inputs.segments}  # fmt: skip
+    parts, excluded = [], {}
+    for start in range(0, len(customers), BLOCK_CUSTOMERS):  # blocks, not rows
+        part = recommend(customers.iloc[start : start + BLOCK_CUSTOMERS], **kw)
+        for reason, count in part.attrs.get("excluded", {}).items():
+            excluded[reason] = excluded.get(reason, 0) + count
+        part.attrs = {}
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True) if parts else recommend(customers, **kw)
+    out.attrs["excluded"] = excluded
+    return out
+
+
+def models_stage(
+    run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame,
+    segments: pd.DataFrame | None, rule_base: RuleBase | None,
+) -> StageResult:  # fmt: skip
+    """Train and gate both models; churn scores, recommendations and propensity for every customer."""
+    as_of, settings, tables = stamp(run.as_of), run.settings, data.tables
+    with tracking.start_run("models", nested=True):
+        trained = train_and_gate(tables, as_of=as_of, settings=settings)
+        churn_model, churn_version = _churn_scorer(trained, portrait)
+        conv_model, conv_version = usable(load_champion(CONVERSION_MODEL), portrait) or (
+            None, "none (rules and popularity)")  # fmt: skip
+        ranker = conv_model or fallback_ranker(trained)
+        if conv_model is None and ranker is not None:
+            conv_version = f"none (baseline {ranker.name}, the best on validation, serves)"
+        scores = score_churn(churn_model, portrait)
+        inputs = as_of_inputs(tables, portrait, as_of=as_of, settings=settings, segments=segments)
+        recs = score_recommendations(ranker, tables, portrait, inputs=inputs, settings=settings,
+                                     segments=segments, rule_base=rule_base)  # fmt: skip
+        truth = _truth(run, tables, portrait, trained, churn_model, conv_model, as_of=as_of)
+        propensity, prop_status = _propensity(portrait, tables, conv_model, trained, inputs)
+    champions = {
+        CHURN_MODEL: {"version": churn_version, "gate": _gate(trained, "churn")},
+        CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
+    }
+    parts = trained.statuses | {"recommendations": recs_status(recs, conv_model, ranker),
+                                "propensity": prop_status}  # fmt: skip
+    return StageResult(
+        status=combined(parts), parts=parts,
+        gives={"churn_scores": scores, "recommendations": recs, "champions": champions},
+        files={"churn_scores.parquet": scores,
+               "recommendations.parquet": recs.drop(columns=["source"]),
+               "propensity.parquet": propensity,
+               **fallback_files(None if conv_model is not None else ranker)},
+        metrics=flat_metrics(trained, truth),
+        sections=(models_section(trained, truth, recs=recs, champions=champions),),
+        logged={"truth_metrics.json": truth} if truth else {},
+    )  # fmt: skip
+
+
+def _propensity(
+    portrait: pd.DataFrame, tables: dict[str, pd.DataFrame], conv_model: Any,
+    trained: TrainedModels, inputs: AsOfInputs,
+) -> tuple[pd.DataFrame | None, StageStatus]:  # fmt: skip
+    """Calibrated purchase probability of every allowed pair (champion, else this run's model)."""
+    model = conv_model or (trained.conversion and trained.conversion.model)
+    if model is None:
+        return None, skipped("no conversion model: no propensity per product")
+    held = inputs.holdings[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
+    frame = score_propensity(model, portrait, inputs.context, block=BLOCK_CUSTOMERS,
+                             policy_customers=inputs.policy, products=tables["products"],
+                             holdings=held)  # fmt: skip
+    return frame, ran() if conv_model is not None else reduced(
+        "propensity from this run's conversion model, which is not champion"
+    )
+
+
+def _gate(trained: TrainedModels, name: str) -> str:
+    decision = trained.decisions.get(name)
+    return decision.reason if decision is not None else trained.statuses[name].reason
+
+
+def _churn_scorer(trained: TrainedModels, portrait: pd.DataFrame) -> tuple[Any | None, str]:
+    """The churn champion, else this run's recency rule, else nothing (no churn scores)."""
+    champion = usable(load_champion(CHURN_MODEL), portrait)
+    if champion is not None:
+        return champion
+    if trained.churn is not None:
+        return trained.churn.extra["baseline"], "none (recency rule)"
+    return None, "none (no churn model could be trained)"
+
+
+def _truth(
+    run: RunInputs, tables: dict[str, pd.DataFrame], portrait: pd.DataFrame,
+    trained: TrainedModels, churn_model: Any, conv_model: Any, *, as_of: pd.Timestamp,
+) -> dict | None:  # fmt: skip
+    if trained.churn is None or churn_model is None:
+        return None
+    return truth_metrics(
+        run.data_dir, tables, portrait, as_of=as_of, settings=run.settings,
+        churn_model=churn_model,
+        conversion_model=conv_model or (trained.conversion and trained.conversion.model),
+        churn_baseline=trained.churn.extra["baseline"],
+    )  # fmt: skip

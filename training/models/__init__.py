@@ -1,0 +1,1 @@
+"""Models: churn, conversion and propensity on LightGBM, their baselines, datasets, tuning, metrics."""

@@ -1,0 +1,318 @@
+"""Training sets over earlier cut-offs: features strictly before each cut-off, labels in the horizon after.
+
+Cut-offs (DATA_CONTRACT.md, Time and labels): the validation cut-off is `as_of - horizon`, so
+its labels close before `as_of`; `time.training_cutoffs` further cut-offs step back one horizon
+each; scoring happens at `as_of`. Every table is first cut to rows strictly before `as_of`, so no
+row at or after `as_of` can reach a training set, whatever a feature builder does.
+Conversion pairs are built per block of customers and sampled as they come: negatives of the
+training cut-offs by `negative_rate` (seeded, weight 1 / rate); the validation cut-off keeps
+every pair of the customers who bought (ranking metrics stay exact) and a share of the others.
+Pairs a campaign pushed inside the label horizon are left out (see `campaign_pairs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.engagement import DEFAULT as ENGAGEMENT
+from features.labels import build_churn_labels, build_conversion_labels, training_cutoffs
+from features.pairs import PairContext, build_pair_context, build_pairs
+from features.portrait import build_features
+from portrait.errors import NotEnoughData
+from portrait.settings import EngagementSettings, TimeSettings
+
+TIME_COLUMNS = {
+    "customers": "signup_at",
+    "transactions": "ts",
+    "events": "ts",
+    "interactions": "ts",
+    "balances": "date",
+    "campaigns": "sent_at",
+}
+WEIGHT = "weight"
+BLOCK_CUSTOMERS = 20_000
+VALIDATION_OTHERS = 0.1  # share of non-buying customers kept in the validation fold
+
+
+def stamp(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A cut-off as a nanosecond timestamp (the unit validated tables use)."""
+    return pd.Timestamp(value).as_unit("ns")
+
+
+@dataclass(frozen=True)
+class ModelCutoffs:
+    """Training cut-offs (oldest first), the validation cut-off and the scoring time."""
+
+    training: tuple[pd.Timestamp, ...]
+    validation: pd.Timestamp
+    scoring: pd.Timestamp
+    wanted: int = (
+        0  # training cut-offs the settings asked for (more than `training` when history is short)
+    )
+
+    @property
+    def note(self) -> str:
+        """Why fewer training cut-offs than asked were used (empty when all fit)."""
+        if len(self.training) >= self.wanted:
+            return ""
+        return (
+            f"{len(self.training)} of {self.wanted} training cut-offs fit the history "
+            f"(time.training_cutoffs); the earlier ones fall before the first row"
+        )
+
+    @property
+    def labelled(self) -> tuple[pd.Timestamp, ...]:
+        return (*self.training, self.validation)
+
+
+def model_cutoffs(
+    as_of: pd.Timestamp, *, horizon_days: int, n_training: int, start: pd.Timestamp | None = None
+) -> ModelCutoffs:
+    """`n_training` training cut-offs and the validation cut-off `as_of - horizon`.
+
+    With `start` (the first row of the history) only cut-offs after it are kept; NotEnoughData
+    when the validation cut-off or every training cut-off falls at or before it.
+    """
+    cuts = [stamp(c) for c in training_cutoffs(as_of, horizon_days=horizon_days, n=n_training + 1)]
+    training, validation = tuple(cuts[:-1]), cuts[-1]
+    if start is not None:
+        need = f"as_of - {n_training + 1} x {horizon_days} days for all of them"
+        if validation <= start:
+            raise NotEnoughData(
+                f"the history starts {start.date()}, not before the validation cut-off "
+                f"{validation.date()} (as_of - {horizon_days} days): at least two horizons of "
+                f"history are needed ({need})"
+            )
+        training = tuple(c for c in training if c > start)
+        if not training:
+            raise NotEnoughData(
+                f"the history starts {start.date()}: no training cut-off fits between it and the "
+                f"validation cut-off {validation.date()} (the first needs history before "
+                f"{(validation - pd.Timedelta(days=horizon_days)).date()}; {need})"
+            )
+    return ModelCutoffs(training, validation, stamp(as_of), wanted=n_training)
+
+
+def history_start(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """The first transaction or event: cut-offs before it would see no behaviour at all."""
+    firsts = [
+        tables[name]["ts"].min() for name in ("transactions", "events")
+        if name in tables and len(tables[name])
+    ]  # fmt: skip
+    return stamp(min(firsts)) if firsts else None
+
+
+def history(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Every table cut to rows strictly before `as_of` (products have no time and are kept)."""
+    as_of = stamp(as_of)
+    out = {}
+    for name, frame in tables.items():
+        column = TIME_COLUMNS.get(name)
+        late = None if column is None else frame[column] >= as_of
+        # no copy when nothing is late: callers pass an already cut history on without cost
+        out[name] = frame if late is None or not late.any() else frame.loc[~late]
+    return out
+
+
+def portraits_at(
+    tables: dict[str, pd.DataFrame], cutoffs: list[pd.Timestamp], *, active_days: int,
+    engagement: EngagementSettings = ENGAGEMENT,
+) -> dict[pd.Timestamp, pd.DataFrame]:  # fmt: skip
+    """The portrait at each distinct cut-off (built once, shared by churn and conversion)."""
+    return {
+        c: build_features(tables, as_of=c, active_days=active_days, engagement_rule=engagement)
+        for c in sorted(set(cutoffs))
+    }
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Time-ordered training rows, the validation fold and the cut-offs they came from."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    cutoffs: ModelCutoffs
+    contexts: dict[pd.Timestamp, PairContext] | None = None
+
+
+def _check_rows(frame: pd.DataFrame, what: str, label: str) -> None:
+    if frame.empty or frame[label].nunique() < 2:
+        raise NotEnoughData(
+            f"{what} has {len(frame)} rows and {int(frame[label].sum()) if len(frame) else 0} "
+            f"positives: both classes are needed; use more history before --as-of or fewer "
+            f"time.training_cutoffs"
+        )
+
+
+def churn_training_set(
+    tables: dict[str, pd.DataFrame],
+    *,
+    as_of: pd.Timestamp,
+    time: TimeSettings,
+    portraits: dict[pd.Timestamp, pd.DataFrame] | None = None,
+    engagement: EngagementSettings = ENGAGEMENT,
+) -> TrainingSet:
+    """Active customers at each labelled cut-off with `churned` in the horizon after it.
+
+    Every cut-off, the validation one included, takes the population scored at `as_of`: active
+    by the same engagement rule, departed customers left out; features see rows before the
+    cut-off, labels the horizon after it, and nothing reaches `as_of`.
+    """
+    past = history(tables, as_of=as_of)
+    cutoffs = model_cutoffs(
+        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs,
+        start=history_start(past),
+    )  # fmt: skip
+    portraits = portraits or portraits_at(
+        past, list(cutoffs.labelled), active_days=time.active_days, engagement=engagement
+    )
+    frames = {}
+    for c in cutoffs.labelled:
+        labels = build_churn_labels(
+            past, as_of=c, active_days=time.active_days, horizon_days=time.churn_horizon_days,
+            rule=engagement,
+        )  # fmt: skip
+        frames[c] = portraits[c].merge(labels, on=CUSTOMER_ID, how="inner").assign(cutoff=c)
+    train = pd.concat([frames[c] for c in cutoffs.training], ignore_index=True)
+    valid = frames[cutoffs.validation].reset_index(drop=True)
+    _check_rows(train, "churn training set", "churned")
+    _check_rows(valid, f"churn validation fold at {cutoffs.validation.date()}", "churned")
+    return TrainingSet(train, valid, cutoffs)
+
+
+def campaign_pairs(
+    tables: dict[str, pd.DataFrame], *, cutoff: pd.Timestamp, horizon_days: int, window_days: int
+) -> pd.DataFrame:
+    """(customer, product) pairs a campaign pushed with a response window reaching the label horizon.
+
+    A push changes what its population buys for a while (the demo's fund push turned half of one
+    horizon's purchases into that fund); those purchases are the campaign's outcome, measured by
+    campaign evaluation, not organic demand, so they are neither positives nor negatives here.
+    """
+    campaigns = tables.get("campaigns")
+    if campaigns is None or campaigns.empty:
+        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), PRODUCT_ID: pd.Series(dtype=str)})
+    sent = campaigns["sent_at"]
+    reach = (sent > cutoff - pd.Timedelta(days=window_days)) & (
+        sent < cutoff + pd.Timedelta(days=horizon_days)
+    )
+    hit = campaigns.loc[reach & campaigns[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
+    return hit.astype(str).drop_duplicates()
+
+
+def label_pairs(pairs: pd.DataFrame, labels: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
+    """`converted` from the horizon's purchases; campaign-driven pairs dropped."""
+    pairs = pairs.merge(labels, on=[CUSTOMER_ID, PRODUCT_ID], how="left")
+    pairs["converted"] = pairs["converted"].fillna(0).astype(np.int8)
+    if len(excluded):
+        gone = pairs.merge(excluded.assign(_x=True), on=[CUSTOMER_ID, PRODUCT_ID], how="left")
+        pairs = pairs.loc[gone["_x"].isna().to_numpy()]
+    return pairs.reset_index(drop=True)
+
+
+def conversion_pairs(
+    tables: dict[str, pd.DataFrame],
+    portrait: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+    segments: pd.DataFrame | None = None,
+    campaign_window_days: int = 30,
+    keep: Callable[[pd.DataFrame, int], pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, PairContext]:
+    """Pairs at one cut-off with `converted` = bought in [cutoff, cutoff + horizon).
+
+    Pairs are built per block of BLOCK_CUSTOMERS customers and `keep(block, i)` (a sampler)
+    runs on each block before the next is built, so memory follows the kept rows, not the
+    customers x products cross product.
+    """
+    context = build_pair_context(
+        tables, portrait, cutoff=cutoff, window_days=horizon_days, segments=segments
+    )
+    labels = build_conversion_labels(tables, as_of=cutoff, horizon_days=horizon_days)
+    labels = labels.astype({CUSTOMER_ID: str, PRODUCT_ID: str})
+    excluded = campaign_pairs(
+        tables, cutoff=cutoff, horizon_days=horizon_days, window_days=campaign_window_days
+    )
+    blocks = []
+    for i, start in enumerate(range(0, len(portrait), BLOCK_CUSTOMERS)):  # blocks, not rows
+        rows = portrait.iloc[start : start + BLOCK_CUSTOMERS]
+        block = label_pairs(build_pairs(rows, context), labels, excluded)
+        blocks.append(block if keep is None else keep(block, i))
+    pairs = pd.concat(blocks, ignore_index=True) if blocks else build_pairs(portrait, context)
+    return pairs.assign(cutoff=cutoff), context
+
+
+def subsample_negatives(pairs: pd.DataFrame, *, rate: float, seed: int) -> pd.DataFrame:
+    """Keep every positive and a seeded `rate` share of negatives, weighted 1 / rate."""
+    rng = np.random.default_rng(seed)
+    negative = pairs["converted"].to_numpy() == 0
+    keep = ~negative | (rng.random(len(pairs)) < rate)
+    weight = np.where(negative, 1.0 / rate, 1.0).astype(np.float32)
+    return pairs.assign(**{WEIGHT: weight}).loc[keep].reset_index(drop=True)
+
+
+def sample_customers(pairs: pd.DataFrame, *, rate: float) -> pd.DataFrame:
+    """Every pair of customers who bought; a stable `rate` share of the others, weighted 1 / rate.
+
+    Ranking metrics average over customers who bought, so they are exact on this sample; the
+    other customers keep calibration and the gate's example rows honest.
+    """
+    bought = pairs.groupby(CUSTOMER_ID, sort=False)["converted"].transform("max").to_numpy() > 0
+    drawn = pd.util.hash_array(pairs[CUSTOMER_ID].to_numpy(dtype=object)) % 1000 < rate * 1000
+    weight = np.where(bought, 1.0, 1.0 / rate).astype(np.float32)
+    return pairs.assign(**{WEIGHT: weight}).loc[bought | drawn].reset_index(drop=True)
+
+
+def _negative_sampler(rate: float, *, seed: int) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
+    return lambda block, b: subsample_negatives(block, rate=rate, seed=seed + b)
+
+
+def _customer_sampler(rate: float) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
+    return lambda block, b: sample_customers(block, rate=rate)
+
+
+def conversion_training_set(
+    tables: dict[str, pd.DataFrame],
+    *,
+    as_of: pd.Timestamp,
+    time: TimeSettings,
+    negative_rate: float,
+    seed: int,
+    portraits: dict[pd.Timestamp, pd.DataFrame] | None = None,
+    segments: pd.DataFrame | None = None,
+    campaign_window_days: int = 30,
+) -> TrainingSet:
+    """Customer x not-held active product pairs per labelled cut-off, `converted` in the horizon.
+
+    Training cut-offs keep a seeded `negative_rate` of negatives; the validation cut-off keeps
+    every pair of customers who bought and VALIDATION_OTHERS of the other customers.
+    """
+    horizon = time.conversion_horizon_days
+    past = history(tables, as_of=as_of)
+    cutoffs = model_cutoffs(
+        as_of, horizon_days=horizon, n_training=time.training_cutoffs, start=history_start(past)
+    )
+    portraits = portraits or portraits_at(
+        past, list(cutoffs.labelled), active_days=time.active_days
+    )
+    frames = []
+    for i, c in enumerate(cutoffs.labelled):
+        keep = (
+            _customer_sampler(VALIDATION_OTHERS)
+            if c == cutoffs.validation
+            else _negative_sampler(negative_rate, seed=seed + 1000 * i)
+        )
+        frames.append(conversion_pairs(
+            past, portraits[c], cutoff=c, horizon_days=horizon, segments=segments,
+            campaign_window_days=campaign_window_days, keep=keep,
+        )[0])  # fmt: skip
+    train, valid = pd.concat(frames[:-1], ignore_index=True), frames[-1]
+    _check_rows(train, "conversion training set", "converted")
+    _check_rows(valid, f"conversion validation fold at {cutoffs.validation.date()}", "converted")
+    return TrainingSet(train, valid, cutoffs)

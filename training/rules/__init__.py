@@ -1,0 +1,1 @@
+"""Product rules: frequent itemsets, ranking against confounders, the rule base."""
