@@ -10,8 +10,11 @@ segments (fit + assign), rules (holding and transition), churn model (LightGBM o
 training cut-off); `--full` times the whole `portrait run --engine E` instead (both models with
 Optuna, recommendations, experiments, report, MLflow), per stage from its progress lines, with
 the run's peak memory only. Peak memory is the highest resident memory of the process and all its
-children (the Dask workers) sampled every 0.1 s during the stage. Prints a table and writes
-benchmarks/results/scale.json. Not a test: timings depend on the machine.
+children (the Dask workers) sampled every 0.1 s during the stage. Each run also records its CPU
+seconds (its processes and Dask workers) and the 1-minute load average at its start and end: on
+a shared machine the wall time includes waiting for other work. The per-stage child lives in
+benchmarks/scale_stages.py. Prints a table and writes benchmarks/results/scale.json. Not a
+test: timings depend on the machine.
 
 The data are demo banks written in chunks of CHUNK customers (ids prefixed per chunk), one
 Parquet file per chunk in TABLE/ directories, so the largest bank never has to sit in the
@@ -23,15 +26,14 @@ customers are ~53M events; 1.0 is the demo default, ~190).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import re
+import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -40,20 +42,16 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scale_stages import AS_OF, TABLES, PeakMemory, child  # noqa: E402
 from features.contract import CUSTOMER_ID  # noqa: E402
-from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
+from features.demo_bank import generate_demo_bank  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 DATA_ROOT = Path(os.environ.get("PORTRAIT_SCALE_DATA", "/tmp/portrait_scale"))
 CHUNK = 50_000
-TABLES = ("customers", "products", "transactions", "events", "balances", "interactions")
-AS_OF = DEMO_AS_OF.as_unit("ns")  # validated timestamps are datetime64[ns]
-FLOOR_GB = 1.5  # stop a run before the machine (shared with other work) runs out of memory
 # Session rate x0.25: ~53 events per customer instead of ~190, so 1M customers are ~53M events.
 ACTIVITY_SCALE = 0.25
 MEMORY_CAP_GB = 14  # resident memory of a run (process + Dask workers) before the watchdog stops it
-TREES = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "random_state": 42,
-         "deterministic": True, "force_row_wise": True, "verbosity": -1}  # fmt: skip
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -92,217 +90,7 @@ def write_bank(
     return rows
 
 
-# --- memory ---------------------------------------------------------------------------------
-
-
-class PeakMemory:
-    """Peak resident memory (GB) of a process tree while the block runs (default: this process).
-
-    With ``cap_gb`` it is also the run's watchdog: when the tree's resident memory passes the cap,
-    or the machine's available memory falls under ``FLOOR_GB`` (other sessions share it), it
-    kills the tree's process group and says why in ``killed``.
-    """
-
-    def __init__(self, root: psutil.Process | None = None, *, cap_gb: float = 0) -> None:
-        self.root, self.cap, self.killed = root, cap_gb * 2**30, ""
-
-    def __enter__(self) -> PeakMemory:
-        self.peak, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        root = self.root or psutil.Process()
-        while not self._stop.is_set():
-            rss = 0
-            with contextlib.suppress(psutil.Error):
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        rss += p.memory_info().rss
-            self.peak = max(self.peak, rss)
-            if self.cap and not self.killed:
-                self._guard(root, rss)
-            time.sleep(0.1)
-
-    def _guard(self, root: psutil.Process, rss: int) -> None:
-        available = psutil.virtual_memory().available
-        if rss > self.cap:
-            self.killed = f"over the {self.cap / 2**30:.0f} GB memory cap"
-        elif available < FLOOR_GB * 2**30:
-            self.killed = (
-                f"machine down to {available / 2**30:.1f} GB available at {rss / 2**30:.1f} GB"
-            )
-        if self.killed:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(root.pid, signal.SIGKILL)  # the child leads its own session
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.gb = round(self.peak / 2**30, 2)
-
-
-class StageLog(list):
-    """Stage records, rewritten to ``out`` after each change so a killed run keeps what it did."""
-
-    def __init__(self, out: Path) -> None:
-        super().__init__()
-        self.out = out
-
-    def save(self, running: str | None = None) -> None:
-        self.out.write_text(json.dumps({"stages": list(self), "running": running}))
-
-
-def timed(stages: StageLog, name: str, fn, *args, **kwargs):
-    """Run one stage, append {stage, seconds, peak_gb}, return its result."""
-    stages.save(running=name)
-    with PeakMemory() as mem:
-        started = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds = time.perf_counter() - started
-    stages.append({"stage": name, "seconds": round(seconds, 2), "peak_gb": mem.gb})
-    stages.save()
-    print(f"  {name:<10} {seconds:8.1f}s {mem.gb:6.2f} GB", flush=True)
-    return result
-
-
-# --- the two engines ------------------------------------------------------------------------
-
-
-def run_pandas(data: Path, stages: StageLog) -> list[dict]:
-    """Every stage with the embedded functions on whole in-memory tables."""
-    from lightgbm import LGBMClassifier
-
-    from features.labels import build_churn_labels
-    from features.portrait import build_features
-    from features.validate import validate_tables
-    from portrait.settings import RuleSettings, SegmentSettings
-    from training.distributed import segmentation_model
-    from training.rules import mining as rl
-    from training.segments.model import assign_segment
-
-    def validate():
-        return validate_tables({n: pd.read_parquet(data / f"{n}.parquet") for n in TABLES}).tables
-
-    tables = timed(stages, "validate", validate)
-    portrait = timed(stages, "features", build_features, tables, as_of=AS_OF)
-
-    def segments():
-        model = segmentation_model(SegmentSettings(n_reseeds=1)).fit(portrait)
-        return assign_segment(model, portrait)
-
-    timed(stages, "segments", segments)
-
-    def rules():
-        s, txns = RuleSettings(), tables["transactions"]
-        holding = rl.build_holding_baskets(txns, as_of=AS_OF)
-        transition = rl.build_transition_baskets(
-            txns, as_of=AS_OF, window_days=s.transition_window_days, n_windows=s.transition_windows
-        )
-        return [
-            rl.mine_rules(b, settings=s, kind=k)
-            for k, b in (("holding", holding), ("transition", transition))
-        ]
-
-    timed(stages, "rules", rules)
-
-    def churn():
-        train_at = AS_OF - pd.Timedelta(days=60)
-        train = build_features(tables, as_of=train_at).merge(
-            build_churn_labels(tables, as_of=train_at), on=CUSTOMER_ID
-        )
-        x = train.select_dtypes("number").drop(columns="churned")
-        return LGBMClassifier(**TREES).fit(x, train["churned"])
-
-    timed(stages, "churn", churn)
-    return stages
-
-
-def run_dask(data: Path, stages: StageLog, *, workers: int, memory_limit: str) -> list[dict]:
-    """Every stage on a LocalCluster: Parquet read lazily, features per customer partition."""
-    import logging
-
-    from distributed import Client, LocalCluster, wait
-
-    from features import distributed as fd
-    from features.labels import build_churn_labels
-    from portrait.settings import RuleSettings, SegmentSettings
-    from training import distributed as td
-    from training.engine import QUIET_LOGGERS
-
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit) as cluster,
-        Client(cluster) as client,
-    ):
-
-        def read():
-            frames = fd.read_tables(data)
-            n = max(2 * workers, frames["events"].npartitions)
-            aligned = fd.partition_by_customer(frames, npartitions=n)
-            persisted = {k: v if k == "products" else client.persist(v) for k, v in aligned.items()}
-            wait([v for k, v in persisted.items() if k != "products"])
-            return persisted, n
-
-        tables, n = timed(stages, "validate", read)
-
-        def features(as_of):
-            portrait = fd.build_features_distributed(
-                tables, as_of=as_of, npartitions=n, aligned=True
-            )
-            portrait = client.persist(portrait)
-            wait(portrait)
-            return portrait
-
-        portrait = timed(stages, "features", features, AS_OF)
-
-        def segments():
-            model = td.fit_segments_distributed(
-                portrait, SegmentSettings(n_reseeds=1), fit_rows=100_000
-            )
-            out = client.persist(td.assign_segments_distributed(model, portrait))
-            wait(out)
-            return out
-
-        timed(stages, "segments", segments)
-
-        def rules():
-            s, txns = RuleSettings(), tables["transactions"]
-            holding = td.holding_baskets_distributed(txns, as_of=AS_OF)
-            transition = td.transition_baskets_distributed(txns, as_of=AS_OF, settings=s)
-            return [td.mine_rules_distributed(client.persist(b), settings=s, kind=k)
-                    for k, b in (("holding", holding), ("transition", transition))]  # fmt: skip
-
-        timed(stages, "rules", rules)
-
-        def churn():
-            train_at = AS_OF - pd.Timedelta(days=60)
-            train = features(train_at)
-            labels = fd.map_customer_partitions(
-                build_churn_labels, tables, names=("customers", "events", "transactions"),
-                as_of=train_at,
-            )  # fmt: skip
-            joined = train.merge(labels, on=CUSTOMER_ID)
-            numeric = [c for c, t in joined.dtypes.items() if t.kind in "fiub" and c != "churned"]
-            return td.fit_classifier_distributed(
-                joined[numeric], joined["churned"], params=TREES, client=client
-            )
-
-        timed(stages, "churn", churn)
-    return stages
-
-
 # --- driver ---------------------------------------------------------------------------------
-
-
-def child(args: argparse.Namespace) -> None:
-    data, stages = Path(args.data), StageLog(Path(args.out))
-    if args.engine == "pandas":
-        run_pandas(data, stages)
-    else:
-        run_dask(data, stages, workers=args.workers, memory_limit=args.memory_limit)
 
 
 def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
@@ -318,7 +106,7 @@ def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
                "--out", str(out), "--workers", str(args.workers),
                "--memory-limit", args.memory_limit]  # fmt: skip
     print(f"{size:,} customers, {rows['events']:,} events on {engine}", flush=True)
-    started = time.perf_counter()
+    started, cpu, load = time.perf_counter(), children_cpu(), os.getloadavg()[0]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if args.full else None,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     with PeakMemory(psutil.Process(proc.pid), cap_gb=args.max_gb) as mem:
@@ -338,7 +126,18 @@ def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
         status += f" in {done['running']}"
     return {"customers": size, "engine": engine, "events": rows["events"],
             "transactions": rows["transactions"], "status": status, "total_s": round(total, 1),
-            "peak_gb": mem.gb, "cap_gb": args.max_gb, "stages": done["stages"]}  # fmt: skip
+            "peak_gb": mem.gb, "cap_gb": args.max_gb, "stages": done["stages"],
+            "cpu_s": round(children_cpu() - cpu, 1),
+            "load_1m": [round(load, 1), round(os.getloadavg()[0], 1)]}  # fmt: skip
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child runs, their Dask workers included.
+
+    The machine is shared: next to the wall time, a run's own CPU time and the load average
+    at its start and end say how much of the wall time was waiting for other work."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def flat_bank(data: Path) -> Path:
@@ -388,15 +187,17 @@ def _status(returncode: int, stderr: str, killed: str) -> str:
 
 
 def table(results: list[dict]) -> str:
-    """Seconds and peak GB per stage, one row per (size, engine)."""
+    """Seconds and peak GB per stage, one row per (size, engine), with CPU seconds and load."""
     names = list(dict.fromkeys(s["stage"] for r in results for s in r["stages"]))
     head = f"{'customers':>10} {'events':>12} {'engine':<7}" + "".join(f" {n:>16}" for n in names)
-    lines = [head + f" {'total':>16}  status", "-" * (len(head) + 28)]
+    lines = [head + f" {'total':>16} {'cpu':>8} {'load':>9}  status", "-" * (len(head) + 48)]
     for r in results:
         by = {s["stage"]: s for s in r["stages"]}
         cells = "".join(_cell(by.get(n)) for n in names)
+        load = "-".join(f"{x:.1f}" for x in r.get("load_1m", []))
         lines.append(f"{r['customers']:>10,} {r['events']:>12,} {r['engine']:<7}{cells}"
-                     f" {r['total_s']:>8.1f}s {r['peak_gb']:>5.1f}G  {r['status']}")  # fmt: skip
+                     f" {r['total_s']:>8.1f}s {r['peak_gb']:>5.1f}G {r.get('cpu_s', 0):>7.0f}s"
+                     f" {load:>9}  {r['status']}")  # fmt: skip
     return "\n".join(lines)
 
 

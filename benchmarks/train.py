@@ -33,10 +33,11 @@ from features.pairs import build_pair_context  # noqa: E402
 from features.policy import customer_policy  # noqa: E402
 from features.validate import load_dataset  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
-from portrait.stages.models import NEGATIVE_RATE, score_churn  # noqa: E402
+from portrait.stages.models import NEGATIVE_RATE  # noqa: E402
 from serving.recommend_all import score_every_customer  # noqa: E402
 from serving.recommend_index import customer_facts, product_facts  # noqa: E402
 from serving.recommend_one import recommend_one  # noqa: E402
+from training.models.churn import score_churn  # noqa: E402
 from training.models.datasets import (  # noqa: E402
     churn_training_set,
     conversion_training_set,

@@ -17,16 +17,15 @@ path returns so outputs, MLflow logging and the report do not change:
   ``map_partitions`` over the persisted portrait;
 - rules: ``RuleMiner`` builds baskets per customer partition and counts itemsets on the workers;
 - models: ``training_on(cluster)`` makes ``train_booster`` (called by ``training.models.gbm``) train
-  with ``lightgbm.dask`` and hand back a plain ``lightgbm.Booster``. It is scoped by a context
-  variable because the booster is fitted several calls below the models stage (tuning, both
-  models), and a trainer passed to the model objects would be pickled with them into MLflow
-  (a Dask client inside a registered model); ``portrait run`` sets it for the whole run.
+  with ``lightgbm.dask`` and hand back a plain ``lightgbm.Booster``. A context variable scopes
+  it: the booster is fitted several calls below the models stage, and a trainer kept on the
+  model objects would be pickled with them into MLflow; ``portrait run`` sets it per run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from training.rules import mining as rl
 from training.segments.model import SegmentationModel, assign_segment, segmentation_model
 
 ENGINES = ("pandas", "dask")
-# The p2p shuffle logs one WARNING per shuffle start and end: normal operation, not a problem.
+# The p2p shuffle logs one WARNING per shuffle start and end: normal operation.
 QUIET_LOGGERS = ("distributed.shuffle._scheduler_plugin",)
 
 
@@ -262,23 +261,31 @@ def training_on(cluster: Cluster | None) -> Iterator[None]:
 Part = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # features, labels, weights
 
 
-def train_booster(
-    params: dict[str, Any], fit: Part, valid: Part, *, rounds: int, patience: int
-) -> tuple[lgb.Booster, int, float]:
+def local_datasets(fit: Part, valid: Part) -> tuple[lgb.Dataset, lgb.Dataset]:
+    """Fit and early-stopping Datasets binned once, kept for every trial (pre-filter off)."""
+    keep = {"free_raw_data": False, "params": {"feature_pre_filter": False}}
+    fit_set = lgb.Dataset(fit[0], fit[1], weight=fit[2], **keep)
+    valid_set = lgb.Dataset(valid[0], valid[1], weight=valid[2], reference=fit_set, **keep)
+    return fit_set, valid_set
+
+
+def train_booster(params: dict[str, Any], fit: Part, valid: Part, *, rounds: int, patience: int,
+                  datasets: Callable[[], Any] | None = None,
+                  callbacks: list[Callable] | None = None) -> tuple[lgb.Booster, int, float]:  # fmt: skip
     """Booster, best iteration and its validation logloss, early-stopped on ``valid``.
 
-    In this process: ``lgb.train`` with early stopping. On a cluster: ``DaskLGBMClassifier``
-    for ``rounds`` trees (lightgbm.dask has no early stopping: workers would stop apart), then
-    the same rule applied to the logloss curve on ``valid`` computed here, tree by tree.
-    Training sets under ``cluster.train_min_rows`` rows stay in this process.
+    Here: ``lgb.train`` with early stopping, on ``datasets()`` when given (``local_datasets``)
+    and ``callbacks`` (a trial's pruner). On a cluster: ``DaskLGBMClassifier`` for ``rounds``
+    trees (lightgbm.dask has no early stopping: workers would stop apart), then the same rule
+    applied to the logloss curve on ``valid`` computed here, tree by tree. Training sets under
+    ``cluster.train_min_rows`` rows stay in this process.
     """
     cluster = _TRAINING_CLUSTER.get()
     if cluster is None or len(fit[0]) < cluster.train_min_rows:
-        fit_set = lgb.Dataset(fit[0], fit[1], weight=fit[2], free_raw_data=True)
-        valid_set = lgb.Dataset(valid[0], valid[1], weight=valid[2])
+        fit_set, valid_set = datasets() if datasets else local_datasets(fit, valid)
         booster = lgb.train(
             params, fit_set, num_boost_round=rounds, valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(patience, verbose=False)],
+            callbacks=[lgb.early_stopping(patience, verbose=False), *(callbacks or ())],
         )  # fmt: skip
         best = int(booster.best_iteration or booster.current_iteration())
         return booster, best, float(booster.best_score["valid_0"]["binary_logloss"])

@@ -16,9 +16,6 @@ from typing import Any
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
-from features.holdings import build_holdings
-from features.pairs import build_pair_context
-from features.policy import customer_policy
 from features.quality import ValidatedData
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
@@ -30,6 +27,7 @@ from serving.recommend_all import score_every_customer
 from serving.recommend_index import CandidateIndex
 from training import tracking
 from training.models.churn import LABEL as CHURN_LABEL
+from training.models.churn import score_churn
 from training.models.datasets import (
     BLOCK_CUSTOMERS,
     churn_training_set,
@@ -42,8 +40,14 @@ from training.models.datasets import (
 )
 from training.models.fallback import fallback_files, fallback_ranker, usable
 from training.models.metrics import pr_auc
-from training.models.modelling import Outcome, pair_ranking_metrics, train_churn, train_conversion
-from training.models.propensity import score_propensity
+from training.models.modelling import (
+    Outcome,
+    flat_metrics,
+    pair_ranking_metrics,
+    train_churn,
+    train_conversion,
+)
+from training.models.propensity import AsOfInputs, as_of_inputs, score_propensity
 from training.models.truth import truth_metrics
 from training.registry import (
     CHURN_MODEL,
@@ -156,49 +160,6 @@ def _train_conversion(past, tables, *, as_of, settings, portraits, log):
     return conv, candidate, conv_set.cutoffs
 
 
-def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:
-    """churn_probability and reasons for every customer active at the portrait's cut-off (none without a model)."""
-    active = portrait.loc[portrait["is_active"].astype(bool)].reset_index(drop=True)
-    if model is None:
-        active = active.iloc[:0]
-        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), "churn_probability": pd.Series(dtype=float),
-                             "reasons": pd.Series(dtype=object)})  # fmt: skip
-    return pd.DataFrame(
-        {
-            CUSTOMER_ID: active[CUSTOMER_ID].astype(str).to_numpy(),
-            "churn_probability": model.predict_proba(active),
-            "reasons": model.explain(active, top=3),
-        }
-    )
-
-
-@dataclass(frozen=True)
-class AsOfInputs:
-    """What scoring at as_of reads: the pair context, holdings and policy facts, built once for
-    the recommendations and the propensity table."""
-
-    context: Any
-    holdings: pd.DataFrame
-    policy: pd.DataFrame
-
-
-def as_of_inputs(
-    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
-    settings: Settings, segments: pd.DataFrame | None,
-) -> AsOfInputs:  # fmt: skip
-    """The pair context, holdings and customer policy at as_of."""
-    past = history(tables, as_of=as_of)
-    context = build_pair_context(
-        past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
-        segments=segments,
-    )  # fmt: skip
-    return AsOfInputs(
-        context,
-        build_holdings(past["transactions"], as_of=as_of),
-        customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets),
-    )
-
-
 def score_recommendations(
     model: Any,
     tables: dict[str, pd.DataFrame],
@@ -253,7 +214,7 @@ def models_stage(
                "propensity.parquet": propensity,
                **index_files(index, scored_by=scorer_name(ranker, conv_model and conv_version)),
                **fallback_files(None if conv_model is not None else ranker)},
-        metrics=_flat_metrics(trained, truth),
+        metrics=flat_metrics(trained, truth),
         sections=(models_section(trained, truth, recs=recs, champions=champions),),
         logged={"truth_metrics.json": truth} if truth else {},
     )  # fmt: skip
@@ -303,21 +264,3 @@ def _truth(
         conversion_model=conv_model or (trained.conversion and trained.conversion.model),
         churn_baseline=trained.churn.extra["baseline"],
     )  # fmt: skip
-
-
-def _flat_metrics(trained: TrainedModels, truth: dict[str, Any] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
-        if outcome is None:
-            continue
-        for who, values in outcome.metrics.items():
-            for metric, value in values.items():
-                out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
-        out[f"{name}.promoted"] = float(trained.decisions[name].passed)
-        for who, values in outcome.extra.get("propensity", {}).items():
-            out |= {f"{name}.propensity.{who}.{m}": v for m, v in values.items()}
-    for name, values in (truth or {}).items():
-        for who, metrics in values.items():
-            for metric, value in metrics.items():
-                out[f"truth.{name}.{who}.{metric}"] = value
-    return {k.replace("@", "_at_"): v for k, v in out.items()}

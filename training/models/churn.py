@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.contract import CUSTOMER_ID
 from features.portrait import CATEGORICAL_FEATURES, model_feature_columns, text_columns
 from training.models.gbm import CalibratedGBM
 
@@ -80,14 +81,29 @@ class ChurnModel(CalibratedGBM):
     def __init__(self, *, features: list[str], params: dict[str, Any] | None = None, **kw) -> None:
         super().__init__(features=features, categorical=CATEGORICAL_FEATURES, params=params, **kw)
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = None):
-        """Fit booster and calibrator on a churn training frame (label `churned`).
-
-        Text features (gender, occupation, channel and the firm's text columns) are categorical.
-        """
+    def setup(self, train: pd.DataFrame) -> None:
+        """Text features (gender, occupation, channel, the firm's text columns) are categorical."""
         self.categorical = tuple(text_columns(train, self.features))
-        return super().fit(train, label=label, weight=weight)
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = None, **kw):
+        """Fit booster and calibrator on a churn training frame (label `churned`)."""
+        return super().fit(train, label=label, weight=weight, **kw)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
         """Up to `top` reasons per row, strongest first, e.g. "no login for 45 days (raises risk)"."""
         return self.top_factors(frame, top=top, phrase=phrase, up="raises risk", down="lowers risk")
+
+
+def score_churn(model: Any | None, portrait: pd.DataFrame) -> pd.DataFrame:
+    """churn_probability and reasons for every customer active at the portrait's cut-off (none without a model)."""
+    active = portrait.loc[portrait["is_active"].astype(bool)].reset_index(drop=True)
+    if model is None:
+        return pd.DataFrame({CUSTOMER_ID: pd.Series(dtype=str), "churn_probability": pd.Series(dtype=float),
+                             "reasons": pd.Series(dtype=object)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: active[CUSTOMER_ID].astype(str).to_numpy(),
+            "churn_probability": model.predict_proba(active),
+            "reasons": model.explain(active, top=3),
+        }
+    )

@@ -110,18 +110,18 @@ class ConversionModel(CalibratedGBM):
         kw.setdefault("features", FEATURES)
         super().__init__(categorical=PAIR_CATEGORICAL, params=params or DEFAULT_PARAMS, **kw)
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
-        """Fit on pairs (label `converted`, negatives weighted for subsampling).
-
-        The customer's attributes on the pairs (gender, occupation, the firm's extra columns)
-        join the fixed feature list; text ones are categorical.
-        """
+    def setup(self, train: pd.DataFrame) -> None:
+        """The customer's attributes on the pairs (gender, occupation, the firm's extra columns)
+        join the fixed feature list; text ones are categorical."""
         self.features = [
             *self.features,
             *[c for c in attribute_columns(train) if c not in self.features],
         ]
         self.categorical = (*PAIR_CATEGORICAL, *text_columns(train, attribute_columns(train)))
-        return super().fit(train, label=label, weight=weight if weight in train else None)
+
+    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight", **kw):
+        """Fit on pairs (label `converted`, negatives weighted for subsampling)."""
+        return super().fit(train, label=label, weight=weight if weight in train else None, **kw)
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
         """Up to `top` reasons per pair that raise the purchase probability, strongest first."""
@@ -145,10 +145,15 @@ class PerProductModel:
         self.kw = kw
         self.features = [f for f in FEATURES if f not in PAIR_CATEGORICAL]
 
-    def fit(self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight"):
-        """Fit the fallback pair model and one model per product with enough positives."""
-        self.fallback_ = ConversionModel(params=self.params, seed=self.seed, **self.kw)
-        self.fallback_.fit(train, label=label, weight=weight)
+    def fit(
+        self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight",
+        fallback: ConversionModel | None = None,
+    ):  # fmt: skip
+        """Fit the fallback pair model (or take `fallback`, one fitted on `train` with the same
+        parameters) and one model per product with enough positives."""
+        self.fallback_ = fallback or ConversionModel(params=self.params, seed=self.seed, **self.kw)
+        if fallback is None:
+            self.fallback_.fit(train, label=label, weight=weight)
         positives = train.groupby(PRODUCT_ID)[label].sum()
         self.models_ = {}
         for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products

@@ -10,6 +10,7 @@ Explanations are LightGBM `pred_contrib` values (TreeSHAP) on the margin.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from features.contract import CUSTOMER_ID
 from portrait.errors import NotEnoughData
 
+Part = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # features, labels, weights
+
 BASE_PARAMS = {
     "objective": "binary",
     "metric": "binary_logloss",
@@ -27,14 +30,49 @@ BASE_PARAMS = {
     "force_row_wise": True,
     "num_threads": 1,
 }
+PARALLEL_ROWS = (
+    5_000  # batch predictions this size and larger use every core (0 = OpenMP's default)
+)
 # Depth is capped: TreeSHAP reasons cost grows with depth squared, and serving explains every list.
 DEFAULT_PARAMS = {"learning_rate": 0.05, "num_leaves": 15, "max_depth": 5, "min_child_samples": 40}
+
+
+def predict_threads(rows: int) -> int:
+    """LightGBM threads for predicting `rows` rows: every core for a batch, one for a request.
+
+    Rows are independent, so the threads never change a score; below PARALLEL_ROWS starting
+    them costs more than it saves (a serving request is a handful of pairs).
+    """
+    return 0 if rows >= PARALLEL_ROWS else 1
 
 
 def calibration_mask(customer_ids: pd.Series, *, share: float) -> np.ndarray:
     """Stable per-customer split: True for customers in the calibration / early-stopping bucket."""
     hashed = pd.util.hash_array(np.asarray(customer_ids, dtype=object)) % 1000
     return hashed < int(round(share * 1000))
+
+
+@dataclass
+class FitData:
+    """A training frame's model inputs: fit rows, calibration rows, categories, Datasets.
+
+    The LightGBM Datasets are built on first use and then shared by every fit on this frame
+    (feature_pre_filter off: tuning trials change min_data_in_leaf on the same bins).
+    """
+
+    categories: dict[str, list[str]]
+    fit: Part
+    cal: Part
+    in_sample: bool
+    _sets: Any = field(default=None, repr=False)
+
+    def datasets(self) -> Any:
+        """The (fit, early-stopping) Dataset pair in this process, binned once."""
+        from training.engine import local_datasets
+
+        if self._sets is None:
+            self._sets = local_datasets(self.fit, self.cal)
+        return self._sets
 
 
 class CalibratedGBM:
@@ -69,8 +107,12 @@ class CalibratedGBM:
             x[col] = pd.Categorical(x[col].astype(object), categories=self.categories_[col])
         return x
 
-    def fit(self, train: pd.DataFrame, *, label: str, weight: str | None = None) -> CalibratedGBM:
-        """Train on the non-calibration customers, early-stop and calibrate on the others."""
+    def setup(self, train: pd.DataFrame) -> None:
+        """Features and categoricals that depend on the training frame (subclasses set them)."""
+
+    def prepare(self, train: pd.DataFrame, *, label: str, weight: str | None = None) -> FitData:
+        """The frame's LightGBM inputs, for one fit or shared by many (every tuning trial)."""
+        self.setup(train)
         self.categories_ = {
             c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in self.categorical
         }
@@ -82,22 +124,37 @@ class CalibratedGBM:
                 "both classes are needed to train a model"
             )
         cal = self._calibration_rows(train, y)
+        fit_rows = ~cal if (~cal).any() else cal
+        part = lambda rows: (x.loc[rows], y[rows], None if w is None else w[rows])  # noqa: E731
+        return FitData(self.categories_, part(fit_rows), part(cal), self.in_sample_calibration_)
+
+    def fit(
+        self, train: pd.DataFrame, *, label: str, weight: str | None = None,
+        data: FitData | None = None, callbacks: list | None = None,
+    ) -> CalibratedGBM:  # fmt: skip
+        """Train on the non-calibration customers, early-stop and calibrate on the others.
+
+        `data` (from `prepare` on the same frame) skips building the inputs again; `callbacks`
+        go to `lgb.train` (a tuning trial's pruner).
+        """
+        if data is None:
+            data = self.prepare(train, label=label, weight=weight)
+        else:
+            self.setup(train)
+        self.categories_, self.in_sample_calibration_ = data.categories, data.in_sample
         from training.engine import train_booster  # lgb.train here, lightgbm.dask in a dask run
 
         params = {**BASE_PARAMS, **self.params, "seed": self.seed}
-        fit_rows = ~cal if (~cal).any() else cal
         self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
-            params,
-            (x.loc[fit_rows], y[fit_rows], None if w is None else w[fit_rows]),
-            (x.loc[cal], y[cal], None if w is None else w[cal]),
-            rounds=self.num_boost_round,
-            patience=self.early_stopping_rounds,
-        )
-        margin = self.booster_.predict(
-            x.loc[cal], raw_score=True, num_iteration=self.best_iteration_
-        )
+            params, data.fit, data.cal, rounds=self.num_boost_round,
+            patience=self.early_stopping_rounds, datasets=data.datasets,
+            callbacks=callbacks,
+        )  # fmt: skip
+        x_cal, y_cal, w_cal = data.cal
+        margin = self.booster_.predict(x_cal, raw_score=True, num_iteration=self.best_iteration_,
+                                       num_threads=predict_threads(len(x_cal)))  # fmt: skip
         self.calibrator_ = LogisticRegression(C=1e6).fit(
-            margin.reshape(-1, 1), y[cal], sample_weight=None if w is None else w[cal]
+            margin.reshape(-1, 1), y_cal, sample_weight=w_cal
         )
         return self
 
@@ -114,9 +171,9 @@ class CalibratedGBM:
 
     def predict_margin(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw booster score (log-odds before calibration)."""
-        return self.booster_.predict(
-            self._matrix(frame), raw_score=True, num_iteration=self.best_iteration_
-        )
+        return self.booster_.predict(self._matrix(frame), raw_score=True,
+                                     num_iteration=self.best_iteration_,
+                                     num_threads=predict_threads(len(frame)))  # fmt: skip
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the positive class, one per row."""
@@ -127,9 +184,9 @@ class CalibratedGBM:
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Per-row, per-feature SHAP contributions on the margin (bias column dropped)."""
-        contrib = self.booster_.predict(
-            self._matrix(frame), pred_contrib=True, num_iteration=self.best_iteration_
-        )
+        contrib = self.booster_.predict(self._matrix(frame), pred_contrib=True,
+                                        num_iteration=self.best_iteration_,
+                                        num_threads=predict_threads(len(frame)))  # fmt: skip
         return np.asarray(contrib)[:, : len(self.features)]
 
     def importance(self) -> pd.Series:

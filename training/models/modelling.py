@@ -27,10 +27,10 @@ from training.models.churn import ChurnModel, churn_features
 from training.models.conversion import DEFAULT_PARAMS as CONVERSION_DEFAULTS
 from training.models.conversion import LABEL as CONVERSION_LABEL
 from training.models.conversion import ConversionModel, PerProductModel
-from training.models.datasets import TrainingSet
+from training.models.datasets import WEIGHT, TrainingSet
 from training.models.metrics import churn_metrics, pr_auc, rank_scores, ranking_metrics, roc_auc
 from training.models.propensity import evaluate_propensity
-from training.models.tuning import TuningResult, tune
+from training.models.tuning import TuningResult, tune, tuning_sample
 
 
 @dataclass
@@ -62,18 +62,22 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
     """Tune, refit and evaluate the churn model and the recency baseline on the validation fold."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
+    sample = tuning_sample(data.train)
+    shared = ChurnModel(features=features).prepare(sample, label=CHURN_LABEL)
 
-    def fitted(params: dict[str, Any]) -> ChurnModel:
-        return ChurnModel(features=features, params=params, seed=settings.seed).fit(data.train)
+    def fitted(params: dict[str, Any], callbacks: list | None = None) -> ChurnModel:
+        model = ChurnModel(features=features, params=params, seed=settings.seed)
+        return model.fit(sample, data=shared, callbacks=callbacks)
 
     result = tune(
-        lambda p: pr_auc(y, fitted(p).predict_proba(data.valid)),
+        lambda p, cb: pr_auc(y, fitted(p, cb).predict_proba(data.valid)),
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="churn",
         log_trials=log,
     )
-    model = fitted(result.best_params)
+    model = ChurnModel(features=features, params=result.best_params, seed=settings.seed)
+    model = model.fit(data.train, data=shared if sample is data.train else None)
     baseline = RecencyBaseline().fit(data.train)
     metrics = {
         "model": churn_metrics(y, model.predict_proba(data.valid)),
@@ -150,19 +154,26 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
     k, valid = settings.k, data.valid
     primary = f"map@{k}"
 
-    def fitted(params: dict[str, Any]) -> ConversionModel:
-        return ConversionModel(params=params, seed=settings.seed).fit(data.train)
+    sample = tuning_sample(data.train)
+    weight = WEIGHT if WEIGHT in sample else None
+    shared = ConversionModel().prepare(sample, label=CONVERSION_LABEL, weight=weight)
+
+    def fitted(params: dict[str, Any], callbacks: list | None = None) -> ConversionModel:
+        model = ConversionModel(params=params, seed=settings.seed)
+        return model.fit(sample, data=shared, callbacks=callbacks)
 
     result = tune(
-        lambda p: pair_ranking_metrics(valid, fitted(p).predict_proba(valid), k=k)[primary],
+        lambda p, cb: pair_ranking_metrics(valid, fitted(p, cb).predict_proba(valid), k=k)[primary],
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="conversion",
         log_trials=log,
         defaults=CONVERSION_DEFAULTS,
     )
-    pair = fitted(result.best_params)
-    per_product = PerProductModel(params=result.best_params, seed=settings.seed).fit(data.train)
+    pair = ConversionModel(params=result.best_params, seed=settings.seed)
+    pair = pair.fit(data.train, data=shared if sample is data.train else None)
+    per_product = PerProductModel(params=result.best_params, seed=settings.seed)
+    per_product = per_product.fit(data.train, fallback=pair)
     variants = {
         "pair": pair_ranking_metrics(valid, pair.predict_proba(valid), k=k),
         "per_product": pair_ranking_metrics(valid, per_product.predict_proba(valid), k=k),
@@ -179,3 +190,22 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
              "serving_baseline": best_baseline(metrics, gate_metric),
              "propensity": evaluate_propensity(model, data.train, valid, seed=settings.seed)}  # fmt: skip
     return Outcome(model, metrics, result, valid, gate_metric, extra)
+
+
+def flat_metrics(trained: Any, truth: dict[str, Any] | None) -> dict[str, float]:
+    """Every metric of both outcomes, their gate and the truth check, as flat `model.who.metric` keys."""
+    out: dict[str, float] = {}
+    for name, outcome in (("churn", trained.churn), ("conversion", trained.conversion)):
+        if outcome is None:
+            continue
+        for who, values in outcome.metrics.items():
+            for metric, value in values.items():
+                out[f"{name}.{who.removeprefix('baseline:')}.{metric}"] = value
+        out[f"{name}.promoted"] = float(trained.decisions[name].passed)
+        for who, values in outcome.extra.get("propensity", {}).items():
+            out |= {f"{name}.propensity.{who}.{m}": v for m, v in values.items()}
+    for name, values in (truth or {}).items():
+        for who, metrics in values.items():
+            for metric, value in metrics.items():
+                out[f"truth.{name}.{who}.{metric}"] = value
+    return {k.replace("@", "_at_"): v for k, v in out.items()}

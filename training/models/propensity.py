@@ -9,6 +9,7 @@ same training pairs (the baseline a marketer's analyst would fit).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
-from features.pairs import build_pairs
-from features.policy import apply_policy
+from features.holdings import build_holdings
+from features.pairs import build_pair_context, build_pairs
+from features.policy import apply_policy, customer_policy
+from portrait.settings import Settings
 from training.models.conversion import LABEL, MIN_PRODUCT_POSITIVES
+from training.models.datasets import history
 from training.models.metrics import roc_auc
 
 TOP_SHARE = 0.2
@@ -102,3 +106,30 @@ def model_features(model: Any) -> list[str]:
     """The feature list of a conversion model (the pair model's for a per-product model)."""
     features = getattr(model, "features", None) or getattr(model.fallback_, "features", [])
     return list(features)
+
+
+@dataclass(frozen=True)
+class AsOfInputs:
+    """What scoring at as_of reads: the pair context, holdings and policy facts, built once for
+    the recommendations and the propensity table."""
+
+    context: Any
+    holdings: pd.DataFrame
+    policy: pd.DataFrame
+
+
+def as_of_inputs(
+    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
+    settings: Settings, segments: pd.DataFrame | None,
+) -> AsOfInputs:  # fmt: skip
+    """The pair context, holdings and customer policy at as_of."""
+    past = history(tables, as_of=as_of)
+    context = build_pair_context(
+        past, portrait, cutoff=as_of, window_days=settings.time.conversion_horizon_days,
+        segments=segments,
+    )  # fmt: skip
+    return AsOfInputs(
+        context,
+        build_holdings(past["transactions"], as_of=as_of),
+        customer_policy(portrait, qualified_min_assets=settings.policy.qualified_min_assets),
+    )

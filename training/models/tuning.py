@@ -3,7 +3,10 @@
 Every trial fits with early stopping (on the calibration bucket, see `training.models.gbm`) and is
 scored on the validation fold by the caller's objective. Trial 0 is always the default
 parameters, so tuning never ends worse than no tuning. The best parameters are refitted by the
-caller (the fitted trial models are not kept, to hold memory flat).
+caller (the fitted trial models are not kept, to hold memory flat), on every training row:
+trials fit on `tuning_sample` (whole customers, about TUNING_ROWS rows). A trial whose
+early-stopping log loss is among the worst tenth of the earlier trials' at the same tree is
+pruned (Optuna's PercentilePruner, fed by `pruning_callback` inside `lgb.train`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,47 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import pandas as pd
 
+from features.contract import CUSTOMER_ID
 from training import tracking
 from training.models.gbm import DEFAULT_PARAMS
+
+# Trials fit on a customer sample of about this many rows. Measured at 20k customers (~300k
+# conversion pairs), a 150k sample chose other parameters and cost 1.1 points of MAP@5.
+TUNING_ROWS = 400_000
+SAMPLE_KEY = "portrait-tuning!"  # 16 bytes: a hash apart from the calibration bucket's
+PRUNE_EVERY = 10  # trees between the reports a trial makes to the pruner
+# Only hopeless trials stop: a median pruner (3 startup trials, 50 trees) stopped 6 of 10
+# conversion trials at 20k, the best of the unpruned study among them (log loss at a tree
+# favours fast learning rates; the objective is MAP@k after early stopping).
+PRUNER = {"percentile": 90.0, "n_startup_trials": 5, "n_warmup_steps": 100,
+          "interval_steps": PRUNE_EVERY}  # fmt: skip
+Objective = Callable[[dict[str, Any], list[Callable]], float]  # params, LightGBM callbacks
+
+
+def tuning_sample(train: pd.DataFrame, *, max_rows: int = TUNING_ROWS) -> pd.DataFrame:
+    """Every row of a stable share of customers, about `max_rows` rows (all when fewer)."""
+    if len(train) <= max_rows:
+        return train
+    ids = train[CUSTOMER_ID].to_numpy(dtype=object)
+    drawn = pd.util.hash_array(ids, hash_key=SAMPLE_KEY) % 10_000 < max_rows / len(train) * 10_000
+    return train.loc[drawn].reset_index(drop=True)
+
+
+def pruning_callback(trial: optuna.Trial) -> Callable:
+    """A LightGBM callback: every PRUNE_EVERY trees report minus the early-stopping log loss
+    to the trial and stop the fit (optuna.TrialPruned) when the pruner says so."""
+
+    def report(env: Any) -> None:
+        step = env.iteration + 1
+        if step % PRUNE_EVERY or not env.evaluation_result_list:
+            return
+        trial.report(-float(env.evaluation_result_list[0][2]), step=step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"log loss at tree {step} among the worst of the trials")
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -42,7 +83,7 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def tune(
-    objective: Callable[[dict[str, Any]], float],
+    objective: Objective,
     *,
     n_trials: int,
     seed: int,
@@ -50,25 +91,35 @@ def tune(
     log_trials: bool = True,
     defaults: dict[str, Any] | None = None,
 ) -> TuningResult:
-    """Maximise `objective(params)` over `n_trials` seeded TPE trials; each trial logged as a nested run."""
+    """Maximise `objective(params, callbacks)` over `n_trials` seeded TPE trials (pruned ones
+    included); the callbacks go to `lgb.train`. Each trial is logged as a nested run."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), study_name=name
-    )
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), study_name=name,
+        pruner=optuna.pruners.PercentilePruner(**PRUNER),
+    )  # fmt: skip
     start = {"feature_fraction": 1.0, "bagging_fraction": 1.0, "lambda_l2": 1e-3}
     study.enqueue_trial({**start, **(defaults or DEFAULT_PARAMS)})
 
     def run_trial(trial: optuna.Trial) -> float:
-        params = suggest_params(trial)
+        params, callbacks = suggest_params(trial), [pruning_callback(trial)]
         if not log_trials:
-            return objective(params)
+            return objective(params, callbacks)
         with tracking.start_run(f"{name} trial {trial.number}", nested=True):
             tracking.log_params(params)
-            score = objective(params)
-            tracking.log_metrics({"objective": score})
+            try:
+                score = objective(params, callbacks)
+            except optuna.TrialPruned as pruned:  # a finished run that says why it stopped
+                tracking.log_params({"pruned": str(pruned)})
+                score = None
+            else:
+                tracking.log_metrics({"objective": score})
+        if score is None:
+            raise optuna.TrialPruned()
         return score
 
     study.optimize(run_trial, n_trials=n_trials)
-    trials = [(t.params | {"bagging_freq": 1}, float(t.value)) for t in study.trials]
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    trials = [(t.params | {"bagging_freq": 1}, float(t.value)) for t in done]
     best = study.best_trial
     return TuningResult(best.params | {"bagging_freq": 1}, float(best.value), trials)

@@ -1,0 +1,88 @@
+"""Tuning at scale: the trial sample, the pruner, Datasets shared by trials, threaded batch predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from training.models.gbm import PARALLEL_ROWS, CalibratedGBM, predict_threads
+from training.models.tuning import pruning_callback, tune, tuning_sample
+
+
+def _frame(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0.3).astype(int)
+    ids = [f"C{i % (n // 4):05d}" for i in range(n)]  # four rows per customer
+    return pd.DataFrame({"customer_id": ids, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+
+
+def test_tuning_sample_keeps_whole_customers_and_is_stable():
+    frame = _frame()
+    sample = tuning_sample(frame, max_rows=1000)
+    assert 700 <= len(sample) <= 1300
+    per_customer = sample.groupby("customer_id").size()
+    assert (per_customer == 4).all()  # every row of a drawn customer, none of the others
+    assert sample.equals(tuning_sample(frame, max_rows=1000))
+    assert tuning_sample(frame, max_rows=len(frame)) is frame
+
+
+def test_tuning_sample_is_not_the_calibration_bucket():
+    from training.models.gbm import calibration_mask
+
+    frame = _frame(n=40_000)
+    sample = tuning_sample(frame, max_rows=10_000)
+    share = calibration_mask(sample["customer_id"], share=0.2).mean()
+    assert 0.15 < share < 0.25  # the sample holds the calibration bucket in proportion
+
+
+def test_shared_fit_data_gives_the_model_a_fresh_fit_gives():
+    frame = _frame()
+    model = CalibratedGBM(features=["a", "b", "c"], seed=3)
+    data = model.prepare(frame, label="y")
+    shared = [CalibratedGBM(features=["a", "b", "c"], params=p, seed=3).fit(frame, label="y", data=data)
+              for p in ({"num_leaves": 7, "min_child_samples": 200}, {"num_leaves": 15, "min_child_samples": 10})]  # fmt: skip
+    fresh = CalibratedGBM(features=["a", "b", "c"], params={"num_leaves": 15, "min_child_samples": 10},
+                          seed=3).fit(frame, label="y")  # fmt: skip
+    assert np.array_equal(shared[1].predict_proba(frame), fresh.predict_proba(frame))
+    assert not np.array_equal(shared[0].predict_proba(frame), shared[1].predict_proba(frame))
+
+
+def test_hopeless_trials_are_pruned_and_the_best_is_a_finished_trial():
+    frame = _frame()
+    data = CalibratedGBM(features=["a", "b", "c"]).prepare(frame, label="y")
+    calls = []
+
+    def objective(params, callbacks):
+        calls.append(len(calls))  # every other trial after the startup ones learns ~nothing
+        slow = len(calls) > 5 and len(calls) % 2 == 0
+        params = params | {"learning_rate": 0.0005 if slow else 0.1}
+        model = CalibratedGBM(features=["a", "b", "c"], params=params, num_boost_round=200,
+                              early_stopping_rounds=200).fit(frame, label="y", data=data,
+                                                             callbacks=callbacks)  # fmt: skip
+        return -model.validation_logloss_
+
+    result = tune(objective, n_trials=10, seed=1, name="t", log_trials=False)
+    assert len(calls) == 10 and len(result.trials) < 10  # pruned trials are not reported as scored
+    assert result.best_score == max(score for _, score in result.trials)
+
+
+def test_pruning_callback_raises_when_the_pruner_says_so():
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0)
+    )
+    trial = study.ask()
+    env = type(
+        "Env",
+        (),
+        {"iteration": 9, "evaluation_result_list": [("valid_0", "binary_logloss", 0.5, False)]},
+    )
+    with pytest.raises(optuna.TrialPruned):
+        pruning_callback(trial)(env)
+
+
+def test_batches_predict_on_every_core_and_requests_on_one():
+    assert predict_threads(PARALLEL_ROWS) == 0
+    assert predict_threads(3) == 1
