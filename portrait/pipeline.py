@@ -33,7 +33,7 @@ from portrait.stages.rules import rules_stage
 from portrait.stages.segments import segments_stage
 from portrait.stages.status import FAILED, StageStatus, skipped, stages_section
 from training import tracking
-from training.engine import Cluster, engine_session, training_on
+from training.engine import Cluster, engine_session
 from training.manifest import record_manifest
 from training.rules.base import RuleBase
 from training.segments.model import SegmentationModel
@@ -84,27 +84,27 @@ STAGES: list[Stage] = [
         needs=("data", "portrait"),
         uses=("cluster",),
         gives=("segments", "segment_model"),
-    ),  # fmt: skip
+    ),
     Stage(
         "rules",
         rules_stage,
         needs=("data", "portrait"),
         uses=("cluster", "segments", "segment_model"),
         gives=("rule_base",),
-    ),  # fmt: skip
+    ),
     Stage(
         "models",
         models_stage,
         needs=("data", "portrait"),
-        uses=("segments", "rule_base"),
+        uses=("segments", "rule_base", "cluster"),
         gives=("churn_scores", "recommendations", "champions"),
-    ),  # fmt: skip
+    ),
     Stage(
         "experiments",
         experiments_stage,
         needs=("data", "portrait"),
         uses=("segments", "churn_scores"),
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -192,8 +192,7 @@ def run_stage(
 
 def _call(stage: Stage, inputs: RunInputs, outputs: RunOutputs) -> StageResult:
     given = {n: getattr(outputs, n) for n in (*stage.needs, *stage.uses)}
-    with training_on(outputs.cluster):  # models train where the data is
-        result = stage.run(inputs, **given)
+    result = stage.run(inputs, **given)
     extra = set(result.gives) - set(stage.gives)
     if extra:
         raise TypeError(f"stage {stage.name} gave {sorted(extra)}, which it did not declare")

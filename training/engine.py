@@ -16,10 +16,10 @@ path returns so outputs, MLflow logging and the report do not change:
   this process (a per-customer table fits on one machine), and assigns every customer with
   ``map_partitions`` over the persisted portrait;
 - rules: ``RuleMiner`` builds baskets per customer partition and counts itemsets on the workers;
-- models: ``training_on(cluster)`` makes ``train_booster`` (called by ``training.models.gbm``) train
-  with ``lightgbm.dask`` and hand back a plain ``lightgbm.Booster``. A context variable scopes
-  it: the booster is fitted several calls below the models stage, and a trainer kept on the
-  model objects would be pickled with them into MLflow; ``portrait run`` sets it per run.
+- models: ``train_booster(..., cluster=cluster)`` (called by ``training.models.gbm``) trains with
+  ``lightgbm.dask`` and hands back a plain ``lightgbm.Booster``. The cluster is an argument all
+  the way down (models stage -> train_churn / train_conversion -> ``fit``), never kept on the
+  model objects, which are pickled into MLflow.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,19 +244,6 @@ def _local_baskets(lazy: Any) -> pd.DataFrame:
 
 # --- models --------------------------------------------------------------------------------
 
-_TRAINING_CLUSTER: ContextVar[Cluster | None] = ContextVar("training_cluster", default=None)
-
-
-@contextmanager
-def training_on(cluster: Cluster | None) -> Iterator[None]:
-    """Within the block ``train_booster`` trains on ``cluster`` (None: in this process)."""
-    token = _TRAINING_CLUSTER.set(cluster)
-    try:
-        yield
-    finally:
-        _TRAINING_CLUSTER.reset(token)
-
-
 Part = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # features, labels, weights
 
 
@@ -271,16 +257,16 @@ def local_datasets(fit: Part, valid: Part) -> tuple[lgb.Dataset, lgb.Dataset]:
 
 def train_booster(params: dict[str, Any], fit: Part, valid: Part, *, rounds: int, patience: int,
                   datasets: Callable[[], Any] | None = None,
-                  callbacks: list[Callable] | None = None) -> tuple[lgb.Booster, int, float]:  # fmt: skip
+                  callbacks: list[Callable] | None = None,
+                  cluster: Cluster | None = None) -> tuple[lgb.Booster, int, float]:  # fmt: skip
     """Booster, best iteration and its validation logloss, early-stopped on ``valid``.
 
-    Here: ``lgb.train`` with early stopping, on ``datasets()`` when given (``local_datasets``)
+    Here (``cluster`` None): ``lgb.train`` with early stopping, on ``datasets()`` when given (``local_datasets``)
     and ``callbacks`` (a trial's pruner). On a cluster: ``DaskLGBMClassifier`` for ``rounds``
     trees (lightgbm.dask has no early stopping: workers would stop apart), then the same rule
     applied to the logloss curve on ``valid`` computed here, tree by tree. Training sets under
     ``cluster.train_min_rows`` rows stay in this process.
     """
-    cluster = _TRAINING_CLUSTER.get()
     if cluster is None or len(fit[0]) < cluster.train_min_rows:
         fit_set, valid_set = datasets() if datasets else local_datasets(fit, valid)
         booster = lgb.train(

@@ -26,6 +26,7 @@ from serving.index_files import index_files, scorer_name
 from serving.recommend_all import score_every_customer
 from serving.recommend_index import CandidateIndex
 from training import tracking
+from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.churn import score_churn
 from training.models.datasets import (
@@ -74,8 +75,9 @@ class TrainedModels:
 
 
 def train_and_gate(
-    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, settings: Settings, log: bool = True
-) -> TrainedModels:
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, settings: Settings, log: bool = True,
+    cluster: Cluster | None = None,
+) -> TrainedModels:  # fmt: skip
     """Training sets, tuning, baselines, MLflow logging and the gate, each model on its own.
 
     A model the data cannot train (NotEnoughData: too little history, one class) is skipped
@@ -89,8 +91,9 @@ def train_and_gate(
     for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
         try:
             outcome, candidates[name], cutoffs = train(
-                past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log
-            )
+                past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log,
+                cluster=cluster,
+            )  # fmt: skip
         except NotEnoughData as exc:
             trained.statuses[name] = skipped(str(exc))
             continue
@@ -125,12 +128,12 @@ def _labelled_cutoffs(past: dict, as_of: pd.Timestamp, time: Any) -> list[pd.Tim
     return cuts
 
 
-def _train_churn(past, tables, *, as_of, settings, portraits, log):
+def _train_churn(past, tables, *, as_of, settings, portraits, log, cluster):
     churn_set = churn_training_set(
         past, as_of=as_of, time=settings.time, portraits=portraits, engagement=settings.engagement
     )
     with tracking.start_run("churn model", nested=True):
-        churn = train_churn(churn_set, settings=settings.models, log=log)
+        churn = train_churn(churn_set, settings=settings.models, log=log, cluster=cluster)
         y = churn.valid[CHURN_LABEL].to_numpy()
         candidate = prepare(
             churn.model, name=CHURN_MODEL, metric=churn.primary,
@@ -141,13 +144,13 @@ def _train_churn(past, tables, *, as_of, settings, portraits, log):
     return churn, candidate, churn_set.cutoffs
 
 
-def _train_conversion(past, tables, *, as_of, settings, portraits, log):
+def _train_conversion(past, tables, *, as_of, settings, portraits, log, cluster):
     conv_set = conversion_training_set(
         past, as_of=as_of, time=settings.time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
         portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
     )  # fmt: skip
     with tracking.start_run("conversion model", nested=True):
-        conv = train_conversion(conv_set, settings=settings.models, log=log)
+        conv = train_conversion(conv_set, settings=settings.models, log=log, cluster=cluster)
         k = settings.models.k
         candidate = prepare(
             conv.model, name=CONVERSION_MODEL, metric=conv.primary,
@@ -181,12 +184,12 @@ def score_recommendations(
 
 def models_stage(
     run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame,
-    segments: pd.DataFrame | None, rule_base: RuleBase | None,
+    segments: pd.DataFrame | None, rule_base: RuleBase | None, cluster: Cluster | None,
 ) -> StageResult:  # fmt: skip
     """Train and gate both models; churn scores, recommendations and propensity for every customer."""
     as_of, settings, tables = stamp(run.as_of), run.settings, data.tables
     with tracking.start_run("models", nested=True):
-        trained = train_and_gate(tables, as_of=as_of, settings=settings)
+        trained = train_and_gate(tables, as_of=as_of, settings=settings, cluster=cluster)
         churn_model, churn_version = _churn_scorer(trained, portrait)
         conv_model, conv_version = usable(load_champion(CONVERSION_MODEL), portrait) or (
             None, "none (rules and popularity)")  # fmt: skip

@@ -29,7 +29,6 @@ from training.engine import (  # noqa: E402
     distribute,
     engine_session,
     train_booster,
-    training_on,
 )
 from training.models.churn import ChurnModel, churn_features  # noqa: E402
 from training.rules import mining as rl  # noqa: E402
@@ -242,8 +241,9 @@ def test_rules_stage_hook_gives_the_pandas_rules(tables, pandas_portrait, cluste
 def test_models_train_on_the_cluster_within_tolerance(churn_frames, cluster):
     train, test = churn_frames
     local = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
-    with training_on(cluster):
-        remote = ChurnModel(features=churn_features(train), num_boost_round=200).fit(train)
+    remote = ChurnModel(features=churn_features(train), num_boost_round=200).fit(
+        train, cluster=cluster
+    )
     assert 1 <= remote.best_iteration_ <= 200
     auc = {name: roc_auc_score(test["churned"], m.predict_proba(test))
            for name, m in (("local", local), ("dask", remote))}  # fmt: skip

@@ -147,13 +147,13 @@ class PerProductModel:
 
     def fit(
         self, train: pd.DataFrame, *, label: str = LABEL, weight: str | None = "weight",
-        fallback: ConversionModel | None = None,
+        fallback: ConversionModel | None = None, cluster: Any = None,
     ):  # fmt: skip
         """Fit the fallback pair model (or take `fallback`, one fitted on `train` with the same
         parameters) and one model per product with enough positives."""
         self.fallback_ = fallback or ConversionModel(params=self.params, seed=self.seed, **self.kw)
         if fallback is None:
-            self.fallback_.fit(train, label=label, weight=weight)
+            self.fallback_.fit(train, label=label, weight=weight, cluster=cluster)
         positives = train.groupby(PRODUCT_ID)[label].sum()
         self.models_ = {}
         for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products
@@ -162,7 +162,7 @@ class PerProductModel:
                 features=self.features, params=self.params, seed=self.seed, **self.kw
             )
             self.models_[product] = model.fit(
-                rows, label=label, weight=weight if weight in rows else None
+                rows, label=label, weight=weight if weight in rows else None, cluster=cluster
             )
         return self
 

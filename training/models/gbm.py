@@ -130,12 +130,13 @@ class CalibratedGBM:
 
     def fit(
         self, train: pd.DataFrame, *, label: str, weight: str | None = None,
-        data: FitData | None = None, callbacks: list | None = None,
+        data: FitData | None = None, callbacks: list | None = None, cluster: Any = None,
     ) -> CalibratedGBM:  # fmt: skip
         """Train on the non-calibration customers, early-stop and calibrate on the others.
 
         `data` (from `prepare` on the same frame) skips building the inputs again; `callbacks`
-        go to `lgb.train` (a tuning trial's pruner).
+        go to `lgb.train` (a tuning trial's pruner); with a Dask `cluster` (training.engine.Cluster)
+        large sets train on its workers. The cluster is an argument, never kept on the model.
         """
         if data is None:
             data = self.prepare(train, label=label, weight=weight)
@@ -148,7 +149,7 @@ class CalibratedGBM:
         self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
             params, data.fit, data.cal, rounds=self.num_boost_round,
             patience=self.early_stopping_rounds, datasets=data.datasets,
-            callbacks=callbacks,
+            callbacks=callbacks, cluster=cluster,
         )  # fmt: skip
         x_cal, y_cal, w_cal = data.cal
         margin = self.booster_.predict(x_cal, raw_score=True, num_iteration=self.best_iteration_,

@@ -58,8 +58,12 @@ def baseline_churn_metrics(baseline: RecencyBaseline, frame: pd.DataFrame) -> di
     return out
 
 
-def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True) -> Outcome:
-    """Tune, refit and evaluate the churn model and the recency baseline on the validation fold."""
+def train_churn(
+    data: TrainingSet, *, settings: ModelSettings, log: bool = True, cluster: Any = None
+) -> Outcome:
+    """Tune, refit and evaluate the churn model and the recency baseline on the validation fold.
+
+    `cluster` (training.engine.Cluster, None on pandas): where large training sets train."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
     sample = tuning_sample(data.train)
@@ -67,7 +71,7 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
 
     def fitted(params: dict[str, Any], callbacks: list | None = None) -> ChurnModel:
         model = ChurnModel(features=features, params=params, seed=settings.seed)
-        return model.fit(sample, data=shared, callbacks=callbacks)
+        return model.fit(sample, data=shared, callbacks=callbacks, cluster=cluster)
 
     result = tune(
         lambda p, cb: pr_auc(y, fitted(p, cb).predict_proba(data.valid)),
@@ -77,7 +81,7 @@ def train_churn(data: TrainingSet, *, settings: ModelSettings, log: bool = True)
         log_trials=log,
     )
     model = ChurnModel(features=features, params=result.best_params, seed=settings.seed)
-    model = model.fit(data.train, data=shared if sample is data.train else None)
+    model = model.fit(data.train, data=shared if sample is data.train else None, cluster=cluster)
     baseline = RecencyBaseline().fit(data.train)
     metrics = {
         "model": churn_metrics(y, model.predict_proba(data.valid)),
@@ -149,8 +153,12 @@ def best_baseline(metrics: dict[str, dict[str, float]], metric: str) -> str:
     return max(scores, key=scores.get)
 
 
-def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = True) -> Outcome:
-    """Tune the pair model, refit pair and per-product variants, keep the better, score baselines."""
+def train_conversion(
+    data: TrainingSet, *, settings: ModelSettings, log: bool = True, cluster: Any = None
+) -> Outcome:
+    """Tune the pair model, refit pair and per-product variants, keep the better, score baselines.
+
+    `cluster` (training.engine.Cluster, None on pandas): where large training sets train."""
     k, valid = settings.k, data.valid
     primary = f"map@{k}"
 
@@ -160,7 +168,7 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
 
     def fitted(params: dict[str, Any], callbacks: list | None = None) -> ConversionModel:
         model = ConversionModel(params=params, seed=settings.seed)
-        return model.fit(sample, data=shared, callbacks=callbacks)
+        return model.fit(sample, data=shared, callbacks=callbacks, cluster=cluster)
 
     result = tune(
         lambda p, cb: pair_ranking_metrics(valid, fitted(p, cb).predict_proba(valid), k=k)[primary],
@@ -171,9 +179,9 @@ def train_conversion(data: TrainingSet, *, settings: ModelSettings, log: bool = 
         defaults=CONVERSION_DEFAULTS,
     )
     pair = ConversionModel(params=result.best_params, seed=settings.seed)
-    pair = pair.fit(data.train, data=shared if sample is data.train else None)
+    pair = pair.fit(data.train, data=shared if sample is data.train else None, cluster=cluster)
     per_product = PerProductModel(params=result.best_params, seed=settings.seed)
-    per_product = per_product.fit(data.train, fallback=pair)
+    per_product = per_product.fit(data.train, fallback=pair, cluster=cluster)
     variants = {
         "pair": pair_ranking_metrics(valid, pair.predict_proba(valid), k=k),
         "per_product": pair_ranking_metrics(valid, per_product.predict_proba(valid), k=k),
