@@ -142,7 +142,8 @@ def top_k(
     key = owner[order] * (int(id_rank.max(initial=0)) + 1) + id_rank[order]
     _, first = np.unique(key, return_index=True)  # the best row of each (owner, product)
     best = order[np.sort(first)]
-    starts = np.r_[True, owner[best][1:] != owner[best][:-1]]
+    owners = owner[best]
+    starts = np.concatenate(([True], owners[1:] != owners[:-1]))
     at = np.arange(len(best))
     rank = at - np.maximum.accumulate(np.where(starts, at, 0))
     keep = rank < k
