@@ -59,10 +59,12 @@ def recommend_one(
     positions = np.array([index.customer_pos[customer_id]])
     views = Counter(session_products)
     viewed = np.array(list(views), dtype=object)
-    session = (np.array([index.position(p) for p in viewed], dtype=np.int64),
-               np.array(list(views.values()), dtype=float))  # fmt: skip
-    visit = visit_scores(index, int(positions[0]), session, model) if views else None
-    cands = gather(index, products, positions, k=k, session=session if views else None,
+    session = visit = None
+    if views:
+        session = (np.array([index.position(p) for p in viewed], dtype=np.int64),
+                   np.array(list(views.values()), dtype=float))  # fmt: skip
+        visit = visit_scores(index, int(positions[0]), session, model)
+    cands = gather(index, products, positions, k=k, session=session,
                    pair_score=None if visit is None else visit.score)  # fmt: skip
     codes = policy_codes(cands, index, products, customers, positions)
     chosen, ranks = choose(cands, codes, index, k=k)

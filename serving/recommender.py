@@ -115,10 +115,15 @@ def policy_codes(
     positions: np.ndarray,
 ) -> np.ndarray:
     """THE policy's exclusion code of every candidate (0: allowed)."""
-    who, what = positions[cands.owner], cands.product
+    what = cands.product
+    if len(positions) == 1:  # one customer (a request): its facts are scalars, broadcast
+        who, held = positions[0], index.held[positions[0]][what]
+    else:
+        who = positions[cands.owner]
+        held = index.held[who, what]
     return exclusion_codes(
         product_risk=products.risk[what], active=products.active[what],
-        qualified_only=products.qualified_only[what], held=index.held[who, what],
+        qualified_only=products.qualified_only[what], held=held,
         known=customers.known[who], assessed=customers.assessed[who],
         allowed_risk=customers.allowed_risk[who], qualified=customers.qualified[who],
         opted_out=customers.opted_out[who], personalised=PERSONALISED[cands.source],
@@ -137,7 +142,8 @@ def top_k(
     key = owner[order] * (int(id_rank.max(initial=0)) + 1) + id_rank[order]
     _, first = np.unique(key, return_index=True)  # the best row of each (owner, product)
     best = order[np.sort(first)]
-    starts = np.r_[True, owner[best][1:] != owner[best][:-1]]
+    owners = owner[best]
+    starts = np.concatenate(([True], owners[1:] != owners[:-1]))
     at = np.arange(len(best))
     rank = at - np.maximum.accumulate(np.where(starts, at, 0))
     keep = rank < k
