@@ -72,7 +72,7 @@ def lua_script(path: Path, customer_ids: list[str], key: str) -> Path:
 
 def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
     """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), url]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     raw = json.loads(done.stdout.strip().splitlines()[-1])
     return {
@@ -120,7 +120,7 @@ def worker_memory(process: subprocess.Popen) -> list[dict]:
 
 def reload_under_load(url: str, script: Path, admin_key: str, *, seconds: float) -> dict:
     """wrk at 50 concurrent for `seconds` while /admin/reload runs; non-2xx counted."""
-    load = subprocess.Popen(["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", str(script), url],
+    load = subprocess.Popen(["wrk", "-t1", "-c50", f"-d{int(seconds)}s", "-s", str(script), url],
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(2)
     started = time.perf_counter()
@@ -197,7 +197,7 @@ def main() -> int:
     parser.add_argument("--run", type=Path, help="existing run directory (with --tracking-uri)")
     parser.add_argument("--tracking-uri", help="MLflow store of --run")
     parser.add_argument("--customers", type=int, default=5000, help="demo run size (5000)")
-    parser.add_argument("--seconds", type=float, default=15, help="wrk seconds per level (15)")
+    parser.add_argument("--seconds", type=int, default=15, help="wrk seconds per level (15)")
     parser.add_argument("--settle", type=float, default=30, help="seconds after ready (30)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
