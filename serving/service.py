@@ -118,7 +118,7 @@ class Portrait:
         self.served = WorkerState(
             settings=self.settings, run_dir=self.run_dir, generations=Generations(
                 state_dir(os.environ)), worker=server_context.worker_index or 1,
-            workers=SERVICE_CONFIG["workers"], on_loaded=_start_warming,
+            workers=_configured_workers(), on_loaded=_start_warming,
         )  # fmt: skip
         self.holder = self.served.holder  # the pages read the state through it
         self.served.start()
@@ -236,6 +236,16 @@ def _warm(state: ServingState) -> None:
         log.info("explained %d pairs ahead of requests", state.warm())
     except Exception:  # noqa: BLE001 - warming is an optimisation; requests explain on demand
         log.exception("warming the reasons of %s failed", state.run_dir)
+
+
+def _configured_workers() -> int:
+    """How many workers BentoML runs for this service: SERVICE_CONFIG's, or what a BentoML
+    configuration file (or BENTOML_CONFIG_OPTIONS) set instead."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.resource import system_resources
+
+    workers = BentoMLContainer.config.services["portrait"].workers.get() or 1
+    return int(system_resources()["cpu"]) if workers == "cpu_count" else int(workers)
 
 
 def _tracking_uri(settings: Settings) -> str:
