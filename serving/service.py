@@ -1,13 +1,16 @@
 """The BentoML service: next best products, customer profile, audiences, reload, health.
 
 Start it with `portrait serve --run RUN_DIR` or `PORTRAIT_RUN_DIR=RUN_DIR bentoml serve
-serving.service:Portrait`. The run and the champion models load once, in the background, into
-one immutable state; /readyz answers 200 only once they are loaded. `POST /admin/reload` builds
-a new state and swaps it in only when it loaded and passed a smoke prediction.
+serving.service:Portrait`. Each worker loads the run and the champion models once, in the
+background, into one immutable state; /readyz answers 200 only once they are loaded. `POST
+/admin/reload` builds a new state and swaps it in only when it loaded and passed a smoke
+prediction, then every other worker does the same with the same run and model versions
+(serving/worker_state.py). POST /recommend is served by serving/api_app.py.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -234,6 +237,7 @@ def _warm(state: ServingState) -> None:
     """Warm `state`'s reasons; a failure here costs only speed, never an answer."""
     try:
         log.info("explained %d pairs ahead of requests", state.warm())
+        gc.freeze()  # the explained reasons live as long as the state (worker_state.freeze_heap)
     except Exception:  # noqa: BLE001 - warming is an optimisation; requests explain on demand
         log.exception("warming the reasons of %s failed", state.run_dir)
 
