@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ SERVICE_CONFIG: dict[str, Any] = {
 }
 
 
-RELOAD_WAIT_SECONDS = 40.0  # within BentoML's 60 s timeout, after this worker's own load
+# A reload answers within BentoML's 60 s timeout: after this worker's own load it waits for the
+# other workers only for what is left of this budget (they go on loading either way).
+RELOAD_BUDGET_SECONDS = 50.0
 
 
 def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> JSONResponse:
@@ -184,7 +187,7 @@ class Portrait:
     def reload(self, ctx: bentoml.Context, **fields: Any) -> ReloadResponse:
         """Load a verified run and the current champions on every worker; each worker swaps only
         once its copy loaded and predicted, so the old state answers until then."""
-        request = ReloadRequest.model_validate(fields)
+        started, request = time.monotonic(), ReloadRequest.model_validate(fields)
         try:
             run_dir = reload_target(run_dir=request.run_dir, run_id=request.run_id,
                                     roots=self.roots, served=self.served.run_dir)  # fmt: skip
@@ -195,7 +198,8 @@ class Portrait:
             ok, reason, generation = self.served.reload(run_dir)
         except ReloadBusy as exc:
             return error(409, str(exc), ctx=ctx)
-        workers = self.served.wait_for_workers(generation, seconds=RELOAD_WAIT_SECONDS) if ok else 0
+        left = RELOAD_BUDGET_SECONDS - (time.monotonic() - started)
+        workers = self.served.wait_for_workers(generation, seconds=max(left, 0.0)) if ok else 0
         if ok and workers < self.served.workers:
             reason += (
                 f"; {workers} of {self.served.workers} workers serve it, the others load it now"
