@@ -46,9 +46,11 @@ lint: install
 format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-# `bench` adds the optional `peers` group (pyspark, for Spark FPGrowth in benchmarks/peers.py; needs Java 17+).
+# `bench` adds the optional `peers` group (pyspark, for Spark FPGrowth in benchmarks/peers.py; needs Java 17+)
+# and Debian's wrk (the HTTP load generator of benchmarks/serve.py; apt-get needs root).
 bench: install
 	$(UV) sync --frozen --inexact --quiet --compile-bytecode --group peers
+	@command -v wrk >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
 	for b in benchmarks/[a-z]*.py; do $(BIN)/python -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:

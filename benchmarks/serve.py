@@ -72,7 +72,7 @@ def lua_script(path: Path, customer_ids: list[str], key: str) -> Path:
 
 def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
     """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), url]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     raw = json.loads(done.stdout.strip().splitlines()[-1])
     return {
@@ -87,10 +87,12 @@ def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
     }
 
 
-def start(command: list[str], log: Path, url: str, *, cwd: Path) -> subprocess.Popen:
+def start(
+    command: list[str], log: Path, url: str, *, cwd: Path, env: dict | None = None
+) -> subprocess.Popen:
     """Start a server in its own process group and wait until /readyz answers 200."""
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               start_new_session=True, cwd=cwd)  # fmt: skip
+                               start_new_session=True, cwd=cwd, env=env)  # fmt: skip
     try:
         wait_ready(url, process, timeout=900)
     except BaseException:
@@ -108,19 +110,37 @@ def stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def workers_of(process: subprocess.Popen) -> list[psutil.Process]:
+    """The BentoML worker processes under a `portrait serve`."""
+    children = psutil.Process(process.pid).children(recursive=True)
+    return [c for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline())]
+
+
 def worker_memory(process: subprocess.Popen) -> list[dict]:
     """RSS and USS (memory only that worker holds) of each BentoML worker, in MB."""
     out = []
-    for child in psutil.Process(process.pid).children(recursive=True):
-        if "_bentoml_impl.worker" in " ".join(child.cmdline()):
-            info = child.memory_full_info()
-            out.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20})
+    for child in workers_of(process):
+        info = child.memory_full_info()
+        out.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20})
     return out
+
+
+def wait_idle(process: subprocess.Popen, *, timeout: float) -> float:
+    """Wait until the workers are idle (each explains its likely answers' reasons after
+    loading, in the background); the seconds waited."""
+    started, workers = time.monotonic(), workers_of(process)
+    for worker in workers:
+        worker.cpu_percent()
+    while time.monotonic() - started < timeout:
+        time.sleep(3)
+        if sum(w.cpu_percent() for w in workers) < 10:
+            break
+    return time.monotonic() - started
 
 
 def reload_under_load(url: str, script: Path, admin_key: str, *, seconds: float) -> dict:
     """wrk at 50 concurrent for `seconds` while /admin/reload runs; non-2xx counted."""
-    load = subprocess.Popen(["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", str(script), url],
+    load = subprocess.Popen(["wrk", "-t1", "-c50", f"-d{int(seconds)}s", "-s", str(script), url],
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(2)
     started = time.perf_counter()
@@ -145,8 +165,12 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                   work / "floor.log", f"http://127.0.0.1:{floor_port}", cwd=ROOT)  # fmt: skip
     serve = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--keys",
              str(work / "keys.json"), "--set", f"tracking.tracking_uri={uri}"]  # fmt: skip
+    env = dict(os.environ)
+    if args.workers:  # BentoML's own override of the service's configuration
+        env["BENTOML_CONFIG_OPTIONS"] = f"services.portrait.workers={args.workers}"
     try:
-        service = start(serve, work / "service.log", f"http://127.0.0.1:{port}", cwd=work)
+        service = start(serve, work / "service.log", f"http://127.0.0.1:{port}", cwd=work,
+                        env=env)  # fmt: skip
         try:
             return run_levels(args, script, floor_port, port, keys, service)
         finally:
@@ -158,7 +182,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
 def run_levels(args, script, floor_port: int, port: int, keys: dict, service) -> dict:
     """Warm both, then floor and service in turns at each level, then the reload phase."""
     floor_url, url = f"http://127.0.0.1:{floor_port}", f"http://127.0.0.1:{port}"
-    time.sleep(args.settle)  # each worker explains its likely answers' reasons after loading
+    settled = wait_idle(service, timeout=args.settle)
     for target in (floor_url, url):
         wrk(target, script, connections=10, seconds=args.seconds)
     levels = []
@@ -168,7 +192,8 @@ def run_levels(args, script, floor_port: int, port: int, keys: dict, service) ->
         levels.append({"concurrency": c, "floor": floor, "service": ours,
                        "ratio": ours["rps"] / floor["rps"]})  # fmt: skip
     reload = reload_under_load(url, script, keys["admin"], seconds=args.seconds + 10)
-    return {"levels": levels, "reload": reload, "memory": worker_memory(service)}
+    return {"levels": levels, "reload": reload, "memory": worker_memory(service),
+            "workers": len(workers_of(service)), "settled_s": settled}  # fmt: skip
 
 
 def report(result: dict) -> None:
@@ -188,7 +213,8 @@ def report(result: dict) -> None:
           f"errors, p99 {r['p99_ms']:.0f} ms")  # fmt: skip
     for w in result["memory"]:
         print(f"worker {w['pid']}: RSS {w['rss_mb']:.0f} MB, USS {w['uss_mb']:.0f} MB")
-    print(f"load average (1, 5, 15 min) at the end: {result['load_avg']}")
+    print(f"{result['workers']} workers, idle {result['settled_s']:.0f} s after ready; "
+          f"load average (1, 5, 15 min) at the end: {result['load_avg']}")  # fmt: skip
 
 
 def main() -> int:
@@ -197,8 +223,14 @@ def main() -> int:
     parser.add_argument("--run", type=Path, help="existing run directory (with --tracking-uri)")
     parser.add_argument("--tracking-uri", help="MLflow store of --run")
     parser.add_argument("--customers", type=int, default=5000, help="demo run size (5000)")
-    parser.add_argument("--seconds", type=float, default=15, help="wrk seconds per level (15)")
-    parser.add_argument("--settle", type=float, default=30, help="seconds after ready (30)")
+    parser.add_argument("--seconds", type=int, default=15, help="wrk seconds per level (15)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=600,
+        help="at most this long for the workers to go idle after ready (600)",
+    )
+    parser.add_argument("--workers", type=int, help="override the service's worker count")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: `make bench` installs it (apt-get install wrk)")

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -230,7 +231,8 @@ def _csrf_ok(expected: str, headers: dict[str, str], body: bytes, media: str) ->
     return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def _headers(csp: str, template: str) -> list[tuple[bytes, bytes]]:
+@lru_cache(maxsize=64)
+def _headers(csp: str, template: str) -> tuple[tuple[bytes, bytes], ...]:
     headers = [
         (b"content-security-policy", csp.encode()),
         (b"x-frame-options", b"DENY"),
@@ -239,7 +241,7 @@ def _headers(csp: str, template: str) -> list[tuple[bytes, bytes]]:
     ]
     if not template.startswith("/ui/static"):
         headers.append((b"cache-control", b"no-store"))
-    return headers
+    return tuple(headers)
 
 
 def _header_map(scope: dict) -> dict[str, str]:

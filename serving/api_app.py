@@ -10,6 +10,7 @@ against `RecommendResponse`. Bad input is a 400 naming the fields, as BentoML's 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from serving.answers import UnknownCustomer, recommend_answer
 from serving.schemas import ErrorBody, RecommendRequest, RecommendResponse
 
 JSON = "application/json"
+log = logging.getLogger("portrait.service")
 
 
 def json_error(status: int, message: str, detail: Any = None) -> Response:
@@ -73,6 +75,11 @@ def create_api_app(current_service: Any = running_service) -> Starlette:
         service = current_service()
         if service is None:
             return json_error(503, "the service is starting")
-        return recommend_response(service, await request.body())
+        try:
+            return recommend_response(service, await request.body())
+        except Exception as exc:  # noqa: BLE001 - a JSON 500, logged without the input
+            log.error("/recommend failed: %s", type(exc).__name__)
+            log.debug("traceback", exc_info=True)
+            return json_error(500, "internal error; it was logged")
 
     return Starlette(routes=[Route("/recommend", recommend, methods=["POST"])])

@@ -59,9 +59,13 @@ def prometheus_counter() -> CountFn:
         "Products excluded from a recommendation by the policy, by reason",
         labelnames=["reason"],
     )
-    for reason in EXCLUSION_REASONS:
-        counter.labels(reason=reason)  # every reason shows in /metrics from the start, at 0
-    return lambda reason, n: counter.labels(reason=reason).inc(n)
+    # every reason shows in /metrics from the start, at 0; its series is looked up once
+    series = {reason: counter.labels(reason=reason) for reason in EXCLUSION_REASONS}
+
+    def count(reason: str, n: int) -> None:
+        (series.get(reason) or counter.labels(reason=reason)).inc(n)
+
+    return count
 
 
 class ExclusionAudit:

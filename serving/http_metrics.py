@@ -36,10 +36,20 @@ def _metrics() -> dict[str, Any]:
 
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request under its route template."""
+    counter, histogram = _series(route, method if method in METHODS else "other", status)
+    counter.inc()
+    histogram.observe(seconds)
+
+
+@lru_cache(maxsize=4096)
+def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
+    """The labelled series of one route, method and status (`labels()` costs a lock and a dict
+    build per call; routes are templates, so the combinations are few)."""
     metrics = _metrics()
-    shown = method if method in METHODS else "other"
-    metrics["requests"].labels(route=route, method=shown, status=str(status)).inc()
-    metrics["duration"].labels(route=route).observe(seconds)
+    return (
+        metrics["requests"].labels(route=route, method=method, status=str(status)),
+        metrics["duration"].labels(route=route),
+    )
 
 
 def count_log_failure(log: str) -> None:

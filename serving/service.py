@@ -1,17 +1,21 @@
 """The BentoML service: next best products, customer profile, audiences, reload, health.
 
 Start it with `portrait serve --run RUN_DIR` or `PORTRAIT_RUN_DIR=RUN_DIR bentoml serve
-serving.service:Portrait`. The run and the champion models load once, in the background, into
-one immutable state; /readyz answers 200 only once they are loaded. `POST /admin/reload` builds
-a new state and swaps it in only when it loaded and passed a smoke prediction.
+serving.service:Portrait`. Each worker loads the run and the champion models once, in the
+background, into one immutable state; /readyz answers 200 only once they are loaded. `POST
+/admin/reload` builds a new state and swaps it in only when it loaded and passed a smoke
+prediction, then every other worker does the same with the same run and model versions
+(serving/worker_state.py). POST /recommend is served by serving/api_app.py.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +81,9 @@ SERVICE_CONFIG: dict[str, Any] = {
 }
 
 
-RELOAD_WAIT_SECONDS = 40.0  # within BentoML's 60 s timeout, after this worker's own load
+# A reload answers within BentoML's 60 s timeout: after this worker's own load it waits for the
+# other workers only for what is left of this budget (they go on loading either way).
+RELOAD_BUDGET_SECONDS = 50.0
 
 
 def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> JSONResponse:
@@ -118,7 +124,7 @@ class Portrait:
         self.served = WorkerState(
             settings=self.settings, run_dir=self.run_dir, generations=Generations(
                 state_dir(os.environ)), worker=server_context.worker_index or 1,
-            workers=SERVICE_CONFIG["workers"], on_loaded=_start_warming,
+            workers=_configured_workers(), on_loaded=_start_warming,
         )  # fmt: skip
         self.holder = self.served.holder  # the pages read the state through it
         self.served.start()
@@ -181,7 +187,7 @@ class Portrait:
     def reload(self, ctx: bentoml.Context, **fields: Any) -> ReloadResponse:
         """Load a verified run and the current champions on every worker; each worker swaps only
         once its copy loaded and predicted, so the old state answers until then."""
-        request = ReloadRequest.model_validate(fields)
+        started, request = time.monotonic(), ReloadRequest.model_validate(fields)
         try:
             run_dir = reload_target(run_dir=request.run_dir, run_id=request.run_id,
                                     roots=self.roots, served=self.served.run_dir)  # fmt: skip
@@ -192,7 +198,8 @@ class Portrait:
             ok, reason, generation = self.served.reload(run_dir)
         except ReloadBusy as exc:
             return error(409, str(exc), ctx=ctx)
-        workers = self.served.wait_for_workers(generation, seconds=RELOAD_WAIT_SECONDS) if ok else 0
+        left = RELOAD_BUDGET_SECONDS - (time.monotonic() - started)
+        workers = self.served.wait_for_workers(generation, seconds=max(left, 0.0)) if ok else 0
         if ok and workers < self.served.workers:
             reason += (
                 f"; {workers} of {self.served.workers} workers serve it, the others load it now"
@@ -234,8 +241,19 @@ def _warm(state: ServingState) -> None:
     """Warm `state`'s reasons; a failure here costs only speed, never an answer."""
     try:
         log.info("explained %d pairs ahead of requests", state.warm())
+        gc.freeze()  # the explained reasons live as long as the state (worker_state.freeze_heap)
     except Exception:  # noqa: BLE001 - warming is an optimisation; requests explain on demand
         log.exception("warming the reasons of %s failed", state.run_dir)
+
+
+def _configured_workers() -> int:
+    """How many workers BentoML runs for this service: SERVICE_CONFIG's, or what a BentoML
+    configuration file (or BENTOML_CONFIG_OPTIONS) set instead."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.resource import system_resources
+
+    workers = BentoMLContainer.config.services["portrait"].workers.get() or 1
+    return int(system_resources()["cpu"]) if workers == "cpu_count" else int(workers)
 
 
 def _tracking_uri(settings: Settings) -> str:

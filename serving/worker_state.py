@@ -8,6 +8,7 @@ that fails (or fails its smoke prediction) leaves the old state serving, on ever
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -109,6 +110,7 @@ class WorkerState:
             log.debug("loading %s failed", run_dir, exc_info=True)
             return False, self.last_load
         self.holder.swap(state)
+        freeze_heap()
         self.run_dir = state.run_dir
         self.last_load = f"loaded run {state.run_dir.name} (models {state.model_version})"
         log.info("worker %d %s", self.worker, self.last_load)
@@ -117,5 +119,15 @@ class WorkerState:
         return True, self.last_load
 
     def _served(self, generation: int) -> None:
+        """Record (in this object and for the other workers) the generation served now."""
         self.generation = generation
         self.generations.report(self.worker, generation, self.current.model_version)
+
+
+def freeze_heap() -> None:
+    """Collect what the last state left, then keep what is alive now (the served state: ~400k
+    objects for a 5k-customer run) out of the cycle collector's sight: a full collection over
+    them took 0.3-0.8 s, a pause of every request in flight, every few thousand requests."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -202,3 +202,24 @@ def test_reload_keeps_serving_when_the_new_state_fails(server, customers, tmp_pa
     assert post(server, "/recommend", {"customer_id": cid}).status_code == 200
     good = post(server, "/admin/reload", {}, timeout=120).json()
     assert good["reloaded"] is True and good["model_version"].startswith("churn:v")
+
+
+def test_a_reload_reaches_every_worker(server, customers):
+    first = post(server, "/admin/reload", {}, timeout=120).json()
+    second = post(server, "/admin/reload", {}, timeout=120).json()
+    assert second["reloaded"] is True and second["generation"] == first["generation"] + 1
+    assert second["of_workers"] >= 2 and second["workers"] == second["of_workers"]
+    cid = served(customers, ~customers["marketing_opt_out"])
+    answers = [
+        post(server, "/recommend", {"customer_id": cid}) for _ in range(12)
+    ]  # new connections
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["model_version"] for a in answers} == {second["model_version"]}
+
+
+def test_a_page_session_holds_on_every_worker(server):
+    from tests.e2e.test_access import login
+
+    cookies = login(server, "staff").cookies
+    pages = [httpx.get(f"{server.url}/ui/", cookies=cookies) for _ in range(12)]  # new connections
+    assert {p.status_code for p in pages} == {200}
