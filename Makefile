@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 BIN := $(VENV)/bin
-DEMO_CUSTOMERS ?= 20000
+# The demo's size: every stage and both tuned models in under 2 minutes on 2 cores (README, Scale).
+DEMO_CUSTOMERS ?= 5000
+DEMO_TRIALS ?= 5
 DEMO_SEED ?= 7
 DEMO_AS_OF ?= 2025-11-01
 
@@ -22,7 +24,7 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(VENV)/bin/uv)
 
 demo: install
 	$(BIN)/portrait demo-data demo/data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
-	$(BIN)/portrait run --data demo/data --as-of $(DEMO_AS_OF) --out demo/run
+	$(BIN)/portrait run --data demo/data --as-of $(DEMO_AS_OF) --out demo/run --set models.n_trials=$(DEMO_TRIALS)
 	@rm -f demo/keys.json demo/key-*
 	@umask 077; for role in app staff marketer admin; do \
 		$(BIN)/portrait keys add demo-$$role --role $$role --keys demo/keys.json | tail -1 > demo/key-$$role; done

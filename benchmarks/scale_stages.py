@@ -161,9 +161,6 @@ def run_dask(data: Path, stages: StageLog, *, workers: int, memory_limit: str) -
     from distributed import Client, LocalCluster, wait
 
     from features import distributed as fd
-    from features.labels import build_churn_labels
-    from portrait.settings import RuleSettings, SegmentSettings
-    from training import distributed as td
     from training.engine import QUIET_LOGGERS
 
     for name in QUIET_LOGGERS:
@@ -182,51 +179,64 @@ def run_dask(data: Path, stages: StageLog, *, workers: int, memory_limit: str) -
             return persisted, n
 
         tables, n = timed(stages, "validate", read)
-
-        def features(as_of):
-            portrait = fd.build_features_distributed(
-                tables, as_of=as_of, npartitions=n, aligned=True
-            )
-            portrait = client.persist(portrait)
-            wait(portrait)
-            return portrait
-
-        portrait = timed(stages, "features", features, AS_OF)
-
-        def segments():
-            model = td.fit_segments_distributed(
-                portrait, SegmentSettings(n_reseeds=1), fit_rows=100_000
-            )
-            out = client.persist(td.assign_segments_distributed(model, portrait))
-            wait(out)
-            return out
-
-        timed(stages, "segments", segments)
-
-        def rules():
-            s, txns = RuleSettings(), tables["transactions"]
-            holding = td.holding_baskets_distributed(txns, as_of=AS_OF)
-            transition = td.transition_baskets_distributed(txns, as_of=AS_OF, settings=s)
-            return [td.mine_rules_distributed(client.persist(b), settings=s, kind=k)
-                    for k, b in (("holding", holding), ("transition", transition))]  # fmt: skip
-
-        timed(stages, "rules", rules)
-
-        def churn():
-            train_at = AS_OF - pd.Timedelta(days=60)
-            train = features(train_at)
-            labels = fd.map_customer_partitions(
-                build_churn_labels, tables, names=("customers", "events", "transactions"),
-                as_of=train_at,
-            )  # fmt: skip
-            joined = train.merge(labels, on=CUSTOMER_ID)
-            numeric = [c for c, t in joined.dtypes.items() if t.kind in "fiub" and c != "churned"]
-            return td.fit_classifier_distributed(
-                joined[numeric], joined["churned"], params=TREES, client=client
-            )
-
-        timed(stages, "churn", churn)
+        _dask_stages(client, tables, n, stages)
     return stages
+
+
+def _dask_features(client, tables: dict, n: int, as_of: pd.Timestamp):
+    """The portrait at `as_of` built per customer partition and persisted on the workers."""
+    from distributed import wait
+
+    from features import distributed as fd
+
+    portrait = client.persist(
+        fd.build_features_distributed(tables, as_of=as_of, npartitions=n, aligned=True)
+    )
+    wait(portrait)
+    return portrait
+
+
+def _dask_stages(client, tables: dict, n: int, stages: StageLog) -> None:
+    """Features, segments, rules and one churn LightGBM on the persisted tables."""
+    from distributed import wait
+
+    from features import distributed as fd
+    from features.labels import build_churn_labels
+    from portrait.settings import RuleSettings, SegmentSettings
+    from training import distributed as td
+
+    portrait = timed(stages, "features", _dask_features, client, tables, n, AS_OF)
+
+    def segments():
+        model = td.fit_segments_distributed(
+            portrait, SegmentSettings(n_reseeds=1), fit_rows=100_000
+        )
+        out = client.persist(td.assign_segments_distributed(model, portrait))
+        wait(out)
+        return out
+
+    def rules():
+        s, txns = RuleSettings(), tables["transactions"]
+        holding = td.holding_baskets_distributed(txns, as_of=AS_OF)
+        transition = td.transition_baskets_distributed(txns, as_of=AS_OF, settings=s)
+        return [td.mine_rules_distributed(client.persist(b), settings=s, kind=k)
+                for k, b in (("holding", holding), ("transition", transition))]  # fmt: skip
+
+    def churn():
+        train_at = AS_OF - pd.Timedelta(days=60)
+        train = _dask_features(client, tables, n, train_at)
+        labels = fd.map_customer_partitions(
+            build_churn_labels, tables, names=("customers", "events", "transactions"),
+            as_of=train_at,
+        )  # fmt: skip
+        joined = train.merge(labels, on=CUSTOMER_ID)
+        numeric = [c for c, t in joined.dtypes.items() if t.kind in "fiub" and c != "churned"]
+        return td.fit_classifier_distributed(
+            joined[numeric], joined["churned"], params=TREES, client=client
+        )
+
+    for name, stage in (("segments", segments), ("rules", rules), ("churn", churn)):
+        timed(stages, name, stage)
 
 
 def child(args: argparse.Namespace) -> None:

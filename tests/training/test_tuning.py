@@ -64,9 +64,21 @@ def test_hopeless_trials_are_pruned_and_the_best_is_a_finished_trial():
                                                              callbacks=callbacks)  # fmt: skip
         return -model.validation_logloss_
 
-    result = tune(objective, n_trials=10, seed=1, name="t", log_trials=False)
+    result = tune(objective, n_trials=10, seed=1, name="t", log_trials=False, prune=True)
     assert len(calls) == 10 and len(result.trials) < 10  # pruned trials are not reported as scored
     assert result.best_score == max(score for _, score in result.trials)
+
+
+def test_no_trial_is_pruned_by_default():
+    frame = _frame()
+    data = CalibratedGBM(features=["a", "b", "c"]).prepare(frame, label="y")
+
+    def objective(params, callbacks):
+        assert callbacks == []
+        model = CalibratedGBM(features=["a", "b", "c"], params=params, num_boost_round=50)
+        return -model.fit(frame, label="y", data=data).validation_logloss_
+
+    assert len(tune(objective, n_trials=3, seed=1, name="t", log_trials=False).trials) == 3
 
 
 def test_pruning_callback_raises_when_the_pruner_says_so():
