@@ -48,7 +48,8 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     from features.portrait import build_features
     from features.validate import load_dataset
     from portrait.settings import ModelSettings, TimeSettings
-    from training.models.datasets import churn_training_set, history
+    from training.models.cutoffs import history
+    from training.models.datasets import churn_training_set
     from training.models.metrics import roc_auc
     from training.models.modelling import train_churn
 

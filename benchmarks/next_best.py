@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
-from training.models.datasets import conversion_training_set, history  # noqa: E402
+from training.models.cutoffs import history  # noqa: E402
+from training.models.datasets import conversion_training_set  # noqa: E402
 from training.models.modelling import train_conversion  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "next_best.json"

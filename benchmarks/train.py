@@ -38,14 +38,8 @@ from serving.recommend_all import score_every_customer  # noqa: E402
 from serving.recommend_index import customer_facts, product_facts  # noqa: E402
 from serving.recommend_one import recommend_one  # noqa: E402
 from training.models.churn import score_churn  # noqa: E402
-from training.models.datasets import (  # noqa: E402
-    churn_training_set,
-    conversion_training_set,
-    history,
-    model_cutoffs,
-    portraits_at,
-    stamp,
-)
+from training.models.cutoffs import history, model_cutoffs, stamp  # noqa: E402
+from training.models.datasets import churn_training_set, conversion_training_set, portraits_at  # noqa: E402
 from training.models.modelling import train_churn, train_conversion  # noqa: E402
 
 MEMORY_CAP_GB = 12  # the machine is shared: a run that passes this stops itself

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID, TS
-from features.timeline import before, customer_codes
+from features.timeline import before, between, customer_codes
 
 HISTORY_FEATURES = (
     "views_90d", "views_365d", "view_share", "category_view_share",
@@ -71,3 +71,28 @@ def product_history(
     out["bought_before"] = _grid(bc, bp, shape, np.ones(len(bc), bool))
     out["category_buy_share"] = _shares(out["bought_before"], groups)[1]
     return out
+
+
+def recent_views(events: pd.DataFrame, *, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Per (customer, product): product views in the 7 and 30 days before `cutoff`."""
+    recent = between(events, cutoff - pd.Timedelta(days=30), cutoff)
+    recent = recent.loc[
+        recent[PRODUCT_ID].notna() & recent["event"].astype(str).str.contains("view")
+    ]
+    return session_views(recent, cutoff=cutoff)
+
+
+def session_views(events: pd.DataFrame, *, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Product views per (customer, product) in the last 7 and 30 days of events before `cutoff`."""
+    seen = before(events, cutoff)
+    seen = seen.loc[seen[PRODUCT_ID].notna()]
+    age = (cutoff - seen[TS]) / pd.Timedelta(days=1)
+    frame = pd.DataFrame(
+        {
+            CUSTOMER_ID: seen[CUSTOMER_ID].astype(str).to_numpy(),
+            PRODUCT_ID: seen[PRODUCT_ID].astype(str).to_numpy(),
+            "views_7d": (age <= 7).to_numpy(dtype=float),
+            "views_30d": (age <= 30).to_numpy(dtype=float),
+        }
+    )
+    return frame.groupby([CUSTOMER_ID, PRODUCT_ID], as_index=False).sum()

@@ -22,12 +22,12 @@ from features.candidates import (
     item_item_weights,
     keep_candidates,
 )
-from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID, TS
+from features.contract import CUSTOMER_ID, PRODUCT_ID, SEGMENT_ID
 from features.holdings import build_holdings
-from features.pair_history import HISTORY_FEATURES, product_history
+from features.pair_history import HISTORY_FEATURES, product_history, recent_views
 from features.pair_matrices import best_rule, group_share, holding_matrix, rule_matrices
 from features.portrait import EXTRA_PREFIX
-from features.timeline import before, between
+from features.timeline import between
 
 CUSTOMER_FEATURES = (
     "age", "income_band", "risk_level", "risk_assessed", "kyc_verified", "tenure_days",
@@ -89,18 +89,7 @@ def build_pair_context(
 ) -> PairContext:
     """Everything product-side a pair needs, from rows strictly before `cutoff`."""
     cat = tables["products"]
-    active = cat.loc[cat["is_active"].astype(bool)].sort_values(PRODUCT_ID)
-    products = pd.DataFrame(
-        {
-            "product_code": active[PRODUCT_ID].astype(str).to_numpy(),
-            "category_code": active["category"].astype(str).to_numpy(),
-            "category": active["category"].astype(str).to_numpy(),
-            "product_risk": active["risk_level"].astype(float).to_numpy(),
-            "log_min_amount": np.log1p(active["min_amount"].astype(float).to_numpy()),
-            "qualified_only": active["qualified_only"].astype(float).to_numpy(),
-        },
-        index=pd.Index(active[PRODUCT_ID].astype(str), name=PRODUCT_ID),
-    )
+    products = _active_products(cat)
     all_ids = pd.Index(cat[PRODUCT_ID].astype(str).sort_values())
     customers = pd.Index(portrait[CUSTOMER_ID].astype(str))
     txns = tables["transactions"]
@@ -118,17 +107,7 @@ def build_pair_context(
         "transition",
     )
     stats = {k: v[:, all_ids.get_indexer(products.index)] for k, v in stats.items()}
-    product_stats = pd.DataFrame(
-        {
-            "popularity": pd.Series(
-                np.asarray(hold_now.mean(axis=0), dtype=np.float32).ravel(), index=all_ids
-            ),
-            "recent_buy_share": buys[PRODUCT_ID].value_counts(normalize=True).reindex(all_ids),
-            "decayed_popularity": decayed_popularity(
-                txns.loc[txns["type"].eq("buy") & txns[PRODUCT_ID].notna()], all_ids, cutoff=cutoff
-            ),
-        }
-    ).fillna(0.0)
+    product_stats = _product_stats(hold_now, buys, txns, all_ids, cutoff=cutoff)
     active_at = all_ids.get_indexer(products.index)
     generators = {
         "ease_score": ease_weights(hold_now)[:, active_at],
@@ -139,7 +118,7 @@ def build_pair_context(
     if segments is not None and len(segments):
         seg_of = segments.set_index(segments[CUSTOMER_ID].astype(str))[SEGMENT_ID].astype(str)
         seg_pop = group_share(hold_now, seg_of.reindex(customers).fillna("?").to_numpy(), all_ids)
-    views = _product_views(tables["events"], cutoff=cutoff)
+    views = recent_views(tables["events"], cutoff=cutoff)
     own = product_history(tables, customers, products, cutoff=cutoff)
     return PairContext(
         pd.Timestamp(cutoff), products, held.set_index(CUSTOMER_ID), stats, product_stats,
@@ -147,29 +126,36 @@ def build_pair_context(
     )  # fmt: skip
 
 
-def _product_views(events: pd.DataFrame, *, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Per (customer, product): product views in the 7 and 30 days before `cutoff`."""
-    recent = between(events, cutoff - pd.Timedelta(days=30), cutoff)
-    recent = recent.loc[
-        recent[PRODUCT_ID].notna() & recent["event"].astype(str).str.contains("view")
-    ]
-    return session_views(recent, cutoff=cutoff)
-
-
-def session_views(events: pd.DataFrame, *, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Product views per (customer, product) in the last 7 and 30 days of events before `cutoff`."""
-    seen = before(events, cutoff)
-    seen = seen.loc[seen[PRODUCT_ID].notna()]
-    age = (cutoff - seen[TS]) / pd.Timedelta(days=1)
-    frame = pd.DataFrame(
+def _active_products(catalogue: pd.DataFrame) -> pd.DataFrame:
+    """The active products' pair columns, by product_id (sorted)."""
+    active = catalogue.loc[catalogue["is_active"].astype(bool)].sort_values(PRODUCT_ID)
+    return pd.DataFrame(
         {
-            CUSTOMER_ID: seen[CUSTOMER_ID].astype(str).to_numpy(),
-            PRODUCT_ID: seen[PRODUCT_ID].astype(str).to_numpy(),
-            "views_7d": (age <= 7).to_numpy(dtype=float),
-            "views_30d": (age <= 30).to_numpy(dtype=float),
-        }
+            "product_code": active[PRODUCT_ID].astype(str).to_numpy(),
+            "category_code": active["category"].astype(str).to_numpy(),
+            "category": active["category"].astype(str).to_numpy(),
+            "product_risk": active["risk_level"].astype(float).to_numpy(),
+            "log_min_amount": np.log1p(active["min_amount"].astype(float).to_numpy()),
+            "qualified_only": active["qualified_only"].astype(float).to_numpy(),
+        },
+        index=pd.Index(active[PRODUCT_ID].astype(str), name=PRODUCT_ID),
     )
-    return frame.groupby([CUSTOMER_ID, PRODUCT_ID], as_index=False).sum()
+
+
+def _product_stats(
+    hold_now, buys: pd.DataFrame, txns: pd.DataFrame, all_ids: pd.Index, *, cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """Per product: share of customers holding it, share of the window's buys, decayed popularity."""
+    bought = txns.loc[txns["type"].eq("buy") & txns[PRODUCT_ID].notna()]
+    return pd.DataFrame(
+        {
+            "popularity": pd.Series(
+                np.asarray(hold_now.mean(axis=0), dtype=np.float32).ravel(), index=all_ids
+            ),
+            "recent_buy_share": buys[PRODUCT_ID].value_counts(normalize=True).reindex(all_ids),
+            "decayed_popularity": decayed_popularity(bought, all_ids, cutoff=cutoff),
+        }
+    ).fillna(0.0)
 
 
 def _rows(indexed: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:

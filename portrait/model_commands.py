@@ -13,7 +13,8 @@ from portrait.stages.models import NEGATIVE_RATE, train_and_gate
 from training import tracking
 from training.models.baselines import RecencyBaseline, product_baselines
 from training.models.churn import LABEL as CHURN_LABEL
-from training.models.datasets import churn_training_set, conversion_training_set, stamp
+from training.models.cutoffs import stamp
+from training.models.datasets import churn_training_set, conversion_training_set
 from training.models.metrics import churn_metrics
 from training.models.modelling import baseline_churn_metrics, pair_ranking_metrics
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, require_champion

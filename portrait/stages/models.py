@@ -29,15 +29,12 @@ from training import tracking
 from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.churn import score_churn
+from training.models.cutoffs import history, history_start, model_cutoffs, stamp
 from training.models.datasets import (
     BLOCK_CUSTOMERS,
     churn_training_set,
     conversion_training_set,
-    history,
-    history_start,
-    model_cutoffs,
     portraits_at,
-    stamp,
 )
 from training.models.fallback import fallback_files, fallback_ranker, usable
 from training.models.metrics import pr_auc

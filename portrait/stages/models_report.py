@@ -12,7 +12,7 @@ from portrait.report import Section
 from portrait.stages.status import StageStatus, ran, reduced, skipped
 from training import tracking
 from training.figures import figure
-from training.models.datasets import ModelCutoffs
+from training.models.cutoffs import ModelCutoffs
 from training.models.metrics import calibration_table, lift_table
 from training.models.modelling import Outcome
 from training.registry import GateDecision

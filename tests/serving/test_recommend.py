@@ -25,7 +25,8 @@ from serving.recommend_one import FILL_REASON, newcomer_one, recommend_one
 from serving.recommender import OPT_OUT_REASON, top_k
 from tests.conftest import make_tables
 from training.models.conversion import ConversionModel
-from training.models.datasets import conversion_training_set, history
+from training.models.cutoffs import history
+from training.models.datasets import conversion_training_set
 
 AS_OF = pd.Timestamp("2025-02-01").as_unit("ns")
 

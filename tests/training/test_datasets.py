@@ -11,13 +11,12 @@ from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import EngagementSettings, TimeSettings
 from tests.conftest import make_tables
+from training.models.cutoffs import history, model_cutoffs
 from training.models.datasets import (
     campaign_pairs,
     churn_training_set,
     conversion_training_set,
-    history,
     label_pairs,
-    model_cutoffs,
     sample_customers,
     subsample_negatives,
 )

@@ -8,13 +8,8 @@ import pytest
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from portrait.settings import ModelSettings, TimeSettings
 from training.models.churn import phrase
-from training.models.datasets import (
-    churn_training_set,
-    conversion_training_set,
-    history,
-    model_cutoffs,
-    portraits_at,
-)
+from training.models.cutoffs import history, model_cutoffs
+from training.models.datasets import churn_training_set, conversion_training_set, portraits_at
 from training.models.modelling import train_churn, train_conversion
 
 SETTINGS = ModelSettings(n_trials=2, seed=7, k=5)

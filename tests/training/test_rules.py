@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
+from features.quality import ValidatedData
 from portrait.settings import RuleSettings, Settings, TrackingSettings
-from portrait.stages.result import write_files
+from portrait.stages.result import RunInputs, write_files
 from portrait.stages.rules import rules_stage
-from training import tracking
 from training.rules.base import (
     build_rule_base,
     candidates_from_rules,
@@ -431,13 +430,11 @@ def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) 
         columns={"persona": "segment_id"}
     )
     settings = Settings(tracking=TrackingSettings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"))
-    ctx = SimpleNamespace(
-        tables=demo.tables, as_of=as_of, out_dir=tmp_path, settings=settings,
-        results={"segments": segments}, metrics={}, sections=[],
-    )  # fmt: skip
-    tracking.configure(settings.tracking)
-    with tracking.start_run("rules test"):
-        rules_stage(ctx)
+    run = RunInputs(tmp_path, as_of, tmp_path, settings)
+    data = ValidatedData(demo.tables, {}, {})
+    result = rules_stage(run, data=data, portrait=pd.DataFrame(), cluster=None,
+                         segments=segments, segment_model=None)  # fmt: skip
+    write_files(tmp_path, result.files)
     written = pd.read_parquet(tmp_path / "rules.parquet")
     for column in (
         "antecedents",
@@ -457,12 +454,12 @@ def test_rules_stage_writes_rule_base_parquet_report_and_mlflow(bank, tmp_path) 
         (written["support"] * written["n_baskets"]).to_numpy()
     )
     base = load_rule_base(tmp_path / "rule_base")
-    assert base.version == ctx.results["rule_base"].version
-    assert (
-        ctx.metrics["rules"]["transition_rules"] > 0 and ctx.metrics["rules"]["segment_rules"] > 0
-    )
+    assert base.version == result.gives["rule_base"].version
+    assert result.metrics["transition_rules"] > 0 and result.metrics["segment_rules"] > 0
+    assert result.artifacts == {"rule_base": "rule_base"}
+    assert result.params["rules.version"] == base.version
     assert set(written["segment_id"].dropna()) <= set(segments["segment_id"])
-    html = "".join(ctx.sections[0].parts)
+    html = "".join(result.sections[0].parts)
     assert "Top 20 transition rules" in html and "by lift_lower" in html
 
 

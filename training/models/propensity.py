@@ -25,7 +25,7 @@ from features.pairs import build_pair_context, build_pairs
 from features.policy import apply_policy, customer_policy
 from portrait.settings import Settings
 from training.models.conversion import LABEL, MIN_PRODUCT_POSITIVES
-from training.models.datasets import history
+from training.models.cutoffs import history
 from training.models.metrics import roc_auc
 
 TOP_SHARE = 0.2
