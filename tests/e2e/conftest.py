@@ -102,6 +102,15 @@ class Server:
         return self.headers(ROUTE_ROLE.get(path, "pages"))
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started in its own process group: TERM, then KILL after 20 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def make_keys(path: Path) -> dict[str, str]:
     """A key file with one key per role and a page key (staff, marketer, admin)."""
     from serving.keys import add_key
@@ -141,9 +150,5 @@ def serve_demo_run(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) 
         wait_ready(url, process)
         yield Server(url, demo_run, audit, keys, keys_file)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop(process)
         log.close()

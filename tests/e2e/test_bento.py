@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import signal
 import subprocess
 import sys
 import tarfile
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import free_port, make_keys, wait_ready
+from tests.e2e.conftest import free_port, make_keys, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("portrait", "features", "training", "serving", "experiments")
@@ -85,11 +84,7 @@ def bento_server(bento, demo_run, tmp_path_factory):
         log.flush()
         raise RuntimeError(f"{exc}:\n{(work / 'bento.log').read_text()[-3000:]}") from exc
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop(process)
         log.close()
 
 
