@@ -32,12 +32,11 @@ class Command:
         """Call the handler with the parsed arguments it names."""
         module, _, name = self.handler.partition(":")
         handler = getattr(importlib.import_module(module), name)
+        names = inspect.signature(handler).parameters
         values: dict[str, Any] = vars(args) | {"overrides": args.set or []}
-        if "settings" in inspect.signature(handler).parameters:
+        if "settings" in names:
             values["settings"] = a.settings_from(args)
-        return handler(
-            **{p: values[p] for p in inspect.signature(handler).parameters if p in values}
-        )
+        return handler(**{p: values[p] for p in names if p in values})
 
 
 COMMANDS: dict[str, Command] = {
