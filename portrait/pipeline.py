@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.quality import ValidatedData
+from features.quality import ValidatedData, write_quality
 from portrait.errors import ContractError, NotEnoughData, PortraitError
 from portrait.report import Section, write_report
 from portrait.settings import Settings
@@ -243,8 +243,6 @@ def _log_run(outputs: RunOutputs, record: RunRecord, report: Path, quality: Path
 
 
 def _write_outputs(inputs: RunInputs, outputs: RunOutputs, record: RunRecord) -> tuple[Path, Path]:
-    from features.quality import write_quality
-
     quality = inputs.out_dir / "quality.json"
     write_quality(outputs.data, quality, extra={
         "as_of": str(inputs.as_of.date()), "data_dir": str(inputs.data_dir.resolve()),
