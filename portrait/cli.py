@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from portrait import arguments as a
+# OpenMP threads (LightGBM's) sleep at a barrier instead of spinning: on a machine whose cores
+# other work shares, spinning threads made a 2-thread LightGBM fit 4x slower than one thread
+# (benchmarks/threads.py); idle, sleeping costs nothing measurable. Read before LightGBM loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from portrait import arguments as a  # noqa: E402
 from portrait.errors import PortraitError
 
 

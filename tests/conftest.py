@@ -3,12 +3,18 @@ one demo-bank run and one real `portrait serve` per session for the e2e and UI t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 
-import pandas as pd
-import pytest
+# As the CLI does (portrait/cli.py): LightGBM's OpenMP threads sleep at barriers, not spin;
+# set before anything loads LightGBM.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from tests.e2e.conftest import DemoRun, Server, build_demo_run, serve_demo_run
+from collections.abc import Iterator  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.e2e.conftest import DemoRun, Server, build_demo_run, serve_demo_run  # noqa: E402
 
 T = pd.Timestamp
 

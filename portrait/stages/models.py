@@ -24,7 +24,7 @@ from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
 from serving.index_files import index_files, scorer_name
 from serving.recommend_all import score_every_customer
-from serving.recommend_index import CandidateIndex
+from serving.recommend_index import CandidateIndex, scored_pairs
 from training import tracking
 from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
@@ -45,7 +45,12 @@ from training.models.modelling import (
     train_churn,
     train_conversion,
 )
-from training.models.propensity import AsOfInputs, as_of_inputs, score_propensity
+from training.models.propensity import (
+    AsOfInputs,
+    allowed_propensity,
+    as_of_inputs,
+    score_propensity,
+)
 from training.models.truth import truth_metrics
 from training.registry import (
     CHURN_MODEL,
@@ -199,7 +204,7 @@ def models_stage(
                                             settings=settings, segments=segments,
                                             rule_base=rule_base)  # fmt: skip
         truth = _truth(run, tables, portrait, trained, churn_model, conv_model, as_of=as_of)
-        propensity, prop_status = _propensity(portrait, tables, conv_model, trained, inputs)
+        propensity, prop_status = _propensity(portrait, tables, conv_model, trained, inputs, index)
     champions = {
         CHURN_MODEL: {"version": churn_version, "gate": _gate(trained, "churn")},
         CONVERSION_MODEL: {"version": conv_version, "gate": _gate(trained, "conversion")},
@@ -222,19 +227,21 @@ def models_stage(
 
 def _propensity(
     portrait: pd.DataFrame, tables: dict[str, pd.DataFrame], conv_model: Any,
-    trained: TrainedModels, inputs: AsOfInputs,
+    trained: TrainedModels, inputs: AsOfInputs, index: CandidateIndex,
 ) -> tuple[pd.DataFrame | None, StageStatus]:  # fmt: skip
-    """Calibrated purchase probability of every allowed pair (champion, else this run's model)."""
+    """Calibrated purchase probability of every allowed pair (champion, else this run's model).
+
+    The champion scored every pair for the candidate index already: those scores are used."""
     model = conv_model or (trained.conversion and trained.conversion.model)
     if model is None:
         return None, skipped("no conversion model: no propensity per product")
     held = inputs.holdings[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
-    frame = score_propensity(model, portrait, inputs.context, block=BLOCK_CUSTOMERS,
-                             policy_customers=inputs.policy, products=tables["products"],
-                             holdings=held)  # fmt: skip
-    return frame, ran() if conv_model is not None else reduced(
-        "propensity from this run's conversion model, which is not champion"
-    )
+    policy = {"policy_customers": inputs.policy, "products": tables["products"], "holdings": held}
+    if conv_model is not None:
+        frame = allowed_propensity(scored_pairs(index, block=BLOCK_CUSTOMERS), **policy)
+        return frame, ran()
+    frame = score_propensity(model, portrait, inputs.context, block=BLOCK_CUSTOMERS, **policy)
+    return frame, reduced("propensity from this run's conversion model, which is not champion")
 
 
 def _gate(trained: TrainedModels, name: str) -> str:

@@ -106,3 +106,32 @@ def test_same_seed_gives_identical_metrics(data, churn, conversion):
     assert again.tuning.best_params == churn.tuning.best_params
     conv_again = train_conversion(data[1], settings=SETTINGS, log=False)
     assert conv_again.metrics == conversion.metrics
+
+
+def test_training_threads_never_change_the_model(data, monkeypatch):
+    """A fit on every core gives the same trees as on one (deterministic, row-wise histograms)."""
+    from training.models import gbm
+    from training.models.churn import ChurnModel, churn_features
+
+    train = data[0].train
+    features = churn_features(train)
+    scores = []
+    for threshold in (10**9, 1):  # one thread, then every core for this set
+        monkeypatch.setattr(gbm, "PARALLEL_TRAIN_ROWS", threshold)
+        model = ChurnModel(features=features, seed=7).fit(train)
+        scores.append(model.predict_margin(data[0].valid))
+    assert gbm.train_threads(len(train)) == 0
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_tuning_scores_buyers_only_with_the_whole_folds_map(conversion):
+    """Trials read only the buyers' pairs: MAP@k over them equals MAP@k over the whole fold."""
+    from training.models.modelling import buyers, pair_ranking_metrics
+
+    valid = conversion.valid
+    judged = buyers(valid)
+    assert 0 < len(judged) < len(valid)
+    assert judged.groupby("customer_id")["converted"].max().eq(1).all()
+    whole = pair_ranking_metrics(valid, conversion.model.predict_proba(valid), k=5)["map@5"]
+    part = pair_ranking_metrics(judged, conversion.model.predict_proba(judged), k=5)["map@5"]
+    assert part == pytest.approx(whole, abs=1e-12)

@@ -37,6 +37,17 @@ PARALLEL_ROWS = (
 DEFAULT_PARAMS = {"learning_rate": 0.05, "num_leaves": 15, "max_depth": 5, "min_child_samples": 40}
 
 
+# Training sets this size and larger train on every core. LightGBM with `deterministic` and
+# `force_row_wise` gives the same trees on any number of threads (tests/training/test_models.py
+# checks it), so the threads never change a model; below this size starting them costs more.
+PARALLEL_TRAIN_ROWS = 50_000
+
+
+def train_threads(rows: int) -> int:
+    """LightGBM threads for training on `rows` rows: every core for a large set, else one."""
+    return 0 if rows >= PARALLEL_TRAIN_ROWS else 1
+
+
 def predict_threads(rows: int) -> int:
     """LightGBM threads for predicting `rows` rows: every core for a batch, one for a request.
 
@@ -146,6 +157,8 @@ class CalibratedGBM:
         from training.engine import train_booster  # lgb.train here, lightgbm.dask in a dask run
 
         params = {**BASE_PARAMS, **self.params, "seed": self.seed}
+        if cluster is None:
+            params["num_threads"] = train_threads(len(data.fit[0]))
         self.booster_, self.best_iteration_, self.validation_logloss_ = train_booster(
             params, data.fit, data.cal, rounds=self.num_boost_round,
             patience=self.early_stopping_rounds, datasets=data.datasets,

@@ -66,7 +66,7 @@ def train_churn(
     `cluster` (training.engine.Cluster, None on pandas): where large training sets train."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
-    sample = tuning_sample(data.train)
+    sample, judged = tuning_sample(data.train), tuning_sample(data.valid)
     shared = ChurnModel(features=features).prepare(sample, label=CHURN_LABEL)
 
     def fitted(params: dict[str, Any], callbacks: list | None = None) -> ChurnModel:
@@ -74,7 +74,7 @@ def train_churn(
         return model.fit(sample, data=shared, callbacks=callbacks, cluster=cluster)
 
     result = tune(
-        lambda p, cb: pr_auc(y, fitted(p, cb).predict_proba(data.valid)),
+        lambda p, cb: pr_auc(judged[CHURN_LABEL].to_numpy(), fitted(p, cb).predict_proba(judged)),
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="churn",
@@ -153,6 +153,13 @@ def best_baseline(metrics: dict[str, dict[str, float]], metric: str) -> str:
     return max(scores, key=scores.get)
 
 
+def buyers(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of customers who bought: all that MAP@k reads (it averages over buyers), so
+    tuning trials score only these rows and get the same value as on the whole fold."""
+    bought = pairs.groupby(CUSTOMER_ID, sort=False)[CONVERSION_LABEL].transform("max") > 0
+    return pairs.loc[bought.to_numpy()].reset_index(drop=True)
+
+
 def train_conversion(
     data: TrainingSet, *, settings: ModelSettings, log: bool = True, cluster: Any = None
 ) -> Outcome:
@@ -162,7 +169,7 @@ def train_conversion(
     k, valid = settings.k, data.valid
     primary = f"map@{k}"
 
-    sample = tuning_sample(data.train)
+    sample, judged = tuning_sample(data.train), tuning_sample(buyers(valid))
     weight = WEIGHT if WEIGHT in sample else None
     shared = ConversionModel().prepare(sample, label=CONVERSION_LABEL, weight=weight)
 
@@ -170,8 +177,13 @@ def train_conversion(
         model = ConversionModel(params=params, seed=settings.seed)
         return model.fit(sample, data=shared, callbacks=callbacks, cluster=cluster)
 
+    def objective(params: dict[str, Any], callbacks: list) -> float:
+        scores = fitted(params, callbacks).predict_proba(judged)
+        relevant = judged.loc[judged[CONVERSION_LABEL] == 1, [CUSTOMER_ID, PRODUCT_ID]]
+        return ranking_metrics(rank_pairs(judged, scores), relevant, k=k)[primary]
+
     result = tune(
-        lambda p, cb: pair_ranking_metrics(valid, fitted(p, cb).predict_proba(valid), k=k)[primary],
+        objective,
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="conversion",

@@ -9,6 +9,7 @@ same training pairs (the baseline a marketer's analyst would fit).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,15 +46,29 @@ def score_propensity(model: Any, portrait: pd.DataFrame, context: Any, *, block:
                      policy_customers: pd.DataFrame, products: pd.DataFrame,
                      holdings: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
     """customer_id, product_id, probability (calibrated) of every pair the policy allows."""
-    parts = []
-    for start in range(0, len(portrait), block):  # blocks of customers, bounded memory
-        pairs = build_pairs(portrait.iloc[start : start + block], context)
-        if pairs.empty:
-            continue
-        cands = pairs[[CUSTOMER_ID, PRODUCT_ID]].assign(probability=model.predict_proba(pairs))
-        kept = apply_policy(cands, customers=policy_customers, products=products,
-                            holdings=holdings, personalised=True).kept  # fmt: skip
-        parts.append(kept[COLUMNS])
+
+    def scored() -> Iterator[pd.DataFrame]:
+        for start in range(0, len(portrait), block):  # blocks of customers, bounded memory
+            pairs = build_pairs(portrait.iloc[start : start + block], context)
+            if len(pairs):
+                yield pairs[[CUSTOMER_ID, PRODUCT_ID]].assign(
+                    probability=model.predict_proba(pairs)
+                )
+
+    return allowed_propensity(scored(), policy_customers=policy_customers, products=products,
+                              holdings=holdings)  # fmt: skip
+
+
+def allowed_propensity(scored: Iterable[pd.DataFrame], *, policy_customers: pd.DataFrame,
+                       products: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """The pairs of each `scored` block (customer_id, product_id, probability) that the policy
+    allows, as one frame. The models stage passes the candidate index's pairs when the champion
+    scored them (one scoring pass for the recommendations and this table)."""
+    parts = [
+        apply_policy(block, customers=policy_customers, products=products, holdings=holdings,
+                     personalised=True).kept[COLUMNS]
+        for block in scored
+    ]  # fmt: skip
     if not parts:
         return pd.DataFrame(
             {c: pd.Series(dtype=float if c == "probability" else str) for c in COLUMNS}

@@ -4,7 +4,8 @@ Every trial fits with early stopping (on the calibration bucket, see `training.m
 scored on the validation fold by the caller's objective. Trial 0 is always the default
 parameters, so tuning never ends worse than no tuning. The best parameters are refitted by the
 caller (the fitted trial models are not kept, to hold memory flat), on every training row:
-trials fit on `tuning_sample` (whole customers, about TUNING_ROWS rows). With `prune=True` a
+trials fit on `tuning_sample` (whole customers, about TUNING_ROWS rows) and are scored on a
+sample of the validation fold drawn the same way (the gate then scores the refit on all of it). With `prune=True` a
 trial whose early-stopping log loss is among the worst tenth of the earlier trials' at the same
 tree is pruned (Optuna's PercentilePruner, fed by `pruning_callback` inside `lgb.train`); it is
 off by default (see PRUNER).
