@@ -8,6 +8,7 @@ customers). The models stage writes the frame as recommendations.parquet.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -123,3 +124,20 @@ def score_every_customer(
     )  # fmt: skip
     facts = product_facts(products, index.products), customer_facts(policy, index.customers)
     return recommend_all(index, *facts, k=k, model=model), index
+
+
+def scored_pairs(index: CandidateIndex, *, block: int) -> Iterator[pd.DataFrame]:
+    """The index's model pairs as (customer_id, product_id, probability) frames, `block`
+    customers at a time, in index order: the scores the batch computed, not computed again."""
+    if index.pairs is None:
+        return
+    ptr, customers = index.pairs.ptr, index.customers.to_numpy(dtype=object)
+    for start in range(0, len(customers), block):  # blocks of customers, bounded memory
+        stop = min(start + block, len(customers))
+        rows = slice(int(ptr[start]), int(ptr[stop]))
+        owner = np.repeat(np.arange(start, stop), np.diff(ptr[start : stop + 1]))
+        yield pd.DataFrame({
+            CUSTOMER_ID: customers[owner],
+            PRODUCT_ID: index.products[index.pairs.product[rows]],
+            "probability": index.pairs.score[rows],
+        })  # fmt: skip

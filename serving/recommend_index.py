@@ -13,7 +13,6 @@ aligned to the index's products and customers, so the policy always reads what t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,23 +192,6 @@ def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
         "pair_reasons": ReasonMemo(len(frame)),
         "pair_matrix": pair_matrix(model, frame),
     }
-
-
-def scored_pairs(index: CandidateIndex, *, block: int) -> Iterator[pd.DataFrame]:
-    """The index's model pairs as (customer_id, product_id, probability) frames, `block`
-    customers at a time, in index order: the scores the batch computed, not computed again."""
-    if index.pairs is None:
-        return
-    ptr, customers = index.pairs.ptr, index.customers.to_numpy(dtype=object)
-    for start in range(0, len(customers), block):  # blocks of customers, bounded memory
-        stop = min(start + block, len(customers))
-        rows = slice(int(ptr[start]), int(ptr[stop]))
-        owner = np.repeat(np.arange(start, stop), np.diff(ptr[start : stop + 1]))
-        yield pd.DataFrame({
-            CUSTOMER_ID: customers[owner],
-            PRODUCT_ID: index.products[index.pairs.product[rows]],
-            "probability": index.pairs.score[rows],
-        })  # fmt: skip
 
 
 def model_columns(model: Any, columns: pd.Index) -> list[str]:

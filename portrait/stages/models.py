@@ -23,8 +23,8 @@ from portrait.stages.models_report import log_outcome, models_section, recs_stat
 from portrait.stages.result import RunInputs, StageResult
 from portrait.stages.status import StageStatus, combined, ran, reduced, skipped
 from serving.index_files import index_files, scorer_name
-from serving.recommend_all import score_every_customer
-from serving.recommend_index import CandidateIndex, scored_pairs
+from serving.recommend_all import score_every_customer, scored_pairs
+from serving.recommend_index import CandidateIndex
 from training import tracking
 from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
