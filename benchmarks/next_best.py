@@ -8,7 +8,10 @@ popularity), scored by MAP@k
 
 - on the validation fold (what the gate sees), and
 - after as_of: the pairs of the customers known at as_of who bought in the horizon after it
-  (realised purchases, the same candidates and campaign rule as the validation fold).
+  (realised purchases, the same candidates and campaign rule as the validation fold),
+
+with the model's gap to the best baseline of that fold and its 95% bootstrap interval over the
+customers who bought (an interval spanning 0: this bank cannot tell them apart).
 
 It measures the model, not the served list (real_data.py scores recommendations.parquet, cold
 starts included). Prints a table and writes benchmarks/results/next_best.json. Not a test:
@@ -29,14 +32,19 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.contract import CUSTOMER_ID  # noqa: E402
+from features.contract import CUSTOMER_ID, PRODUCT_ID  # noqa: E402
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank  # noqa: E402
 from features.portrait import build_features  # noqa: E402
 from portrait.settings import ModelSettings, TimeSettings  # noqa: E402
 from training.models.baselines import product_baselines  # noqa: E402
 from training.models.cutoffs import history  # noqa: E402
 from training.models.datasets import conversion_pairs, conversion_training_set  # noqa: E402
-from training.models.modelling import pair_ranking_metrics, train_conversion  # noqa: E402
+from training.models.metrics import average_precision_at_k, paired_difference  # noqa: E402
+from training.models.modelling import (  # noqa: E402
+    pair_ranking_metrics,
+    rank_pairs,
+    train_conversion,
+)
 
 RESULTS = ROOT / "benchmarks" / "results" / "next_best.json"
 BANKS = ("demo-default", "demo-alt", "movielens")
@@ -53,8 +61,8 @@ def bank(name: str, *, customers: int) -> tuple[dict[str, pd.DataFrame], pd.Time
     return tables, pd.Timestamp(DEMO_AS_OF), 5
 
 
-def after_as_of(tables, outcome, *, as_of: pd.Timestamp, time_: TimeSettings, k: int) -> dict:
-    """MAP@k of the model and every baseline on the purchases in the horizon after as_of."""
+def after_as_of(tables, *, as_of: pd.Timestamp, time_: TimeSettings) -> pd.DataFrame:
+    """The pairs at as_of of the customers who bought in the horizon after it, labelled."""
     portrait = build_features(history(tables, as_of=as_of), as_of=as_of,
                               active_days=time_.active_days)  # fmt: skip
 
@@ -63,11 +71,22 @@ def after_as_of(tables, outcome, *, as_of: pd.Timestamp, time_: TimeSettings, k:
 
     pairs, _ = conversion_pairs(tables, portrait, cutoff=as_of,
                                 horizon_days=time_.conversion_horizon_days, keep=buyers)  # fmt: skip
-    out = {"model": pair_ranking_metrics(pairs, outcome.model.predict_proba(pairs), k=k)}
-    for name, scores in product_baselines(pairs).items():
-        out[name] = pair_ranking_metrics(pairs, scores["score"].to_numpy(), k=k)
-    out["buyers"] = {"n": float(pairs[CUSTOMER_ID].nunique())}
-    return out
+    return pairs
+
+
+def fold_metrics(pairs: pd.DataFrame, model, *, k: int) -> dict:
+    """MAP@k of the model and every baseline on one fold's pairs, and the model's gap to the
+    best baseline with a 95% bootstrap interval over the customers who bought."""
+    scores = {"model": model.predict_proba(pairs)}
+    scores |= {name: s["score"].to_numpy() for name, s in product_baselines(pairs).items()}
+    out = {who: pair_ranking_metrics(pairs, s, k=k)[f"map@{k}"] for who, s in scores.items()}
+    best = max((n for n in out if n != "model"), key=out.get)
+    relevant = pairs.loc[pairs["converted"] == 1, [CUSTOMER_ID, PRODUCT_ID]]
+    ap = {who: average_precision_at_k(rank_pairs(pairs, scores[who]), relevant, k=k)
+          for who in ("model", best)}  # fmt: skip
+    gap = paired_difference(ap["model"], ap[best])
+    return out | {"best baseline": best, "model - best": gap["diff"],
+                  "95% interval": f"{gap['low']:+.3f}..{gap['high']:+.3f}", "buyers": gap["n"]}  # fmt: skip
 
 
 def measure(name: str, *, customers: int, trials: int) -> list[dict]:
@@ -79,16 +98,15 @@ def measure(name: str, *, customers: int, trials: int) -> list[dict]:
                                    negative_rate=0.15, seed=42)  # fmt: skip
     outcome = train_conversion(data, settings=ModelSettings(n_trials=trials, seed=42, k=k),
                                log=False)  # fmt: skip
-    valid = {who.removeprefix("baseline:"): m for who, m in outcome.metrics.items()}
-    later = after_as_of(tables, outcome, as_of=as_of, time_=time_, k=k)
+    later = after_as_of(tables, as_of=as_of, time_=time_)
     seconds = round(time.perf_counter() - start, 1)
     rows = []
-    for fold, metrics in (("validation", valid), ("after as_of", later)):
+    for fold, pairs in (("validation", outcome.valid), ("after as_of", later)):
         row = {"bank": name, "fold": fold, "metric": f"map@{k}"}
-        row |= {who: m.get(f"map@{k}") for who, m in metrics.items() if who != "buyers"}
+        row |= fold_metrics(pairs, outcome.model, k=k)
         row |= {"cut-offs": len(data.cutoffs.training), "variant": outcome.extra.get("choice"),
                 "gate": outcome.primary, "serving baseline": outcome.extra.get("serving_baseline"),
-                "buyers": int(metrics.get("buyers", {}).get("n", 0)) or None, "seconds": seconds}  # fmt: skip
+                "seconds": seconds}  # fmt: skip
         rows.append(row)
     return rows
 
