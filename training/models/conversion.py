@@ -18,8 +18,9 @@ stops after one or two trees on customer columns (customer AUC 0.47-0.51 on vali
 it learns who buys, not what. Measured and not kept: cut-offs spaced 8 days apart (four, not
 one), per-customer weights, buyers only, rank features of the popularity generators (none
 moved it; the ranks cost the default demo bank 0.019 MAP@5 after as_of); LambdaRank over the
-same pairs (customer AUC 0.59-0.66, MAP@10 at most 0.142) still loses to EASE^R (0.154). The
-gate then serves the best validation baseline (training/models/fallback.py).
+same pairs (customer AUC 0.59-0.66, MAP@10 at most 0.142) still loses to EASE^R (0.154), and
+boosting from EASE^R's ranks mostly undoes them (0.12-0.16 over 12 settings). The gate then
+serves the best validation baseline (training/models/fallback.py).
 """
 
 from __future__ import annotations
