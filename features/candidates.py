@@ -18,7 +18,9 @@ from scipy import sparse
 
 from features.contract import PRODUCT_ID, TS
 
-EASE_LAMBDA = 500.0  # Steck's default for MovieLens; untuned here (not fitted to any bank)
+# Steck's default for MovieLens; untuned here (not fitted to any bank). On MovieLens 100K's known
+# users lambda 100..1000 moves MAP@10 by at most 0.015 at either cut-off: it is not the lever.
+EASE_LAMBDA = 500.0
 HALF_LIFE_DAYS = 30.0
 MAX_DENSE_PRODUCTS = 3_000  # above this a products x products matrix is not built: zeros
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from training.models.metrics import (
+    average_precision_at_k,
     brier,
     calibration_table,
     churn_metrics,
@@ -15,6 +16,7 @@ from training.models.metrics import (
     lift_table,
     map_at_k,
     ndcg_at_k,
+    paired_difference,
     pr_auc,
     rank_scores,
     ranking_metrics,
@@ -142,3 +144,22 @@ def test_rank_scores_orders_within_customer_with_ties_by_product():
 def test_k_must_be_positive():
     with pytest.raises(ValueError, match="k must be at least 1"):
         map_at_k(RECS, RELEVANT, k=0)
+
+
+def test_average_precision_per_customer_by_hand():
+    ap = average_precision_at_k(RECS, RELEVANT, k=3)
+    assert ap.to_dict() == pytest.approx({"a": (1 / 2 + 2 / 3) / 2, "b": 0.0, "c": 1.0, "d": 0.0})
+    assert ap.mean() == pytest.approx(map_at_k(RECS, RELEVANT, k=3))
+
+
+def test_paired_difference_of_the_same_customers():
+    a = pd.Series([0.5, 1.0, 0.0], index=["a", "b", "c"])
+    same = paired_difference(a, a)
+    assert (same["diff"], same["low"], same["high"], same["n"]) == (0.0, 0.0, 0.0, 3)
+    # a constant gap is certain; only the customers both were judged on count
+    shifted = paired_difference(a + 0.25, a.drop("c"))
+    assert shifted["n"] == 2 and shifted["diff"] == pytest.approx(0.25)
+    assert (shifted["low"], shifted["high"]) == pytest.approx((0.25, 0.25))
+    # a gap that is one customer's luck: the interval spans zero
+    lucky = paired_difference(pd.Series([1.0, 0, 0, 0]), pd.Series([0.0, 0, 0, 0]))
+    assert lucky["low"] == 0.0 and lucky["high"] > 0.0

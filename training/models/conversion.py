@@ -11,6 +11,16 @@ features, LambdaRank on buyers' lists was 0.9 points of MAP@5 higher on both the
 fold and the purchases after as_of (0.465 vs 0.456, 0.435 vs 0.426), inside the noise of ~1400
 buyers, while its score only orders one customer's products; the binary margin calibrates
 into the purchase probability the contract asks for.
+
+Short histories are where it fails (benchmarks/next_best.py, MovieLens 100K at 1998-02-20: one
+training cut-off with a month of history, 168 customers, 640 purchases): the binary objective
+stops after one or two trees on customer columns (customer AUC 0.47-0.51 on validation), i.e.
+it learns who buys, not what. Measured and not kept: cut-offs spaced 8 days apart (four, not
+one), per-customer weights, buyers only, rank features of the popularity generators (none
+moved it; the ranks cost the default demo bank 0.019 MAP@5 after as_of); LambdaRank over the
+same pairs (customer AUC 0.59-0.66, MAP@10 at most 0.142) still loses to EASE^R (0.154), and
+boosting from EASE^R's ranks mostly undoes them (0.12-0.16 over 12 settings). The gate then
+serves the best validation baseline (training/models/fallback.py).
 """
 
 from __future__ import annotations

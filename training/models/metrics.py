@@ -132,14 +132,39 @@ def ranking_metrics(
     if not has.any():
         nan = float("nan")
         return {f"{m}@{k}": nan for m in ("map", "ndcg", "recall", "precision", "hit_rate")}
-    denom = np.minimum(per["n_rel"], k).where(has)
     return {
-        f"map@{k}": float((per["prec"] / denom).fillna(0.0).mean()),
+        f"map@{k}": float(_average_precision(per, k).mean()),
         f"ndcg@{k}": float((per["dcg"] / per["idcg"].where(per["idcg"] > 0)).fillna(0.0).mean()),
         f"recall@{k}": float((per["hits"] / per["n_rel"].where(has)).fillna(0.0).mean()),
         f"precision@{k}": float((per["hits"] / k).mean()),
         f"hit_rate@{k}": float((per["hits"] > 0).mean()),
     }
+
+
+def _average_precision(per: pd.DataFrame, k: int) -> pd.Series:
+    """Each customer's precision summed at each hit over min(relevant, k); 0 with none relevant."""
+    return (per["prec"] / np.minimum(per["n_rel"], k).where(per["n_rel"] > 0)).fillna(0.0)
+
+
+def average_precision_at_k(recommendations, relevant, *, k: int, users=None) -> pd.Series:
+    """Each customer's average precision at k, by customer_id: MAP@k is its mean."""
+    return _average_precision(_per_customer(recommendations, relevant, k, users), k)
+
+
+def paired_difference(a: pd.Series, b: pd.Series, *, draws: int = 2000, seed: int = 0) -> dict:
+    """Mean of a - b over their common index (customers) and its 95% bootstrap interval.
+
+    Two rankers judged on the same customers: resampling customers keeps each one's pair of
+    scores together, so the interval says whether one ranker beats the other or the gap is
+    within the noise of this many customers.
+    """
+    a, b = a.align(b, join="inner")
+    diff = (a - b).to_numpy(dtype=float)
+    if len(diff) == 0:
+        return {"diff": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
+    draw = np.random.default_rng(seed).integers(0, len(diff), size=(draws, len(diff)))
+    low, high = np.percentile(diff[draw].mean(axis=1), [2.5, 97.5])
+    return {"diff": float(diff.mean()), "low": float(low), "high": float(high), "n": len(diff)}
 
 
 def map_at_k(recommendations, relevant, *, k: int, users=None) -> float:
