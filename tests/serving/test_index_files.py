@@ -68,3 +68,20 @@ def test_another_model_or_other_customers_score_at_load(tmp_path, tiny):  # noqa
                       customers=index.customers[:2]) is None  # fmt: skip
     assert read_index(tmp_path, {"files": {}}, scored_by="none", holdings=holdings, model=None,
                       customers=index.customers) is None  # fmt: skip
+
+
+def test_propensity_from_the_index_equals_scoring_every_pair_again(state):
+    """The models stage's propensity table from the candidate index's scores (one scoring pass)
+    is the table `score_propensity` builds by scoring every pair with the same model."""
+    from serving.recommend_all import scored_pairs
+    from training.models.propensity import allowed_propensity, score_propensity
+
+    model = state.models["conversion"]
+    portrait = state.portrait.reset_index(drop=True)
+    held = state.holdings[["customer_id", "product_id"]].astype(str)
+    policy = {"policy_customers": state.policy.reset_index(drop=True),
+              "products": state.products.reset_index(drop=True), "holdings": held}  # fmt: skip
+    once = allowed_propensity(scored_pairs(state.candidates, block=97), **policy)
+    again = score_propensity(model, portrait, state.pair_context, block=250, **policy)
+    assert len(once) > 0 and once["probability"].between(0, 1).all()
+    pd.testing.assert_frame_equal(once, again, check_exact=True)
