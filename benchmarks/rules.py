@@ -139,12 +139,15 @@ def main() -> None:
     )
     parser.add_argument("--seeds", default="7,2,3", help="with --confounders")
     parser.add_argument("--customers", type=int, default=5000, help="with --confounders")
+    parser.add_argument(
+        "--profiles", nargs="+", default=["default", "alt"], help="with --confounders"
+    )
     args = parser.parse_args()
     if args.confounders:
         from benchmarks.rules_confounders import confounders_main
 
         seeds = [int(s) for s in args.seeds.split(",")]
-        return confounders_main(seeds=seeds, n_customers=args.customers)
+        return confounders_main(seeds=seeds, n_customers=args.customers, profiles=args.profiles)
     if args.case and args.case in CATALOGUE_CASES:
         print(json.dumps(run_catalogue_case(args.case)))
         return

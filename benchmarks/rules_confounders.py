@@ -1,17 +1,20 @@
 """Benchmark: ranks of the demo bank's planted affinities under each confounder correction.
 
-For each seed, a 5k-customer demo bank; its transition rules are mined once (the rules
-stage's path: itemset budget, then fpgrowth) and ranked under every variant below. A rank is
-the position of a planted affinity among the report's ordering of one-product -> one-product
-transition rules for all customers (training.rules.ranking.top_rules); "-" = not mined.
+For each configuration (default and alt, features/demo_bank/profiles.py) and seed, a
+5k-customer demo bank; its transition rules are mined once (the rules stage's path: itemset
+budget, then fpgrowth) and ranked under every variant below. A rank is the position of a
+planted affinity among the report's ordering of one-product -> one-product transition rules
+for all customers (training.rules.ranking.top_rules); "-" = not mined.
 
-Variants: raw lift (one stratum), lift standardised within risk level (the old default),
-within segment (the segments stage's own segments at as_of, as a run has them), within risk
-level x segment, within the segment predicted from sign-up attributes (signup_segment), and
-the same strata with the Mantel-Haenszel risk ratio; plus the planted personas (truth, which
-no run has) as a reference of what a perfect, time-invariant segmentation would give.
+Variants: raw lift (one stratum), lift standardised within risk level (the default before
+issue 16's last round), within segment (the segments stage's own segments at as_of, fitted
+as the stage fits them: portrait plus product-interest mix), within risk level x segment,
+within the segment predicted from sign-up attributes (signup_segment), and the same strata
+with the Mantel-Haenszel risk ratio (the default: MH within segment); plus the planted
+personas (truth, which no run has) as a reference.
 
     nice -n 10 .venv/bin/python benchmarks/rules.py --confounders [--seeds 7,2,3] [--customers 5000]
+        [--profiles default alt]
 
 Writes benchmarks/results/rules_confounders.json.
 """
@@ -40,7 +43,7 @@ from training.rules.strata import (  # noqa: E402
     run_strata,
     signup_segment_frame,
 )
-from training.segments.build import build_segments, fitting_k_range  # noqa: E402
+from training.segments.build import fit_run_segments  # noqa: E402
 
 RISK, SEG, SIGNUP = "risk_level", SEGMENT_ID, SIGNUP_SEGMENT
 VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "persona")
@@ -63,15 +66,17 @@ VARIANTS = {  # name: (strata columns, estimate, segments used: "run" or "person
 def run_segments(
     tables: dict[str, pd.DataFrame], as_of: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """[customer_id, segment_id] by behaviour and by sign-up attributes (the stage's own model)."""
+    """[customer_id, segment_id] by behaviour and by sign-up attributes (the stage's own model).
+
+    As the segments stage fits it (training.segments.build.fit_run_segments): the portrait
+    plus the product-interest mix, k over the range the active customers allow.
+    """
     settings = Settings()
     portrait = build_portrait(tables, as_of=as_of, settings=settings)
-    seg_settings, _ = fitting_k_range(
-        settings.segments, n_active=int(portrait["is_active"].astype(bool).sum())
-    )
-    segments, model = build_segments(
-        portrait, settings=seg_settings, active_days=settings.time.active_days
-    )
+    segments, model, _, _ = fit_run_segments(
+        tables, portrait, as_of=as_of, settings=settings.segments,
+        active_days=settings.time.active_days,
+    )  # fmt: skip
     return segments[[CUSTOMER_ID, SEGMENT_ID]], signup_segment_frame(model, portrait)
 
 
@@ -86,12 +91,12 @@ def planted_ranks(rules: pd.DataFrame, affinities: pd.DataFrame) -> dict[str, in
     }
 
 
-def run_seed(*, seed: int, n_customers: int) -> dict:
+def run_seed(*, seed: int, n_customers: int, profile: str = "default") -> dict:
     """Mine one bank's transition rules once and rank them under every variant."""
     from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 
     started = time.perf_counter()
-    demo = generate_demo_bank(n_customers=n_customers, seed=seed)
+    demo = generate_demo_bank(n_customers=n_customers, seed=seed, profile=profile)
     tables, settings = demo.tables, RuleSettings()
     behaviour, signup = run_segments(tables, DEMO_AS_OF)
     persona = demo.truth["customers"][[CUSTOMER_ID, "persona"]]
@@ -116,7 +121,7 @@ def run_seed(*, seed: int, n_customers: int) -> dict:
         ranks[name] = planted_ranks(ranked, demo.truth["affinities"])
     n_pairs = len(top_rules(ranked, kind="transition", n=len(ranked)))
     return {
-        "seed": seed, "customers": n_customers, "pair_rules": n_pairs,
+        "profile": profile, "seed": seed, "customers": n_customers, "pair_rules": n_pairs,
         "segments": int(behaviour[SEG].nunique()), "ranks": ranks,
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
@@ -142,16 +147,21 @@ def table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def confounders_main(*, seeds: list[int], n_customers: int) -> None:
-    """Every seed, then the table and benchmarks/results/rules_confounders.json."""
+def confounders_main(*, seeds: list[int], n_customers: int, profiles: list[str]) -> None:
+    """Every configuration and seed, then a table per configuration and the JSON."""
     results = []
-    for seed in seeds:
-        results.append(run_seed(seed=seed, n_customers=n_customers))
-        print(f"done: seed {seed} in {results[-1]['seconds']} s", file=sys.stderr, flush=True)
+    for profile in profiles:
+        for seed in seeds:
+            results.append(run_seed(seed=seed, n_customers=n_customers, profile=profile))
+            print(f"done: {profile} seed {seed} in {results[-1]['seconds']} s", file=sys.stderr,
+                  flush=True)  # fmt: skip
     pairs = list(results[0]["ranks"]["raw lift"])
     print(f"\nplanted affinities, in this order: {', '.join(pairs)}; ranks per seed")
-    print(f"(pair rules per seed: {', '.join(str(r['pair_rules']) for r in results)})")
-    print(table(results).to_string(index=False))
+    for profile in profiles:
+        mine = [r for r in results if r["profile"] == profile]
+        print(f"\n{profile} configuration, {n_customers} customers "
+              f"(pair rules per seed: {', '.join(str(r['pair_rules']) for r in mine)})")  # fmt: skip
+        print(table(mine).to_string(index=False))
     target = ROOT / "benchmarks" / "results" / "rules_confounders.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"affinities": pairs, "results": results}, indent=2))

@@ -15,14 +15,11 @@ from portrait.stages.segments_report import segments_section
 from portrait.stages.status import ran, reduced
 from training.engine import Cluster
 from training.segments.build import (
-    build_segments,
-    fitting_k_range,
-    interest_frame,
+    fit_run_segments,
     lifecycle_rule,
     profile_cards,
     recent_outcomes,
     segment_metrics,
-    with_interests,
 )
 from training.segments.lifecycle import lifecycle_transitions, transition_cutoffs
 from training.segments.model import SegmentationModel
@@ -34,14 +31,11 @@ def segments_stage(
     run: RunInputs, *, data: ValidatedData, portrait: pd.DataFrame, cluster: Cluster | None
 ) -> StageResult:
     """Fit the segmentation and give every customer segment, tier, lifecycle stage and tags."""
-    settings, note = fitting_k_range(
-        run.settings.segments, n_active=int(portrait["is_active"].astype(bool).sum())
-    )
-    interests = interest_frame(data.tables, portrait, as_of=run.as_of, settings=settings)
-    clustered = with_interests(portrait, interests)
-    segments, model = build_segments(
-        clustered, settings=settings, active_days=run.settings.time.active_days, cluster=cluster
-    )
+    settings = run.settings.segments
+    segments, model, clustered, note = fit_run_segments(
+        data.tables, portrait, as_of=run.as_of, settings=settings,
+        active_days=run.settings.time.active_days, cluster=cluster,
+    )  # fmt: skip
     cards, versus = _profiles(run, data.tables, clustered, segments, model)
     transitions = _transitions(run, data.tables)
     potential = measure_potential(

@@ -22,7 +22,7 @@ from training.rules.mining import (
     mark_risk,
 )
 from training.rules.ranking import ESTIMATES, rank_rules, sort_ranked
-from training.rules.strata import SIGNUP_SEGMENT, run_strata
+from training.rules.strata import FALLBACK_STRATUM, SIGNUP_SEGMENT, run_strata
 
 
 def check_rule_settings(settings: RuleSettings) -> None:
@@ -77,6 +77,8 @@ def mine_all_rules(
         [_ranked_empty()],
         [f"rules ranked without the stratum {c}: its stage gave none" for c in absent],
     )
+    if absent and strata is not None and FALLBACK_STRATUM not in settings.strata_columns:
+        notes.append(f"rules ranked within {', '.join(strata.columns)} instead")
     for kind, kind_baskets in baskets.items():
         settings, note = within_budget(kind_baskets, settings, kind=kind)
         notes += [note] if note else []

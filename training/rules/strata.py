@@ -32,6 +32,7 @@ POOLED = "pooled"
 SEPARATOR = " x "
 SIGNUP_SEGMENT = "signup_segment"
 LOWER_BOUND_LEVEL = 0.95
+FALLBACK_STRATUM = "risk_level"
 
 
 def customer_strata(
@@ -58,6 +59,8 @@ def run_strata(
 
     `stage_columns` maps names such as segment_id or signup_segment to [customer_id, name]
     frames from earlier stages; every other name must be a column of the customers table.
+    When every name is left out, the customers' FALLBACK_STRATUM (risk level) stands in where
+    the table has it: suitability is the confounder any brokerage has.
     """
     frame = None if customers is None else customers.astype({CUSTOMER_ID: str})
     absent = [c for c in columns if c in stage_columns and stage_columns[c] is None]
@@ -65,6 +68,8 @@ def run_strata(
         if frame is not None and given is not None and name in columns and name not in frame:
             frame = frame.merge(given.astype({CUSTOMER_ID: str}), on=CUSTOMER_ID, how="left")
     columns = tuple(c for c in columns if c not in absent)
+    if absent and not columns and frame is not None and FALLBACK_STRATUM in frame:
+        columns = (FALLBACK_STRATUM,)
     missing = [c for c in columns if frame is None or c not in frame.columns]
     if missing:
         raise RulesError(

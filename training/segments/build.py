@@ -57,6 +57,27 @@ def build_segments(
     return segments[SEGMENT_COLUMNS], model
 
 
+def fit_run_segments(
+    tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
+    settings: SegmentSettings, active_days: int = 90, cluster: Cluster | None = None,
+) -> tuple[pd.DataFrame, SegmentationModel, pd.DataFrame, str]:  # fmt: skip
+    """The segments stage's fit: segments, model, the portrait plus interests, and a k-range note.
+
+    k is chosen over the range the active customers allow (``fitting_k_range``); the
+    clustering reads the portrait plus the product-interest mix at ``as_of``.
+    """
+    settings, note = fitting_k_range(
+        settings, n_active=int(portrait["is_active"].astype(bool).sum())
+    )
+    clustered = with_interests(
+        portrait, interest_frame(tables, portrait, as_of=as_of, settings=settings)
+    )
+    segments, model = build_segments(
+        clustered, settings=settings, active_days=active_days, cluster=cluster
+    )
+    return segments, model, clustered, note
+
+
 def interest_frame(
     tables: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, as_of: pd.Timestamp,
     settings: SegmentSettings,
