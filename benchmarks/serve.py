@@ -70,12 +70,21 @@ def lua_script(path: Path, customer_ids: list[str], key: str) -> Path:
     return path
 
 
-def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
-    """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors."""
+def wrk(url: str, script: Path, *, connections: int, seconds: float, service=None) -> dict:
+    """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors; with
+    `service`, how many of wrk's connections each worker holds (2 s in)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), url]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    raw = json.loads(done.stdout.strip().splitlines()[-1])
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    spread = None
+    if service is not None:
+        time.sleep(2)
+        spread = connections_per_worker(service, int(url.rsplit(":", 1)[1]))
+    out, _ = run.communicate()
+    if run.returncode:
+        raise subprocess.CalledProcessError(run.returncode, command, out)
+    raw = json.loads(out.strip().splitlines()[-1])
     return {
+        "connections_per_worker": spread,
         "concurrency": connections,
         "requests": raw["requests"],
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
@@ -123,6 +132,14 @@ def worker_memory(process: subprocess.Popen) -> list[dict]:
         info = child.memory_full_info()
         out.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20})
     return out
+
+
+def connections_per_worker(process: subprocess.Popen, port: int) -> list[int]:
+    """Established connections to `port` that each worker holds."""
+    return sorted(
+        sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in w.net_connections("tcp"))
+        for w in workers_of(process)
+    )
 
 
 def wait_idle(process: subprocess.Popen, *, timeout: float) -> float:
@@ -188,7 +205,7 @@ def run_levels(args, script, floor_port: int, port: int, keys: dict, service) ->
     levels = []
     for c in LEVELS:
         floor = wrk(floor_url, script, connections=c, seconds=args.seconds)
-        ours = wrk(url, script, connections=c, seconds=args.seconds)
+        ours = wrk(url, script, connections=c, seconds=args.seconds, service=service)
         levels.append({"concurrency": c, "floor": floor, "service": ours,
                        "ratio": ours["rps"] / floor["rps"]})  # fmt: skip
     reload = reload_under_load(url, script, keys["admin"], seconds=args.seconds + 10)
@@ -199,13 +216,13 @@ def run_levels(args, script, floor_port: int, port: int, keys: dict, service) ->
 def report(result: dict) -> None:
     """Print the table, the reload phase and the workers' memory."""
     print(f"{'conc':>4} | {'floor req/s':>11} {'p50':>6} {'p99':>6} | {'service req/s':>13} "
-          f"{'p50':>6} {'p99':>6} {'non2xx':>6} | {'ratio':>5} | load")  # fmt: skip
+          f"{'p50':>6} {'p99':>6} {'non2xx':>6} | {'ratio':>5} | load | conns/worker")  # fmt: skip
     for row in result["levels"]:
         f, s = row["floor"], row["service"]
         print(f"{row['concurrency']:>4} | {f['rps']:>11.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} | "
               f"{s['rps']:>13.0f} {s['p50_ms']:>6.1f} {s['p99_ms']:>6.1f} "
               f"{s['non2xx'] + s['socket_errors']:>6} | {row['ratio']:>5.2f} | "
-              f"{f['load_avg_1m']:.1f}/{s['load_avg_1m']:.1f}")  # fmt: skip
+              f"{f['load_avg_1m']:.1f}/{s['load_avg_1m']:.1f} | {s['connections_per_worker']}")  # fmt: skip
     r = result["reload"]
     print(f"reload under load (50 concurrent): HTTP {r['reload_status']} in {r['reload_s']:.1f} s, "
           f"{r['reload'].get('workers')}/{r['reload'].get('of_workers')} workers; "
