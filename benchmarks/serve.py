@@ -39,8 +39,9 @@ DONE_LUA = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d,'
-    .. ' "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+    .. ' "timeouts": %d, "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout, e.timeout, latency:percentile(50),
+    latency:percentile(99)))
 end
 """
 
@@ -167,7 +168,8 @@ def reload_under_load(url: str, script: Path, admin_key: str, *, seconds: float)
     raw = json.loads(load.communicate()[0].strip().splitlines()[-1])
     return {"reload_status": answer.status_code, "reload": answer.json(), "reload_s": took,
             "requests": raw["requests"], "non2xx": raw["non2xx"],
-            "socket_errors": raw["socket_errors"], "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
+            "socket_errors": raw["socket_errors"], "timeouts": raw["timeouts"],
+            "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -227,7 +229,7 @@ def report(result: dict) -> None:
     print(f"reload under load (50 concurrent): HTTP {r['reload_status']} in {r['reload_s']:.1f} s, "
           f"{r['reload'].get('workers')}/{r['reload'].get('of_workers')} workers; "
           f"{r['requests']} requests, {r['non2xx']} non-2xx, {r['socket_errors']} socket "
-          f"errors, p99 {r['p99_ms']:.0f} ms")  # fmt: skip
+          f"errors ({r['timeouts']} wrk timeouts, 2 s), p99 {r['p99_ms']:.0f} ms")  # fmt: skip
     for w in result["memory"]:
         print(f"worker {w['pid']}: RSS {w['rss_mb']:.0f} MB, USS {w['uss_mb']:.0f} MB")
     print(f"{result['workers']} workers, idle {result['settled_s']:.0f} s after ready; "
