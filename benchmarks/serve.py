@@ -9,6 +9,7 @@ worker, counting non-2xx answers. Prints req/s, p50, p99 and the ratio to the fl
 the load average and each worker's memory; writes benchmarks/results/serve.json.
 
     python -m benchmarks.serve [--run RUN --tracking-uri URI] [--customers 5000] [--seconds 15]
+        [--answer-memo 0 --out serve-computed.json]   # every answer computed
 """
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                   work / "floor.log", f"http://127.0.0.1:{floor_port}", cwd=ROOT)  # fmt: skip
     serve = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--keys",
              str(work / "keys.json"), "--set", f"tracking.tracking_uri={uri}"]  # fmt: skip
+    if args.answer_memo is not None:  # 0: every answer computed (serving/answer_memo.py)
+        serve += ["--set", f"serving.answer_memo={args.answer_memo}"]
     env = dict(os.environ)
     if args.workers:  # BentoML's own override of the service's configuration
         env["BENTOML_CONFIG_OPTIONS"] = f"services.portrait.workers={args.workers}"
@@ -250,6 +253,8 @@ def main() -> int:
         help="at most this long for the workers to go idle after ready (600)",
     )
     parser.add_argument("--workers", type=int, help="override the service's worker count")  # fmt: skip
+    parser.add_argument("--answer-memo", type=int, help="serving.answer_memo (0: compute all)")
+    parser.add_argument("--out", default="serve.json", help="file name in benchmarks/results")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: `make bench` installs it (apt-get install wrk)")
@@ -258,7 +263,7 @@ def main() -> int:
     result = measure(args, work)
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
     report(result)
-    out = ROOT / "benchmarks" / "results" / "serve.json"
+    out = ROOT / "benchmarks" / "results" / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"written {out}")

@@ -75,13 +75,13 @@ def build(kind: str, run_dir: Path):
         return floor_app(floor_answers(run_dir))
     from serving.service import Portrait
 
-    if kind == "bentoml stack":  # the route as a BentoML mount behind BentoML's middlewares
+    if kind == "bentoml stack":  # as before: a mount at "/" behind BentoML's middlewares
         from serving.access import AccessControl, access_config
         from serving.api_app import create_api_app
         from serving.service import SETTINGS
 
         Portrait.front.clear()
-        Portrait.mount_asgi_app(create_api_app(), path="/recommend", name="api")
+        Portrait.mount_asgi_app(create_api_app(), path="/", name="api")
         Portrait.add_asgi_middleware(AccessControl, config=access_config(SETTINGS, os.environ))
     return Portrait.to_asgi(is_main=True)
 

@@ -2,7 +2,7 @@
 
 Start it with `portrait serve --run RUN_DIR` or `PORTRAIT_RUN_DIR=RUN_DIR bentoml serve
 serving.service:Portrait`. Each worker loads the run and the champion models once, in the
-background, into one immutable state; /readyz answers 200 only once they are loaded. `POST
+background, into one immutable state; /readyz answers 200 only once every worker loaded them. `POST
 /admin/reload` builds a new state and swaps it in only when it loaded and passed a smoke
 prediction, then every other worker does the same with the same run and model versions
 (serving/worker_state.py). POST /recommend is served by serving/api_app.py in its own lane in
@@ -136,8 +136,8 @@ class Portrait:
         return self.served.last_load
 
     def __is_ready__(self) -> bool:
-        """Ready once a state (run and champion models) is loaded."""
-        return self.holder.current is not None
+        """Ready once every worker has loaded a state (run and champion models)."""
+        return self.served.ready()
 
     def _state(self, ctx: Any = None) -> ServingState | JSONResponse:
         state = self.holder.current

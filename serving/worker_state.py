@@ -87,6 +87,11 @@ class WorkerState:
             finally:
                 self._lock.release()
 
+    def ready(self) -> bool:
+        """This worker serves a state and every worker of the server has loaded one (a request
+        may reach any worker: ready before the last one loaded, some answers were 503)."""
+        return self.current is not None and self.generations.workers_at(0) >= self.workers
+
     def wait_for_workers(self, generation: int, *, seconds: float) -> int:
         """How many workers serve `generation`, waiting up to `seconds` for all of them."""
         deadline = time.monotonic() + seconds
