@@ -9,6 +9,7 @@ worker, counting non-2xx answers. Prints req/s, p50, p99 and the ratio to the fl
 the load average and each worker's memory; writes benchmarks/results/serve.json.
 
     python -m benchmarks.serve [--run RUN --tracking-uri URI] [--customers 5000] [--seconds 15]
+        [--answer-memo 0 --out serve-computed.json]   # every answer computed
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ DONE_LUA = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d,'
-    .. ' "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+    .. ' "timeouts": %d, "p50_us": %d, "p99_us": %d}\\n', summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout, e.timeout, latency:percentile(50),
+    latency:percentile(99)))
 end
 """
 
@@ -70,12 +72,21 @@ def lua_script(path: Path, customer_ids: list[str], key: str) -> Path:
     return path
 
 
-def wrk(url: str, script: Path, *, connections: int, seconds: float) -> dict:
-    """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors."""
+def wrk(url: str, script: Path, *, connections: int, seconds: float, service=None) -> dict:
+    """One wrk run (one thread): requests, req/s, p50/p99 ms, non-2xx and socket errors; with
+    `service`, how many of wrk's connections each worker holds (2 s in)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), url]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    raw = json.loads(done.stdout.strip().splitlines()[-1])
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    spread = None
+    if service is not None:
+        time.sleep(2)
+        spread = connections_per_worker(service, int(url.rsplit(":", 1)[1]))
+    out, _ = run.communicate()
+    if run.returncode:
+        raise subprocess.CalledProcessError(run.returncode, command, out)
+    raw = json.loads(out.strip().splitlines()[-1])
     return {
+        "connections_per_worker": spread,
         "concurrency": connections,
         "requests": raw["requests"],
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
@@ -125,6 +136,14 @@ def worker_memory(process: subprocess.Popen) -> list[dict]:
     return out
 
 
+def connections_per_worker(process: subprocess.Popen, port: int) -> list[int]:
+    """Established connections to `port` that each worker holds."""
+    return sorted(
+        sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in w.net_connections("tcp"))
+        for w in workers_of(process)
+    )
+
+
 def wait_idle(process: subprocess.Popen, *, timeout: float) -> float:
     """Wait until the workers are idle (each explains its likely answers' reasons after
     loading, in the background); the seconds waited."""
@@ -150,7 +169,8 @@ def reload_under_load(url: str, script: Path, admin_key: str, *, seconds: float)
     raw = json.loads(load.communicate()[0].strip().splitlines()[-1])
     return {"reload_status": answer.status_code, "reload": answer.json(), "reload_s": took,
             "requests": raw["requests"], "non2xx": raw["non2xx"],
-            "socket_errors": raw["socket_errors"], "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
+            "socket_errors": raw["socket_errors"], "timeouts": raw["timeouts"],
+            "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -165,6 +185,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                   work / "floor.log", f"http://127.0.0.1:{floor_port}", cwd=ROOT)  # fmt: skip
     serve = [*PORTRAIT, "serve", "--run", str(run_dir), "--port", str(port), "--keys",
              str(work / "keys.json"), "--set", f"tracking.tracking_uri={uri}"]  # fmt: skip
+    if args.answer_memo is not None:  # 0: every answer computed (serving/answer_memo.py)
+        serve += ["--set", f"serving.answer_memo={args.answer_memo}"]
     env = dict(os.environ)
     if args.workers:  # BentoML's own override of the service's configuration
         env["BENTOML_CONFIG_OPTIONS"] = f"services.portrait.workers={args.workers}"
@@ -188,7 +210,7 @@ def run_levels(args, script, floor_port: int, port: int, keys: dict, service) ->
     levels = []
     for c in LEVELS:
         floor = wrk(floor_url, script, connections=c, seconds=args.seconds)
-        ours = wrk(url, script, connections=c, seconds=args.seconds)
+        ours = wrk(url, script, connections=c, seconds=args.seconds, service=service)
         levels.append({"concurrency": c, "floor": floor, "service": ours,
                        "ratio": ours["rps"] / floor["rps"]})  # fmt: skip
     reload = reload_under_load(url, script, keys["admin"], seconds=args.seconds + 10)
@@ -199,18 +221,18 @@ def run_levels(args, script, floor_port: int, port: int, keys: dict, service) ->
 def report(result: dict) -> None:
     """Print the table, the reload phase and the workers' memory."""
     print(f"{'conc':>4} | {'floor req/s':>11} {'p50':>6} {'p99':>6} | {'service req/s':>13} "
-          f"{'p50':>6} {'p99':>6} {'non2xx':>6} | {'ratio':>5} | load")  # fmt: skip
+          f"{'p50':>6} {'p99':>6} {'non2xx':>6} | {'ratio':>5} | load | conns/worker")  # fmt: skip
     for row in result["levels"]:
         f, s = row["floor"], row["service"]
         print(f"{row['concurrency']:>4} | {f['rps']:>11.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} | "
               f"{s['rps']:>13.0f} {s['p50_ms']:>6.1f} {s['p99_ms']:>6.1f} "
               f"{s['non2xx'] + s['socket_errors']:>6} | {row['ratio']:>5.2f} | "
-              f"{f['load_avg_1m']:.1f}/{s['load_avg_1m']:.1f}")  # fmt: skip
+              f"{f['load_avg_1m']:.1f}/{s['load_avg_1m']:.1f} | {s['connections_per_worker']}")  # fmt: skip
     r = result["reload"]
     print(f"reload under load (50 concurrent): HTTP {r['reload_status']} in {r['reload_s']:.1f} s, "
           f"{r['reload'].get('workers')}/{r['reload'].get('of_workers')} workers; "
           f"{r['requests']} requests, {r['non2xx']} non-2xx, {r['socket_errors']} socket "
-          f"errors, p99 {r['p99_ms']:.0f} ms")  # fmt: skip
+          f"errors ({r['timeouts']} wrk timeouts, 2 s), p99 {r['p99_ms']:.0f} ms")  # fmt: skip
     for w in result["memory"]:
         print(f"worker {w['pid']}: RSS {w['rss_mb']:.0f} MB, USS {w['uss_mb']:.0f} MB")
     print(f"{result['workers']} workers, idle {result['settled_s']:.0f} s after ready; "
@@ -231,6 +253,8 @@ def main() -> int:
         help="at most this long for the workers to go idle after ready (600)",
     )
     parser.add_argument("--workers", type=int, help="override the service's worker count")  # fmt: skip
+    parser.add_argument("--answer-memo", type=int, help="serving.answer_memo (0: compute all)")
+    parser.add_argument("--out", default="serve.json", help="file name in benchmarks/results")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: `make bench` installs it (apt-get install wrk)")
@@ -239,7 +263,7 @@ def main() -> int:
     result = measure(args, work)
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
     report(result)
-    out = ROOT / "benchmarks" / "results" / "serve.json"
+    out = ROOT / "benchmarks" / "results" / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"written {out}")

@@ -135,10 +135,9 @@ def exclusion_codes(
         np.asarray(qualified_only, dtype=bool) & ~np.asarray(qualified, dtype=bool),
         np.asarray(personalised, dtype=bool) & np.asarray(opted_out, dtype=bool),
     ]
-    shape = np.broadcast_shapes(*(np.shape(f) for f in failures))
-    codes = np.zeros(shape, dtype=np.int8)
+    codes = np.zeros((), dtype=np.int8)  # broadcast by np.where to the failures' shape
     for code in range(len(failures), 0, -1):  # the first rule in order wins
-        codes[np.broadcast_to(failures[code - 1], shape)] = code
+        codes = np.where(failures[code - 1], np.int8(code), codes)
     return codes
 
 

@@ -162,6 +162,9 @@ class ServingSettings:
     session_minutes: int = 480  # a page login lasts this long
     audience_workers: int = 2  # audience queries' own pool, never /recommend's threads
     audience_budget_seconds: float = 10.0  # an audience query taking longer is answered 400
+    # plain /recommend answers (known customer, no viewed product) kept per worker and state,
+    # least recently used dropped first (~1.5 KB each); 0 computes every answer
+    answer_memo: int = 50_000
 
 
 @dataclass(frozen=True)

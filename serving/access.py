@@ -11,6 +11,7 @@ under its route template. The caller is left in the scope for handlers ("portrai
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -46,16 +47,20 @@ INSECURE_ENV = "PORTRAIT_INSECURE_LOCAL"
 @dataclass(frozen=True)
 class AccessConfig:
     """What the middleware enforces: the key file (None: --insecure-local), hosts, body limit;
-    `state_dir` holds the page sessions every worker shares (None: in this process only)."""
+    `state_dir` holds the page sessions every worker shares (None: in this process only); a body
+    not received within `body_seconds` is refused (408)."""
 
     keys_file: Path | None
     allowed_hosts: frozenset[str]
     max_body_bytes: int
     session_minutes: int
     state_dir: Path | None = None
+    body_seconds: float = 60.0
 
 
-def access_config(settings: Any, env: Mapping[str, str]) -> AccessConfig:
+def access_config(
+    settings: Any, env: Mapping[str, str], *, body_seconds: float = 60.0
+) -> AccessConfig:
     """The middleware's configuration: the key file from `portrait serve --keys` (PORTRAIT_KEYS)
     or serving.keys_file; no key file only with PORTRAIT_INSECURE_LOCAL=1 (then all routes open)."""
     serving = settings.serving
@@ -68,6 +73,7 @@ def access_config(settings: Any, env: Mapping[str, str]) -> AccessConfig:
         max_body_bytes=serving.max_body_bytes,
         session_minutes=serving.session_minutes,
         state_dir=state_dir_path(env),
+        body_seconds=body_seconds,
     )
 
 
@@ -151,11 +157,22 @@ class AccessControl:
             raise Refusal(400, "this Host is not served; add it to serving.allowed_hosts")
 
     async def read_body(self, headers: dict[str, str], receive: Any) -> bytes:
-        """The whole request body, refused (413) past the limit, read once and replayed."""
+        """The whole request body, refused past the size limit (413) or the time limit (408),
+        read once and replayed: POST /recommend awaits nothing else (serving/front_door.py), and
+        BentoML's timeout bounds its own routes' handlers."""
         limit = self.config.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise Refusal(413, f"the request body is larger than {limit} bytes")
+        try:
+            async with asyncio.timeout(self.config.body_seconds):
+                return await self._read(receive, limit)
+        except TimeoutError:
+            raise Refusal(
+                408, f"the request body took over {self.config.body_seconds:g} s"
+            ) from None
+
+    async def _read(self, receive: Any, limit: int) -> bytes:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()

@@ -44,6 +44,10 @@ class Candidates:
 
 def span_rows(rows: Rows, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CSR rows of customer `positions`: (block owner, row, rank within its customer)."""
+    if len(positions) == 1:  # one customer (a request): one slice
+        start, stop = int(rows.ptr[positions[0]]), int(rows.ptr[positions[0] + 1])
+        rank = np.arange(stop - start)
+        return np.zeros(stop - start, dtype=np.int64), rank + start, rank
     start, stop = rows.ptr[positions], rows.ptr[positions + 1]
     counts = stop - start
     owner = np.repeat(np.arange(len(positions)), counts)

@@ -2,10 +2,11 @@
 
 Start it with `portrait serve --run RUN_DIR` or `PORTRAIT_RUN_DIR=RUN_DIR bentoml serve
 serving.service:Portrait`. Each worker loads the run and the champion models once, in the
-background, into one immutable state; /readyz answers 200 only once they are loaded. `POST
+background, into one immutable state; /readyz answers 200 only once every worker loaded them. `POST
 /admin/reload` builds a new state and swaps it in only when it loaded and passed a smoke
 prediction, then every other worker does the same with the same run and model versions
-(serving/worker_state.py). POST /recommend is served by serving/api_app.py.
+(serving/worker_state.py). POST /recommend is served by serving/api_app.py in its own lane in
+front of BentoML's app (serving/front_door.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from serving.access import AccessControl, access_config
 from serving.api_app import create_api_app
 from serving.audience_pool import AudienceBusy, AudiencePool
 from serving.audit import ExclusionAudit, prometheus_counter
+from serving.front_door import FrontDoorService, Lanes
 from serving.generations import Generations, ReloadBusy, state_dir
 from serving.logs import JsonLinesLog, quiet_client_errors, record_access
 from serving.profile import build_profile
@@ -102,10 +104,9 @@ def error(status: int, message: str, detail: Any = None, *, ctx: Any = None) -> 
     ),
     path="/ui",
 )  # fmt: skip
-# POST /recommend: a plain Starlette route (serving/api_app.py); a @bentoml.api costs more than
-# the answer. Mounted at "/", it answers only its own route; every other path goes on to BentoML.
-@bentoml.asgi_app(create_api_app(), path="/", name="api")
-@bentoml.service(name="portrait", **SERVICE_CONFIG)
+# POST /recommend is not a @bentoml.api: it has its own lane in front of BentoML's app
+# (serving/front_door.py, serving/api_app.py), set up below.
+@bentoml.service(name="portrait", service_class=FrontDoorService, **SERVICE_CONFIG)
 class Portrait:
     """Recommendations, profiles and audiences from one run and the champion models."""
 
@@ -135,8 +136,8 @@ class Portrait:
         return self.served.last_load
 
     def __is_ready__(self) -> bool:
-        """Ready once a state (run and champion models) is loaded."""
-        return self.holder.current is not None
+        """Ready once every worker has loaded a state (run and champion models)."""
+        return self.served.ready()
 
     def _state(self, ctx: Any = None) -> ServingState | JSONResponse:
         state = self.holder.current
@@ -213,8 +214,13 @@ class Portrait:
 
 
 quiet_client_errors()  # a rejected body is one log line, never a traceback quoting the input
-# Every route, BentoML's own included, passes the access middleware (serving/access.py).
-Portrait.add_asgi_middleware(AccessControl, config=access_config(SETTINGS, os.environ))
+# What each worker serves: every route, BentoML's own included, passes the access middleware
+# (serving/access.py); then POST /recommend goes to its own lane, everything else to BentoML.
+Portrait.front.extend([
+    lambda app: Lanes(app, {"/recommend": create_api_app()}),
+    lambda app: AccessControl(app, config=access_config(
+        SETTINGS, os.environ, body_seconds=_service_config("traffic.timeout") or 60.0)),
+])  # fmt: skip
 
 
 def _audience(state: ServingState, request: AudienceRequest) -> Any:
@@ -246,13 +252,22 @@ def _warm(state: ServingState) -> None:
         log.exception("warming the reasons of %s failed", state.run_dir)
 
 
-def _configured_workers() -> int:
-    """How many workers BentoML runs for this service: SERVICE_CONFIG's, or what a BentoML
-    configuration file (or BENTOML_CONFIG_OPTIONS) set instead."""
+def _service_config(key: str) -> Any:
+    """One of this service's BentoML settings ("workers", "traffic.timeout"): SERVICE_CONFIG's,
+    or what a BentoML configuration file (or BENTOML_CONFIG_OPTIONS) set instead."""
     from bentoml._internal.configuration.containers import BentoMLContainer
+
+    node = BentoMLContainer.config.services["portrait"]
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node.get()
+
+
+def _configured_workers() -> int:
+    """How many workers BentoML runs for this service."""
     from bentoml._internal.resource import system_resources
 
-    workers = BentoMLContainer.config.services["portrait"].workers.get() or 1
+    workers = _service_config("workers") or 1
     return int(system_resources()["cpu"]) if workers == "cpu_count" else int(workers)
 
 

@@ -26,6 +26,7 @@ from features.pairs import build_pair_context
 from features.policy import customer_policy
 from features.validate import load_dataset
 from portrait.settings import Settings
+from serving.answer_memo import AnswerMemo
 from serving.cold_start import Popularity, PopularityLists, build_popularity, popularity_lists
 from serving.index_files import read_index, scorer_name
 from serving.pair_reasons import warm_reasons
@@ -104,6 +105,11 @@ class ServingState:
     def customer_facts(self) -> CustomerFacts:
         """The served customers' policy facts at the candidate index's positions."""
         return customer_facts(self.policy, self.candidates.customers)
+
+    @cached_property
+    def answers(self) -> AnswerMemo:
+        """Plain /recommend answers of this state, kept (serving/answer_memo.py)."""
+        return AnswerMemo(self.settings.serving.answer_memo)
 
     def warm(self) -> int:
         """Explain each customer's best allowed model pairs ahead of requests (slow; the service

@@ -75,6 +75,15 @@ def test_a_reload_reaches_every_worker_with_the_same_models(shared, loads):
     assert two.follow_once() is False and one.follow_once() is False  # nothing newer
 
 
+def test_ready_once_every_worker_has_loaded(shared, loads):
+    one, two = started(shared, 1), worker(shared, 2)
+    assert not one.ready() and not two.ready()  # the second worker is still loading
+    two = started(shared, 2)
+    assert one.ready() and two.ready()
+    one.reload(shared / "run-b")
+    assert one.ready() and two.ready()  # a reload in flight is no reason to stop serving
+
+
 def test_a_restarted_worker_loads_the_current_generation(shared, loads):
     one = started(shared, 1)
     one.reload(shared / "run-b")
