@@ -49,6 +49,7 @@ from features.demo_bank import generate_demo_bank  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 DATA_ROOT = Path(os.environ.get("PORTRAIT_SCALE_DATA", "/tmp/portrait_scale"))
 CHUNK = 50_000
+BANK_VERSION = "v2"  # v2: with the campaigns table (banks cached without it are not reused)
 # Session rate x0.25: ~53 events per customer instead of ~190, so 1M customers are ~53M events.
 ACTIVITY_SCALE = 0.25
 MEMORY_CAP_GB = 14  # resident memory of a run (process + Dask workers) before the watchdog stops it
@@ -95,7 +96,7 @@ def write_bank(
 
 def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
     """One (size, engine) run in a child process, bounded by ``args.timeout`` and ``args.max_gb``."""
-    data = DATA_ROOT / f"{size}-a{args.activity_scale:g}"
+    data = DATA_ROOT / f"{size}-a{args.activity_scale:g}-{BANK_VERSION}"
     rows = write_bank(size, data, activity_scale=args.activity_scale)
     out = DATA_ROOT / f"stages-{size}-{engine}.json"
     if args.full:
