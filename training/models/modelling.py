@@ -67,6 +67,7 @@ def train_churn(
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
     sample, judged = tuning_sample(data.train), tuning_sample(data.valid)
+    judged_y = judged[CHURN_LABEL].to_numpy()
     shared = ChurnModel(features=features).prepare(sample, label=CHURN_LABEL)
 
     def fitted(params: dict[str, Any], callbacks: list | None = None) -> ChurnModel:
@@ -74,7 +75,7 @@ def train_churn(
         return model.fit(sample, data=shared, callbacks=callbacks, cluster=cluster)
 
     result = tune(
-        lambda p, cb: pr_auc(judged[CHURN_LABEL].to_numpy(), fitted(p, cb).predict_proba(judged)),
+        lambda p, cb: pr_auc(judged_y, fitted(p, cb).predict_proba(judged)),
         n_trials=settings.n_trials,
         seed=settings.seed,
         name="churn",
@@ -170,6 +171,7 @@ def train_conversion(
     primary = f"map@{k}"
 
     sample, judged = tuning_sample(data.train), tuning_sample(buyers(valid))
+    relevant = judged.loc[judged[CONVERSION_LABEL] == 1, [CUSTOMER_ID, PRODUCT_ID]]
     weight = WEIGHT if WEIGHT in sample else None
     shared = ConversionModel().prepare(sample, label=CONVERSION_LABEL, weight=weight)
 
@@ -179,7 +181,6 @@ def train_conversion(
 
     def objective(params: dict[str, Any], callbacks: list) -> float:
         scores = fitted(params, callbacks).predict_proba(judged)
-        relevant = judged.loc[judged[CONVERSION_LABEL] == 1, [CUSTOMER_ID, PRODUCT_ID]]
         return ranking_metrics(rank_pairs(judged, scores), relevant, k=k)[primary]
 
     result = tune(
