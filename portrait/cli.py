@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 # OpenMP threads (LightGBM's) sleep at a barrier instead of spinning: on a machine whose cores
-# other work shares, spinning threads made a 2-thread LightGBM fit 4x slower than one thread
-# (benchmarks/threads.py); idle, sleeping costs nothing measurable. Read before LightGBM loads.
+# other work shares, spinning threads made a 2-thread LightGBM fit 3x slower than one thread;
+# alone, sleeping gives 1.42x of 1.87x (benchmarks/threads.py). A dedicated machine may set
+# OMP_WAIT_POLICY=ACTIVE itself: this is only a default. Read before LightGBM loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from portrait import arguments as a  # noqa: E402
