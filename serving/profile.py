@@ -136,7 +136,7 @@ def build_profile(
         "churn": {
             "probability": probability,
             "band": churn_band(probability),
-            "reasons": list(state.churn_reasons.get(customer_id, [])),
+            "reasons": state.churn_reasons_of(customer_id),
         },
         "holdings": holdings_of(state, customer_id),
         "timeline": state.timeline.page(customer_id, page=page, page_size=page_size),

@@ -100,19 +100,11 @@ def load_models(
     return {"churn": churn, "conversion": conversion}, version
 
 
-def churn_scores(
-    run_dir: Path, portrait: pd.DataFrame, model: Any
-) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """Churn probability and reasons by customer (reasons explained when the file lacks them)."""
+def churn_scores(run_dir: Path) -> dict[str, float]:
+    """Churn probability by customer (reasons are explained per customer shown, see
+    `ServingState.churn_reasons_of`)."""
     scores = read_table(run_dir, "churn_scores.parquet", required=False)
     if scores is None:
-        return {}, {}
+        return {}
     ids = scores[CUSTOMER_ID].astype(str)
-    probability = dict(zip(ids, scores["churn_probability"].astype(float), strict=True))
-    if "reasons" in scores.columns:
-        return probability, {c: list(r) for c, r in zip(ids, scores["reasons"], strict=True)}
-    if model is None or not hasattr(model, "explain"):
-        return probability, {}
-    rows = portrait.loc[portrait[CUSTOMER_ID].astype(str).isin(ids)]
-    reasons = model.explain(rows)
-    return probability, dict(zip(rows[CUSTOMER_ID].astype(str), reasons, strict=True))
+    return dict(zip(ids, scores["churn_probability"].astype(float), strict=True))

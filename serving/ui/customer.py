@@ -153,7 +153,7 @@ def churn_view(state: ServingState, customer_id: str) -> dict[str, Any]:
     return {
         "band": churn_band(probability),
         "probability": None if probability is None else f"{probability:.0%}",
-        "reasons": list(state.churn_reasons.get(customer_id, []))[:3],
+        "reasons": state.churn_reasons_of(customer_id, top=3),
     }
 
 
