@@ -8,6 +8,9 @@ in the `active_days` before the cut-off. Every function reads only rows before `
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +24,36 @@ DEFAULT = EngagementSettings()
 def engagement(
     tables: dict[str, pd.DataFrame], *, rule: EngagementSettings = DEFAULT
 ) -> pd.DataFrame:
-    """Every engagement as (customer_id, ts): events not excluded, inflow transactions."""
+    """Every engagement as (customer_id, ts) in time order: events not excluded, inflow
+    transactions (built once per tables inside `kept_engagement`)."""
+    sources = (tables.get("events"), tables.get("transactions"))
+    if _KEPT is None:
+        return _engagement(tables, rule)
+    for kept_sources, kept_rule, frame in _KEPT:
+        if kept_rule == rule and all(a is b for a, b in zip(kept_sources, sources, strict=True)):
+            return frame
+    frame = _engagement(tables, rule)
+    _KEPT.append((sources, rule, frame))
+    return frame
+
+
+_KEPT: list[tuple[tuple, EngagementSettings, pd.DataFrame]] | None = None
+
+
+@contextmanager
+def kept_engagement() -> Iterator[None]:
+    """Inside, `engagement` of the same events and transactions objects is built once: the
+    models stage reads it six times a training cut-off (portrait, departed, labels), and each
+    build copies every event. The tables must not change in place inside."""
+    global _KEPT
+    outer, _KEPT = _KEPT, []
+    try:
+        yield
+    finally:
+        _KEPT = outer
+
+
+def _engagement(tables: dict[str, pd.DataFrame], rule: EngagementSettings) -> pd.DataFrame:
     parts = []
     if "events" in tables:
         events = tables["events"]
@@ -31,7 +63,7 @@ def engagement(
     if "transactions" in tables:
         txns = tables["transactions"]
         parts.append(txns.loc[txns["type"].isin(rule.transaction_types), [CUSTOMER_ID, TS]])
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True).sort_values(TS, kind="stable", ignore_index=True)
 
 
 def last_engagement(

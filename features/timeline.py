@@ -19,15 +19,20 @@ DAY = np.timedelta64(1, "D")
 
 def before(df: pd.DataFrame, as_of: pd.Timestamp, column: str = TS) -> pd.DataFrame:
     """Rows strictly before `as_of` (the point-in-time rule)."""
-    return df.loc[df[column] < as_of]
+    return between(df, None, as_of, column)
 
 
 def between(
-    df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, column: str = TS
+    df: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp, column: str = TS
 ) -> pd.DataFrame:
-    """Rows in the half-open window [start, end)."""
+    """Rows in the half-open window [start, end) (from the first row when `start` is None).
+
+    A frame in time order is sliced, not masked (a mask copies the rows it keeps)."""
     ts = df[column]
-    return df.loc[(ts >= start) & (ts < end)]
+    if ts.is_monotonic_increasing and not ts.hasnans:
+        lo = 0 if start is None else ts.searchsorted(start, side="left")
+        return df.iloc[lo : ts.searchsorted(end, side="left")]
+    return df.loc[ts < end] if start is None else df.loc[(ts >= start) & (ts < end)]
 
 
 def customer_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:

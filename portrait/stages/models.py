@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
+from features.engagement import kept_engagement
 from features.quality import ValidatedData
 from portrait.errors import NotEnoughData
 from portrait.settings import Settings
@@ -86,21 +87,22 @@ def train_and_gate(
     with the reason; the other model still trains. Fewer cut-offs than asked: reduced.
     """
     past = history(tables, as_of=as_of)
-    portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
-                             active_days=settings.time.active_days,
-                             engagement=settings.engagement)  # fmt: skip
     trained, candidates = TrainedModels(), {}
-    for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
-        try:
-            outcome, candidates[name], cutoffs = train(
-                past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log,
-                cluster=cluster,
-            )  # fmt: skip
-        except NotEnoughData as exc:
-            trained.statuses[name] = skipped(str(exc))
-            continue
-        setattr(trained, name, outcome)
-        trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
+    with kept_engagement():  # the portraits and churn labels of every cut-off read it
+        portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
+                                 active_days=settings.time.active_days,
+                                 engagement=settings.engagement)  # fmt: skip
+        for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
+            try:
+                outcome, candidates[name], cutoffs = train(
+                    past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log,
+                    cluster=cluster,
+                )  # fmt: skip
+            except NotEnoughData as exc:
+                trained.statuses[name] = skipped(str(exc))
+                continue
+            setattr(trained, name, outcome)
+            trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
     _promote(trained, candidates)
     return trained
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.engagement import DEFAULT, active_customers, departed_mask
+from features.engagement import (
+    DEFAULT,
+    active_customers,
+    departed_mask,
+    engagement,
+    kept_engagement,
+)
 from features.labels import (
     build_churn_labels,
     build_conversion_labels,
     stack_cutoffs,
     training_cutoffs,
 )
+from features.timeline import before, between
 from portrait.settings import EngagementSettings
 
 T = pd.Timestamp
@@ -178,3 +185,30 @@ def test_labels_at_a_cutoff_read_no_row_before_it_for_status():
     assert _labels(tables)["D"] == 1  # the login before as_of brings D back: active, then silent
     tables["events"].loc[tables["events"].index[-1], "ts"] = AS_OF
     assert "D" not in _labels(tables)  # the same login at as_of is in the horizon, not before
+
+
+def test_engagement_is_built_once_per_tables_inside_kept_engagement_and_in_time_order():
+    tables = _timeline()
+    built = engagement(tables)
+    assert built["ts"].is_monotonic_increasing
+    assert engagement(tables) is not built  # outside the context nothing is kept
+    with kept_engagement():
+        kept = engagement(tables)
+        assert engagement(tables) is kept
+        other = EngagementSettings(transaction_types=("deposit",))
+        assert engagement(tables, rule=other) is not kept  # another rule, another frame
+        changed = {**tables, "events": tables["events"].iloc[:-1]}
+        assert len(engagement(changed)) == len(kept) - 1  # other events, another frame
+        pd.testing.assert_frame_equal(kept, built)
+    assert engagement(tables) is not kept
+
+
+def test_slicing_a_frame_in_time_order_equals_masking_it():
+    frame = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02",
+                                                "2024-01-05"]), "v": [1, 2, 3, 4]})  # fmt: skip
+    cut, start = pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-02")
+    assert before(frame, cut)["v"].tolist() == [1]
+    assert between(frame, start, pd.Timestamp("2024-01-06"))["v"].tolist() == [2, 3, 4]
+    shuffled = frame.iloc[[3, 1, 0, 2]]
+    assert sorted(before(shuffled, cut)["v"]) == [1]
+    assert sorted(between(shuffled, start, pd.Timestamp("2024-01-05"))["v"]) == [2, 3]
