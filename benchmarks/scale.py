@@ -100,7 +100,13 @@ def measure(size: int, engine: str, args: argparse.Namespace) -> dict:
     rows = write_bank(size, data, activity_scale=args.activity_scale)
     out = DATA_ROOT / f"stages-{size}-{engine}.json"
     if args.full:
-        cmd = full_run_command(flat_bank(data), DATA_ROOT / f"run-{size}-{engine}", engine)
+        run = DATA_ROOT / f"run-{size}-{engine}"
+        for old in (
+            run.parent / f"mlflow-{run.name}.db",
+            run.parent / f"mlflow-{run.name}.db.promote.lock",
+        ):
+            old.unlink(missing_ok=True)  # a fresh registry: no earlier run's champion to beat
+        cmd = full_run_command(flat_bank(data), run, engine)
     else:
         out.unlink(missing_ok=True)
         cmd = [sys.executable, __file__, "--child", "--engine", engine, "--data", str(data),

@@ -30,7 +30,7 @@ from training.models.conversion import ConversionModel, PerProductModel
 from training.models.datasets import WEIGHT, TrainingSet
 from training.models.metrics import churn_metrics, pr_auc, rank_scores, ranking_metrics, roc_auc
 from training.models.propensity import evaluate_propensity
-from training.models.tuning import TuningResult, tune, tuning_sample
+from training.models.tuning import CHURN_TUNING_ROWS, TuningResult, tune, tuning_sample
 
 
 @dataclass
@@ -66,7 +66,8 @@ def train_churn(
     `cluster` (training.engine.Cluster, None on pandas): where large training sets train."""
     features = churn_features(data.train)
     y = data.valid[CHURN_LABEL].to_numpy()
-    sample, judged = tuning_sample(data.train), tuning_sample(data.valid)
+    sample = tuning_sample(data.train, max_rows=CHURN_TUNING_ROWS)
+    judged = tuning_sample(data.valid)
     judged_y = judged[CHURN_LABEL].to_numpy()
     shared = ChurnModel(features=features).prepare(sample, label=CHURN_LABEL)
 
