@@ -42,11 +42,16 @@ _KEPT: list[tuple[tuple, EngagementSettings, pd.DataFrame]] | None = None
 
 @contextmanager
 def kept_engagement() -> Iterator[None]:
-    """Inside, `engagement` of the same events and transactions objects is built once: the
-    models stage reads it six times a training cut-off (portrait, departed, labels), and each
-    build copies every event. The tables must not change in place inside."""
+    """Inside, `engagement` of the same events and transactions objects is built once: a run
+    reads it for the portrait, departed customers and lifecycle at every cut-off and the churn
+    labels (six times a training cut-off), and each build copies every event. The tables must
+    not change in place inside. A nested context keeps what the outer one kept."""
     global _KEPT
-    outer, _KEPT = _KEPT, []
+    outer = _KEPT
+    if outer is not None:
+        yield
+        return
+    _KEPT = []
     try:
         yield
     finally:

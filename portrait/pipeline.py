@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.engagement import kept_engagement
 from features.quality import ValidatedData, write_quality
 from portrait.errors import ContractError, NotEnoughData, PortraitError
 from portrait.report import Section, write_report
@@ -145,7 +146,11 @@ def run_pipeline(
     inputs = RunInputs(Path(data_dir), pd.Timestamp(as_of), out_dir, settings)
     outputs, record = RunOutputs(), RunRecord()
     uri = tracking.configure(settings.tracking)
-    with tracking.start_run(f"run {inputs.as_of.date()}") as run, engine_session(settings.engine):
+    with (
+        tracking.start_run(f"run {inputs.as_of.date()}") as run,
+        engine_session(settings.engine),
+        kept_engagement(),  # every stage's cut-offs read the same engagement frame
+    ):
         tracking.log_params({"data_dir": str(data_dir), "as_of": str(inputs.as_of.date()),
                              "settings": settings})  # fmt: skip
         for i, stage in enumerate(STAGES, start=1):

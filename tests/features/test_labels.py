@@ -195,6 +195,8 @@ def test_engagement_is_built_once_per_tables_inside_kept_engagement_and_in_time_
     with kept_engagement():
         kept = engagement(tables)
         assert engagement(tables) is kept
+        with kept_engagement():  # a nested context (the models stage inside a run) keeps it
+            assert engagement(tables) is kept
         other = EngagementSettings(transaction_types=("deposit",))
         assert engagement(tables, rule=other) is not kept  # another rule, another frame
         changed = {**tables, "events": tables["events"].iloc[:-1]}
