@@ -205,11 +205,20 @@ def _fired_rules(
     )
     ante = ante.explode("antecedents").rename(columns={"antecedents": PRODUCT_ID})
     ante[PRODUCT_ID] = ante[PRODUCT_ID].astype(str)
-    hits = held.merge(ante, on=PRODUCT_ID)
-    hits = hits.groupby([CUSTOMER_ID, "rule_id"], sort=False, observed=True).agg(
-        n_held=(PRODUCT_ID, "size"), n_ante=("n_ante", "first"), rule_segment=(SEGMENT_ID, "first")
-    )
-    hits = hits.loc[hits["n_held"].eq(hits["n_ante"])].reset_index()
+    # counted on integer codes of customers and rules: a groupby over the customer id strings
+    # was 31 s of 45 at 200k customers
+    customer, customers = pd.factorize(held[CUSTOMER_ID])
+    codes = pd.DataFrame({"c": customer, PRODUCT_ID: held[PRODUCT_ID].to_numpy()})
+    by_rule = ante.drop_duplicates("rule_id").reset_index(drop=True)
+    ante = ante.assign(r=pd.Index(by_rule["rule_id"]).get_indexer(ante["rule_id"]))
+    hits = codes.merge(ante[[PRODUCT_ID, "r"]], on=PRODUCT_ID)
+    pair = hits["c"].to_numpy(dtype=np.int64) * len(by_rule) + hits["r"].to_numpy()
+    keys, n_held = np.unique(pair, return_counts=True)
+    c, r = np.divmod(keys, len(by_rule))
+    full = n_held == by_rule["n_ante"].to_numpy()[r]
+    hits = pd.DataFrame({CUSTOMER_ID: np.asarray(customers, dtype=object)[c[full]],
+                         "rule_id": by_rule["rule_id"].to_numpy()[r[full]],
+                         "rule_segment": by_rule[SEGMENT_ID].to_numpy()[r[full]]})  # fmt: skip
     if segments is None:
         in_scope = hits["rule_segment"].isna()
     else:
