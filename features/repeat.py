@@ -26,7 +26,8 @@ def repeat_inputs(codes: np.ndarray, ts: pd.Series, n: int, as_of: pd.Timestamp)
     """frequency, recency_days, age_days and distinct days per trailing window, per customer code."""
     day = np.floor((ts.to_numpy() - np.datetime64(as_of, "ns")) / DAY).astype(np.int64)  # < 0
     keep = codes >= 0
-    pairs = np.unique(codes[keep].astype(np.int64) * 1_000_000 + (day[keep] + 500_000))
+    # distinct (customer, day) keys by hashing, not sorting: the order is never read
+    pairs = pd.unique(codes[keep].astype(np.int64) * 1_000_000 + (day[keep] + 500_000))
     c, d = pairs // 1_000_000, pairs % 1_000_000 - 500_000
     days = count_by(c, n)
     first = np.full(n, np.iinfo(np.int64).max)

@@ -2,8 +2,9 @@
 
 The models stage scores every customer's pairs once (`serving.recommend_all`) and writes that
 candidate index to RUN/candidate_index/: arrays.npz (customer and product ids, pair and rule rows
-with their scores, rule reasons as codes into their texts, segment shares, popularity), pairs.parquet (the model's columns
-of each pair: reasons and visits read them) and scored_by.json (which model scored the pairs).
+with their scores, rule reasons as codes into their texts, the model reasons the batch explained
+as codes into theirs, segment shares, popularity), pairs.parquet (the model's columns of each
+pair: reasons and visits read them) and scored_by.json (which model scored the pairs).
 `read_index` rebuilds the index from the manifest-verified bytes when the service serves the
 model that scored them; otherwise (a newer champion, a test's own model) it returns None and
 the service scores every pair at load, as it must.
@@ -50,6 +51,8 @@ def index_files(index: CandidateIndex, *, scored_by: str) -> dict[str, Any]:
         arrays |= {"rule_texts": texts, "rule_codes": codes}
     if index.shares is not None:
         arrays["shares"] = index.shares
+    if index.pair_reasons is not None:  # what the batch explained is not explained again
+        arrays |= index.pair_reasons.arrays()
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     frame = index.pair_frame if index.pair_frame is not None else pd.DataFrame()
@@ -114,7 +117,7 @@ def _parts(arrays: Any, frame: pd.DataFrame, model: Any | None) -> dict[str, Any
     return {
         "pairs": pairs,
         "pair_frame": frame if pairs is not None else None,
-        "pair_reasons": ReasonMemo(len(frame)) if pairs is not None else None,
+        "pair_reasons": _reasons(arrays, len(frame)) if pairs is not None else None,
         "pair_matrix": pair_matrix(model, frame) if pairs is not None else None,
         "rules": rows("rules"),
         "rule_reasons": (
@@ -123,3 +126,10 @@ def _parts(arrays: Any, frame: pd.DataFrame, model: Any | None) -> dict[str, Any
             else None
         ),
     }
+
+
+def _reasons(arrays: Any, n_pairs: int) -> ReasonMemo:
+    """The batch's explained reasons of the pairs (an empty memo for an index saved without)."""
+    if "reason_codes" not in arrays.files or len(arrays["reason_codes"]) != n_pairs:
+        return ReasonMemo(n_pairs)
+    return ReasonMemo.from_arrays(arrays["reason_codes"], arrays["reason_texts"])

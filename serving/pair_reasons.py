@@ -53,6 +53,33 @@ class ReasonMemo:
         texts = self._texts
         return [[texts[c] for c in codes if c >= 0] for codes in self._codes[rows]]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The kept reasons as arrays (codes per pair row, the distinct texts), for the run's
+        candidate index: the service then starts with every pair the batch explained."""
+        with self._lock:
+            return {
+                "reason_codes": self._codes.copy(),
+                "reason_texts": np.array(self._texts, dtype=str),
+            }
+
+    @classmethod
+    def from_arrays(cls, codes: np.ndarray, texts: np.ndarray) -> ReasonMemo:
+        """A memo holding saved `arrays` (codes checked against the texts they point into)."""
+        if (
+            codes.ndim != 2
+            or codes.shape[1] != EXPLAINED
+            or codes.min(initial=0) < UNEXPLAINED
+            or codes.max(initial=-1) >= len(texts)
+        ):
+            raise ValueError(
+                f"saved reason codes of shape {codes.shape} do not fit {len(texts)} texts"
+            )
+        memo = cls(len(codes))
+        memo._codes[:] = codes
+        memo._texts = [str(t) for t in texts]
+        memo._code = {t: i for i, t in enumerate(memo._texts)}
+        return memo
+
     def _intern(self, text: str) -> int:
         code = self._code.get(text)
         if code is None:

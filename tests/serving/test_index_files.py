@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.holdings import build_holdings
 from portrait.settings import load_settings
 from serving.index_files import read_index, scorer_name, write_index
+from serving.pair_reasons import EXPLAINED, UNEXPLAINED
 from serving.recommend_index import CandidateIndex
 from serving.recommend_one import recommend_one
 from serving.state import load_state
@@ -42,6 +44,12 @@ def test_the_service_starts_from_the_batch_index(demo_run):
     model = state.models["conversion"]
     scored = candidate_index(state, model)
     assert_same_index(state.candidates, scored)
+    memo = state.candidates.pair_reasons  # the batch's reasons came with its index: kept, equal
+    explained = np.flatnonzero(memo._codes[:, 0] != UNEXPLAINED)
+    assert len(explained) > 0
+    rows = explained[:: max(1, len(explained) // 50)]
+    again = model.explain(state.candidates.pair_frame.iloc[rows], top=EXPLAINED)
+    assert memo.reasons(rows, lambda missing: pytest.fail(f"{missing} explained again")) == again
     viewed = list(state.products.index[:2])
     for cid in state.portrait.index[:40]:
         for views in ([], viewed):
@@ -85,3 +93,21 @@ def test_propensity_from_the_index_equals_scoring_every_pair_again(state):
     again = score_propensity(model, portrait, state.pair_context, block=250, **policy)
     assert len(once) > 0 and once["probability"].between(0, 1).all()
     pd.testing.assert_frame_equal(once, again, check_exact=True)
+
+
+def test_kept_reasons_round_trip_and_bad_codes_are_refused():
+    from serving.pair_reasons import ReasonMemo
+
+    memo = ReasonMemo(4)
+    memo.reasons(np.array([0, 2]), lambda rows: [["a", "b"], []])
+    back = ReasonMemo.from_arrays(
+        **{k.removeprefix("reason_"): v for k, v in memo.arrays().items()}
+    )
+    assert back.reasons(np.array([0, 2]), lambda rows: pytest.fail("explained again")) == [
+        ["a", "b"], []]  # fmt: skip
+    assert back.reasons(np.array([1]), lambda rows: [["c"]]) == [["c"]]  # never explained: now
+    codes = memo.arrays()["reason_codes"]
+    with pytest.raises(ValueError, match="do not fit"):
+        ReasonMemo.from_arrays(codes, np.array(["only one"]))
+    with pytest.raises(ValueError, match="do not fit"):
+        ReasonMemo.from_arrays(codes[:, :2], np.array(["a", "b"]))
