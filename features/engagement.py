@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, TS
-from features.timeline import before, between, customer_codes, last_ts
+from features.timeline import before, between, customer_codes, in_ids, last_ts
 from portrait.settings import EngagementSettings
 
 DEFAULT = EngagementSettings()
@@ -102,7 +102,7 @@ def assets_now_and_peak(
     after = last_date.reindex(flows[CUSTOMER_ID]).to_numpy()
     late = ~pd.isna(after) & (flows[TS].to_numpy() > after)
     moved = signed.loc[late].groupby(flows.loc[late, CUSTOMER_ID]).sum()
-    snapped = index.isin(last_date.index)
+    snapped = in_ids(index, last_date.index)
     from_snap = np.maximum(_aligned(by["total_assets"].last(), index) + _aligned(moved, index), 0)
     now = np.where(snapped, from_snap, now)
     # snapshots can miss money that came and went between two of them: the net flows see it

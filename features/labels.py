@@ -9,7 +9,7 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, PRODUCT_ID, TS
 from features.engagement import DEFAULT, active_customers, engagement
 from features.holdings import build_holdings
-from features.timeline import activity, between
+from features.timeline import activity, between, in_ids
 from portrait.settings import EngagementSettings
 
 
@@ -30,7 +30,7 @@ def build_churn_labels(
     active = active_customers(tables, as_of=as_of, active_days=active_days, rule=rule)
     future = between(engagement(tables, rule=rule), as_of, as_of + pd.Timedelta(days=horizon_days))
     seen = pd.Index(future[CUSTOMER_ID].unique())
-    return pd.DataFrame({CUSTOMER_ID: active, "churned": (~active.isin(seen)).astype(int)})
+    return pd.DataFrame({CUSTOMER_ID: active, "churned": (~in_ids(active, seen)).astype(int)})
 
 
 def build_conversion_labels(

@@ -9,7 +9,7 @@ from features.behaviour import contact_features, event_features, funnel_features
 from features.contract import CUSTOMER_ID, SPECS, TS
 from features.engagement import DEFAULT, departed_mask, engagement
 from features.repeat import repeat_features
-from features.timeline import before, between, customer_codes, days_since, last_ts
+from features.timeline import before, between, customer_codes, days_since, in_ids, last_ts
 from features.trading import asset_features, holding_features, return_features, trading_features
 from portrait.settings import EngagementSettings
 
@@ -63,7 +63,7 @@ def status_features(
     out = pd.DataFrame(index=index)
     out["days_since_last_engagement"] = days_since(last_ts(codes, acts[TS], len(index)), as_of)
     window = between(acts, as_of - pd.Timedelta(days=active_days), as_of)
-    engaged = index.isin(window[CUSTOMER_ID].unique())
+    engaged = in_ids(index, window[CUSTOMER_ID].unique())
     out["is_departed"] = departed_mask(tables, index, as_of=as_of, rule=rule)
     out["is_active"] = engaged & ~out["is_departed"].to_numpy()
     return out

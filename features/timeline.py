@@ -47,6 +47,14 @@ def customer_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(np.intp)
 
 
+def in_ids(ids: pd.Index | pd.Series, values: pd.Index | pd.Series | np.ndarray) -> np.ndarray:
+    """`ids.isin(values)` for id strings, by Arrow's hash set: pandas' `isin` on Arrow strings
+    turns every value into a Python object first (12 s of a 200k-customer run's departed test)."""
+    needles = pa.array(pd.Series(ids, copy=False).astype(STRING))
+    found = pa.array(pd.Series(values, copy=False).astype(STRING)).cast(needles.type)
+    return pc.is_in(needles, value_set=found).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def count_by(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Per-customer count (or weighted sum) for codes in 0..n-1, ignoring -1."""
     keep = codes >= 0
