@@ -334,13 +334,26 @@ def test_all_offset_timestamps_and_out_of_range_years():
         "2024-02-01T00:30:00-01:00",
         "2024-02-01T10:00:00+00:00",
     ]
-    assert validate_tables(raw).tables["transactions"]["ts"].tolist() == [
-        pd.Timestamp("2024-02-01 02:00:00"),
-        pd.Timestamp("2024-02-01 10:00:00"),
-        pd.Timestamp("2024-02-01 01:30:00"),
-        pd.Timestamp("2024-02-01 10:00:00"),
-    ]
+    txns = validate_tables(raw).tables["transactions"]  # kept in time order
+    assert dict(zip(txns["customer_id"], txns["ts"], strict=True)) == {
+        "C1": pd.Timestamp("2024-02-01 02:00:00"),
+        "C2": pd.Timestamp("2024-02-01 10:00:00"),
+        "C3": pd.Timestamp("2024-02-01 01:30:00"),
+        "C4": pd.Timestamp("2024-02-01 10:00:00"),
+    }
     data = validate_tables(with_value("events", "ts", 3, "3000-01-01"), max_bad_fraction=ALL_BAD_OK)
     assert data.quarantine["events"]["reason"].tolist() == [
         "unparseable timestamp in ts: '3000-01-01'"
     ]
+
+
+def test_behaviour_tables_are_kept_in_time_order_and_ties_keep_the_extracts_order():
+    raw = raw_tables()
+    raw["events"] = raw["events"].iloc[[3, 1, 2, 0]].reset_index(drop=True)  # C1's two at one time
+    raw["events"].loc[0, "ts"] = "2024-02-03x"  # a bad row is quarantined, not sorted in
+    data = validate_tables(raw, max_bad_fraction=ALL_BAD_OK)
+    events = data.tables["events"]
+    assert events["ts"].is_monotonic_increasing and list(events.index) == [0, 1, 2]
+    assert events["event"].tolist() == ["p2p_view_product", "login", "page_view"]
+    assert data.quarantine["events"]["event"].tolist() == ["invest_success"]
+    assert data.tables["customers"]["customer_id"].tolist() == ["C1", "C2", "C3", "C4"]
