@@ -17,6 +17,19 @@ from features.load import STRING
 DAY = np.timedelta64(1, "D")
 
 
+# Behaviour tables are kept in time order (a stable sort: rows at the same time keep the
+# extract's order), so every point-in-time window over them is a slice, not a mask that copies
+# the rows it keeps (`between`).
+TIME_ORDER = {"transactions": TS, "events": TS, "interactions": TS}
+
+
+def in_time_order(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
+    """`frame` sorted by `column` (unchanged when it already is, or without a column)."""
+    if column is None or column not in frame or frame[column].is_monotonic_increasing:
+        return frame
+    return frame.sort_values(column, kind="stable", ignore_index=True)
+
+
 def before(df: pd.DataFrame, as_of: pd.Timestamp, column: str = TS) -> pd.DataFrame:
     """Rows strictly before `as_of` (the point-in-time rule)."""
     return between(df, None, as_of, column)

@@ -26,9 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import REASON, SPECS, TABLE_ORDER, TS, TableSpec
+from features.contract import REASON, SPECS, TABLE_ORDER, TableSpec
 from features.load import STRING, is_missing, parse_column, read_dataset
 from features.quality import TableQuality, TooManyBadRows, ValidatedData
+from features.timeline import TIME_ORDER, in_time_order
 from portrait.errors import ContractError
 
 ROW = "row"
@@ -286,19 +287,6 @@ def _check_bad_fraction(data: ValidatedData, max_bad_fraction: float) -> None:
         f"Inspect quarantine/{q.name}.parquet and fix the extract, or raise {SETTING}",
         data,
     )
-
-
-# Behaviour tables are kept in time order (a stable sort: rows at the same time keep the
-# extract's order), so every point-in-time window over them is a slice, not a mask that copies
-# the rows it keeps (`features.timeline.between`).
-TIME_ORDER = {"transactions": TS, "events": TS, "interactions": TS}
-
-
-def in_time_order(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
-    """`frame` sorted by `column` (unchanged when it already is, or without a column)."""
-    if column is None or column not in frame or frame[column].is_monotonic_increasing:
-        return frame
-    return frame.sort_values(column, kind="stable", ignore_index=True)
 
 
 def load_dataset(data_dir: str | Path, *, max_bad_fraction: float = 0.01) -> ValidatedData:
