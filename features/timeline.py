@@ -17,10 +17,13 @@ from features.load import STRING
 DAY = np.timedelta64(1, "D")
 
 
+# The column that dates each table's rows (products have none).
+TIME_COLUMNS = {"customers": "signup_at", "transactions": TS, "events": TS, "interactions": TS,
+                "balances": "date", "campaigns": "sent_at"}  # fmt: skip
 # Behaviour tables are kept in time order (a stable sort: rows at the same time keep the
 # extract's order), so every point-in-time window over them is a slice, not a mask that copies
 # the rows it keeps (`between`).
-TIME_ORDER = {"transactions": TS, "events": TS, "interactions": TS}
+TIME_ORDERED = ("transactions", "events", "interactions")
 
 
 def in_time_order(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
@@ -61,11 +64,10 @@ def customer_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
 
 
 def in_ids(ids: pd.Index | pd.Series, values: pd.Index | pd.Series | np.ndarray) -> np.ndarray:
-    """`ids.isin(values)` for id strings, by Arrow's hash set: pandas' `isin` on Arrow strings
-    turns every value into a Python object first (12 s of a 200k-customer run's departed test)."""
-    needles = pa.array(pd.Series(ids, copy=False).astype(STRING))
-    found = pa.array(pd.Series(values, copy=False).astype(STRING)).cast(needles.type)
-    return pc.is_in(needles, value_set=found).to_numpy(zero_copy_only=False).astype(bool)
+    """`ids.isin(values)` for id strings, by Arrow's hash look-up (`customer_codes`): pandas'
+    `isin` on Arrow strings turns every value into a Python object first (12 s of a
+    200k-customer run's departed test)."""
+    return customer_codes(pd.Series(ids, copy=False), pd.Index(values)) >= 0
 
 
 def count_by(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:

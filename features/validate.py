@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from features.contract import REASON, SPECS, TABLE_ORDER, TableSpec
 from features.load import STRING, is_missing, parse_column, read_dataset
 from features.quality import TableQuality, TooManyBadRows, ValidatedData
-from features.timeline import TIME_ORDER, in_time_order
+from features.timeline import TIME_COLUMNS, TIME_ORDERED, in_time_order
 from portrait.errors import ContractError
 
 ROW = "row"
@@ -265,7 +265,7 @@ def validate_tables(
                 )
             continue
         kept, quarantine[name], quality[name] = validate_table(spec, raw[name], done)
-        tables[name] = in_time_order(kept, TIME_ORDER.get(name))
+        tables[name] = in_time_order(kept, TIME_COLUMNS[name] if name in TIME_ORDERED else None)
         done[name] = (tables[name], quarantine[name])
     data = ValidatedData(tables, quarantine, quality)
     _check_bad_fraction(data, max_bad_fraction)

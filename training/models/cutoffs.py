@@ -12,16 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.labels import training_cutoffs
+from features.timeline import TIME_COLUMNS
 from portrait.errors import NotEnoughData
-
-TIME_COLUMNS = {
-    "customers": "signup_at",
-    "transactions": "ts",
-    "events": "ts",
-    "interactions": "ts",
-    "balances": "date",
-    "campaigns": "sent_at",
-}
 
 
 def stamp(value: pd.Timestamp | str) -> pd.Timestamp:
