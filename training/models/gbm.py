@@ -9,6 +9,7 @@ Explanations are LightGBM `pred_contrib` values (TreeSHAP) on the margin.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from features.contract import CUSTOMER_ID
 from portrait.errors import NotEnoughData
+from training.models.treeshap import FAST_ROWS, FastTreeShap, float_matrix
 
 Part = tuple[pd.DataFrame, np.ndarray, np.ndarray | None]  # features, labels, weights
 
@@ -197,11 +199,26 @@ class CalibratedGBM:
         return self.calibrator_.predict_proba(margin)[:, 1]
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-row, per-feature SHAP contributions on the margin (bias column dropped)."""
-        contrib = self.booster_.predict(self._matrix(frame), pred_contrib=True,
+        """Per-row, per-feature SHAP contributions on the margin (bias column dropped): a batch
+        through the compiled trees (`training.models.treeshap`, the same values), else LightGBM."""
+        x = self._matrix(frame)
+        if len(x) >= FAST_ROWS and (tables := self._shap_tables()) is not None:
+            threads = (os.cpu_count() or 1) if predict_threads(len(x)) == 0 else 1
+            return tables.contributions(float_matrix(x), threads=threads)
+        contrib = self.booster_.predict(x, pred_contrib=True,
                                         num_iteration=self.best_iteration_,
                                         num_threads=predict_threads(len(frame)))  # fmt: skip
         return np.asarray(contrib)[:, : len(self.features)]
+
+    def _shap_tables(self) -> FastTreeShap | None:
+        """The booster's trees compiled for TreeSHAP, once per model object (not pickled)."""
+        if getattr(self, "_tables", False) is False:
+            self._tables = FastTreeShap.of(self.booster_, num_iteration=self.best_iteration_,
+                                           n_features=len(self.features))  # fmt: skip
+        return self._tables
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_tables"}
 
     def importance(self) -> pd.Series:
         """Total gain per feature, largest first."""
