@@ -37,7 +37,7 @@ from serving.recommender import (
 from serving.visit import model_reasons
 
 OUTPUT_COLUMNS = [CUSTOMER_ID, "rank", PRODUCT_ID, "score", "reasons", "personalised", "source"]
-BLOCK_CUSTOMERS = 5000  # customers per vectorised block: candidates are customers x products
+BLOCK_CUSTOMERS = 20_000  # customers per vectorised block (TreeSHAP of its model rows: one batch)
 
 
 def recommend_all(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.models import treeshap
 from training.models.gbm import CalibratedGBM
 from training.models.treeshap import FAST_ROWS, FastTreeShap, float_matrix
 
@@ -38,7 +39,8 @@ def _label(x: pd.DataFrame, seed: int) -> np.ndarray:
     {"max_depth": 7, "num_leaves": 40, "zero_as_missing": True},  # missing type Zero
     {"max_depth": 5, "num_leaves": 20, "use_missing": False},  # missing type None
 ])  # fmt: skip
-def test_tables_equal_lightgbm_pred_contrib(params):
+def test_tables_equal_lightgbm_pred_contrib(params, monkeypatch):
+    monkeypatch.setattr(treeshap, "PART_ROWS", 500)  # two threads take a part each
     train, test = _frame(3000, 0), _frame(2000, 1)
     booster = lgb.train({"objective": "binary", "verbosity": -1, "min_child_samples": 5,
                          "cat_smooth": 1, "min_data_per_group": 5, **params},

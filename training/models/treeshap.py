@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MAX_PATH = 10  # distinct features on a leaf's path; deeper trees use pred_contrib
+MAX_PATH = 8  # distinct features on a leaf's path (a byte of mask); deeper trees: pred_contrib
 FAST_ROWS = 1_000  # fewer rows: pred_contrib costs less than one pass over every leaf
 CHUNK_ROWS = 100_000  # rows explained per pass over the trees (bounded memory)
-PART_ROWS = 10_000  # rows per thread at least: smaller parts spend their time on the GIL
+PART_ROWS = 40_000  # rows per thread at least: smaller parts spend their time on the GIL
 
 
 def float_matrix(x: pd.DataFrame) -> np.ndarray:
@@ -37,7 +37,7 @@ def float_matrix(x: pd.DataFrame) -> np.ndarray:
     return data.to_numpy(dtype=dtype, na_value=np.nan).astype(np.float64, copy=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Split:
     """One internal node: where a row goes (LightGBM's numerical or categorical decision)."""
 
@@ -46,18 +46,48 @@ class Split:
     categories: np.ndarray | None  # categorical split: the category codes that go left
     default_left: bool
     missing: str  # LightGBM's missing type: "None", "Zero" or "NaN"
+    lut: np.ndarray | None = None  # categorical: goes left, by `_Columns.codes` (set once compiled)
 
-    def goes_left(self, column: np.ndarray) -> np.ndarray:
-        """LightGBM's Tree::Decision for every value of the split's feature column."""
-        nan = np.isnan(column)
-        if self.categories is not None:  # NaN and negative codes go right
-            return np.isin(np.where(nan, -1, column).astype(np.int64), self.categories)
+    def goes_left(self, chunk: _Columns) -> np.ndarray:
+        """LightGBM's Tree::Decision for every row of the chunk (NaN compares False)."""
+        f = self.feature
+        if self.lut is not None:  # NaN and negative codes go right
+            return self.lut[chunk.codes(f)]
+        le, nan = chunk.values[f] <= self.threshold, chunk.nan(f)
+        if self.missing == "Zero":  # zero and NaN (read as zero) take the default way
+            zero = np.abs(chunk.values[f]) <= 1e-35
+            zero = zero if nan is None else zero | nan
+            return le | zero if self.default_left else le & ~zero
+        if nan is None:
+            return le
         if self.missing == "NaN":
-            return np.where(nan, self.default_left, column <= self.threshold)
-        value = np.where(nan, 0.0, column)
-        if self.missing == "Zero":
-            return np.where(np.abs(value) <= 1e-35, self.default_left, value <= self.threshold)
-        return value <= self.threshold
+            return le | nan if self.default_left else le
+        return le | nan if self.threshold >= 0.0 else le  # "None": NaN reads as zero
+
+
+class _Columns:
+    """One chunk of rows by feature, with what the splits read derived once per feature."""
+
+    def __init__(self, x: np.ndarray, cap: int) -> None:
+        self.values = np.ascontiguousarray(x.T, dtype=np.float64)
+        self.cap = cap
+        self._nan: dict[int, np.ndarray | None] = {}
+        self._codes: dict[int, np.ndarray] = {}
+
+    def nan(self, f: int) -> np.ndarray | None:
+        """Where feature f is NaN (None when nowhere)."""
+        if f not in self._nan:
+            nan = np.isnan(self.values[f])
+            self._nan[f] = nan if nan.any() else None
+        return self._nan[f]
+
+    def codes(self, f: int) -> np.ndarray:
+        """Category code + 1 (C++'s int cast, truncating); 0 for NaN and negatives, the cap past
+        every split's categories: positions into a split's look-up table."""
+        if f not in self._codes:
+            value = np.nan_to_num(self.values[f], nan=-1.0)
+            self._codes[f] = np.clip(value, -1, self.cap).astype(np.intp) + 1
+        return self._codes[f]
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,11 @@ class FastTreeShap:
         dump = booster.dump_model(num_iteration=num_iteration)
         self.n_features = n_features
         self.trees = tuple(_compile(t["tree_structure"]) for t in dump["tree_info"])
+        splits = [s for tree in self.trees for s in tree.splits if s.categories is not None]
+        self.cap = 1 + max((int(s.categories.max()) for s in splits), default=0)
+        for split in splits:  # by code + 1: 0 is NaN or negative, cap + 1 past every category
+            split.lut = np.zeros(self.cap + 2, dtype=bool)
+            split.lut[split.categories + 1] = True
 
     @classmethod
     def of(cls, booster: Any, *, num_iteration: int | None, n_features: int) -> FastTreeShap | None:
@@ -107,21 +142,22 @@ class FastTreeShap:
         return out
 
     def _chunk(self, x: np.ndarray) -> np.ndarray:
-        columns = np.ascontiguousarray(x.T, dtype=np.float64)
-        phi = np.zeros_like(columns)
+        chunk = _Columns(x, self.cap)
+        phi = np.zeros_like(chunk.values)
         for tree in self.trees:
-            left = [s.goes_left(columns[s.feature]) for s in tree.splits]
-            way = {True: left, False: [np.logical_not(a) for a in left]}
+            left = [s.goes_left(chunk).view(np.uint8) for s in tree.splits]
+            way = {True: left, False: [a ^ 1 for a in left]}  # 0/1 bytes
             for leaf in tree.leaves:
-                mask = np.zeros(len(x), dtype=np.intp)
+                mask = None
                 for bit, conditions in enumerate(leaf.conditions):
                     (node, is_left), *rest = conditions
                     hit = way[is_left][node]
                     for node, is_left in rest:  # a feature split again on the path: all hold
                         hit = hit & way[is_left][node]
-                    mask |= hit.astype(np.intp) << bit
+                    mask = hit if mask is None else mask | (hit << bit)
+                at = mask.astype(np.intp)  # which of the path's features the row satisfies
                 for j, feature in enumerate(leaf.features):
-                    phi[feature] += leaf.table[:, j].take(mask)
+                    phi[feature] += leaf.table[:, j].take(at)
         return phi
 
 
