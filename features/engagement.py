@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,18 +27,57 @@ def engagement(
 ) -> pd.DataFrame:
     """Every engagement as (customer_id, ts) in time order: events not excluded, inflow
     transactions (built once per tables inside `kept_engagement`)."""
-    sources = (tables.get("events"), tables.get("transactions"))
+    kept = _kept(tables, rule)
+    return _engagement(tables, rule) if kept is None else kept.frame
+
+
+def engagement_codes(
+    tables: dict[str, pd.DataFrame], index: pd.Index, *, end: pd.Timestamp,
+    start: pd.Timestamp | None = None, rule: EngagementSettings = DEFAULT,
+) -> tuple[np.ndarray, pd.Series]:  # fmt: skip
+    """The engagements in [start, end) as positions in `index` (-1: not there) and times.
+
+    Inside `kept_engagement` each row's customer is looked up once per run (`_Kept.ids`) and a
+    call maps only the distinct customers: the portrait, departed test and repeat inputs of
+    every cut-off each looked up every event's customer id (0.9 s per 30M rows)."""
+    kept = _kept(tables, rule)
+    rows = between(engagement(tables, rule=rule), start, end)
+    ts = None if kept is None else kept.frame[TS]
+    if kept is None or not ts.is_monotonic_increasing or ts.hasnans:
+        return customer_codes(rows[CUSTOMER_ID], index), rows[TS]
+    lo = 0 if start is None else ts.searchsorted(start, side="left")
+    codes, uniques = kept.ids()
+    at = customer_codes(pd.Series(uniques, copy=False), index)
+    return at[codes[lo : lo + len(rows)]], rows[TS]
+
+
+@dataclass
+class _Kept:
+    sources: tuple
+    rule: EngagementSettings
+    frame: pd.DataFrame
+    _ids: tuple[np.ndarray, pd.Index] | None = None
+
+    def ids(self) -> tuple[np.ndarray, pd.Index]:
+        """Each row's position among the distinct customer ids, and those ids."""
+        if self._ids is None:
+            self._ids = pd.factorize(self.frame[CUSTOMER_ID])
+        return self._ids
+
+
+_KEPT: list[_Kept] | None = None
+
+
+def _kept(tables: dict[str, pd.DataFrame], rule: EngagementSettings) -> _Kept | None:
+    """The kept engagement of these events and transactions objects (None outside the context)."""
     if _KEPT is None:
-        return _engagement(tables, rule)
-    for kept_sources, kept_rule, frame in _KEPT:
-        if kept_rule == rule and all(a is b for a, b in zip(kept_sources, sources, strict=True)):
-            return frame
-    frame = _engagement(tables, rule)
-    _KEPT.append((sources, rule, frame))
-    return frame
-
-
-_KEPT: list[tuple[tuple, EngagementSettings, pd.DataFrame]] | None = None
+        return None
+    sources = (tables.get("events"), tables.get("transactions"))
+    for kept in _KEPT:
+        if kept.rule == rule and all(a is b for a, b in zip(kept.sources, sources, strict=True)):
+            return kept
+    _KEPT.append(_Kept(sources, rule, _engagement(tables, rule)))
+    return _KEPT[-1]
 
 
 @contextmanager
@@ -76,8 +116,8 @@ def last_engagement(
     rule: EngagementSettings = DEFAULT,
 ) -> np.ndarray:  # fmt: skip
     """Per customer of `index`, the latest engagement before `as_of` (NaT when none)."""
-    acts = before(engagement(tables, rule=rule), as_of)
-    return last_ts(customer_codes(acts[CUSTOMER_ID], index), acts[TS], len(index))
+    codes, ts = engagement_codes(tables, index, end=as_of, rule=rule)
+    return last_ts(codes, ts, len(index))
 
 
 def assets_now_and_peak(

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from features.behaviour import contact_features, event_features, funnel_features
-from features.contract import CUSTOMER_ID, SPECS, TS
-from features.engagement import DEFAULT, departed_mask, engagement
+from features.contract import CUSTOMER_ID, SPECS
+from features.engagement import DEFAULT, departed_mask, engagement_codes
 from features.repeat import repeat_features
-from features.timeline import before, between, customer_codes, days_since, in_ids, last_ts
+from features.timeline import count_by, days_since, last_ts
 from features.trading import asset_features, holding_features, return_features, trading_features
 from portrait.settings import EngagementSettings
 
@@ -58,12 +58,11 @@ def status_features(
     rule: EngagementSettings = DEFAULT,
 ) -> pd.DataFrame:  # fmt: skip
     """Days since the last engagement, and the departed and active flags of the contract."""
-    acts = before(engagement(tables, rule=rule), as_of)
-    codes = customer_codes(acts[CUSTOMER_ID], index)
+    codes, ts = engagement_codes(tables, index, end=as_of, rule=rule)
     out = pd.DataFrame(index=index)
-    out["days_since_last_engagement"] = days_since(last_ts(codes, acts[TS], len(index)), as_of)
-    window = between(acts, as_of - pd.Timedelta(days=active_days), as_of)
-    engaged = in_ids(index, window[CUSTOMER_ID].unique())
+    out["days_since_last_engagement"] = days_since(last_ts(codes, ts, len(index)), as_of)
+    recent = codes[ts.searchsorted(as_of - pd.Timedelta(days=active_days), side="left") :]
+    engaged = count_by(recent, len(index)) > 0
     out["is_departed"] = departed_mask(tables, index, as_of=as_of, rule=rule)
     out["is_active"] = engaged & ~out["is_departed"].to_numpy()
     return out

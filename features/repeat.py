@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, TS
-from features.engagement import DEFAULT, engagement
+from features.engagement import DEFAULT, engagement_codes
 from features.timeline import DAY, before, count_by, customer_codes
 from portrait.settings import EngagementSettings
 
@@ -66,10 +66,12 @@ def repeat_features(
     """The repeat inputs of both streams as portrait columns (e.g. txn_frequency, eng_days_30d)."""
     txns = before(tables["transactions"], as_of)
     inflow = txns.loc[txns["type"].isin(["deposit", "buy"]), [CUSTOMER_ID, TS]]
-    streams = {"txn": inflow, "eng": before(engagement(tables, rule=rule), as_of)}
+    streams = {
+        "txn": (customer_codes(inflow[CUSTOMER_ID], index), inflow[TS]),
+        "eng": engagement_codes(tables, index, end=as_of, rule=rule),
+    }
     parts = []
-    for name, rows in streams.items():
-        codes = customer_codes(rows[CUSTOMER_ID], index)
-        part = repeat_inputs(codes, rows[TS], len(index), as_of).add_prefix(f"{name}_")
+    for name, (codes, ts) in streams.items():
+        part = repeat_inputs(codes, ts, len(index), as_of).add_prefix(f"{name}_")
         parts.append(part.set_axis(index))
     return pd.concat(parts, axis=1)

@@ -9,6 +9,7 @@ from features.engagement import (
     active_customers,
     departed_mask,
     engagement,
+    engagement_codes,
     kept_engagement,
 )
 from features.labels import (
@@ -214,3 +215,19 @@ def test_slicing_a_frame_in_time_order_equals_masking_it():
     shuffled = frame.iloc[[3, 1, 0, 2]]
     assert sorted(before(shuffled, cut)["v"]) == [1]
     assert sorted(between(shuffled, start, pd.Timestamp("2024-01-05"))["v"]) == [2, 3]
+
+
+def test_engagement_codes_are_the_same_kept_or_not():
+    """Inside kept_engagement the customers are looked up once per run and mapped per call:
+    every window and index gives what the direct look-up gives."""
+    tables = _timeline()
+    ids = engagement(tables)["customer_id"].unique()
+    indexes = [pd.Index(sorted(ids)), pd.Index(list(ids[::-1][:2]) + ["nobody"])]
+    windows = [(None, AS_OF), (AS_OF - pd.Timedelta(days=100), AS_OF), (None, T("2000-01-01"))]
+    want = [engagement_codes(tables, i, start=s, end=e) for i in indexes for s, e in windows]
+    with kept_engagement():
+        got = [engagement_codes(tables, i, start=s, end=e) for i in indexes for s, e in windows]
+    for (want_codes, want_ts), (codes, ts) in zip(want, got, strict=True):
+        assert codes.tolist() == want_codes.tolist()
+        pd.testing.assert_series_equal(ts, want_ts)
+    assert any((codes == -1).any() and (codes >= 0).any() for codes, _ in got)
