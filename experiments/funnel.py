@@ -95,19 +95,18 @@ def page_traffic(
     holds exactly one page view. A page's business line is its name prefix (p2p_, forex_, stock_), else general.
     """
     events = before(tables["events"], as_of)[[CUSTOMER_ID, TS, "event", "page"]]
-    # each customer's events in time order; sorting on integer codes, not the id strings (26 s
-    # at 200k customers)
+    # each customer's events in time order, sorting on integer codes, not the id strings (26 s
+    # at 200k customers); then only the page views' rows are taken, in that order (taking every
+    # column of every event was 14 s)
     customer = pd.factorize(events[CUSTOMER_ID])[0]
     order = np.lexsort((events[TS].to_numpy(), customer))
-    events = events.iloc[order]
-    ids, ts = customer[order], events[TS].to_numpy()
+    ids, ts = customer[order], events[TS].to_numpy()[order]
     gap = np.timedelta64(session_gap_minutes, "m")
     new = np.ones(len(events), dtype=bool)
     new[1:] = (ids[1:] != ids[:-1]) | ((ts[1:] - ts[:-1]) > gap)
-    session = np.cumsum(new)
-    views = events.assign(session=session).loc[
-        (events["event"] == "page_view").to_numpy() & events["page"].notna().to_numpy()
-    ]
+    is_view = (events["event"] == "page_view").to_numpy() & events["page"].notna().to_numpy()
+    shown = is_view[order]
+    views = events[[CUSTOMER_ID, "page"]].iloc[order[shown]].assign(session=np.cumsum(new)[shown])
     per_session = views.groupby("session")["page"].agg(["first", "size"])
     entries = per_session.groupby("first").size()
     bounces = per_session.loc[per_session["size"] == 1].groupby("first").size()

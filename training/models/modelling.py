@@ -196,10 +196,8 @@ def train_conversion(
     pair = pair.fit(data.train, data=shared if sample is data.train else None, cluster=cluster)
     per_product = PerProductModel(params=result.best_params, seed=settings.seed)
     per_product = per_product.fit(data.train, fallback=pair, cluster=cluster)
-    variants = {
-        "pair": pair_ranking_metrics(valid, pair.predict_proba(valid), k=k),
-        "per_product": pair_ranking_metrics(valid, per_product.predict_proba(valid), k=k),
-    }
+    chosen = {"pair": pair.predict_proba(valid), "per_product": per_product.predict_proba(valid)}
+    variants = {name: pair_ranking_metrics(valid, s, k=k) for name, s in chosen.items()}
     choice = (
         "pair" if variants["pair"][primary] >= variants["per_product"][primary] else "per_product"
     )
@@ -210,7 +208,8 @@ def train_conversion(
     gate_metric, note = separating_metric(metrics, primary)
     extra = {"variants": variants, "choice": choice, "gate_note": note,
              "serving_baseline": best_baseline(metrics, gate_metric),
-             "propensity": evaluate_propensity(model, data.train, valid, seed=settings.seed)}  # fmt: skip
+             "propensity": evaluate_propensity(model, data.train, valid, seed=settings.seed,
+                                               score=chosen[choice])}  # fmt: skip
     return Outcome(model, metrics, result, valid, gate_metric, extra)
 
 

@@ -85,16 +85,17 @@ def _logistic(rows: pd.DataFrame, columns: list[str], seed: int) -> Any:
 
 
 def evaluate_propensity(model: Any, train: pd.DataFrame, valid: pd.DataFrame, *,
-                        seed: int = 42) -> dict[str, dict[str, float]]:  # fmt: skip
+                        seed: int = 42, score: np.ndarray | None = None,
+                        ) -> dict[str, dict[str, float]]:  # fmt: skip
     """Mean per-product ROC AUC and recall in the top 20% of the model and of a per-product LR.
 
     Products count when they have MIN_PRODUCT_POSITIVES buyers in training and both buyers and
-    non-buyers on the validation fold.
+    non-buyers on the validation fold. `score`: the model's scores of `valid` when already known.
     """
     columns = [
         c for c in model_features(model) if c in train and pd.api.types.is_numeric_dtype(train[c])
     ]
-    score = model.predict_proba(valid)
+    score = model.predict_proba(valid) if score is None else score
     positives = train.groupby(PRODUCT_ID)[LABEL].sum()
     rows: dict[str, list[float]] = {"model.roc_auc": [], "model.recall_top20": [],
                                     "logistic.roc_auc": [], "logistic.recall_top20": []}  # fmt: skip
