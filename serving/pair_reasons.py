@@ -1,9 +1,9 @@
 """The conversion model's reasons of each candidate pair: explained once, kept, warmed after load.
 
-TreeSHAP over every pair at load would cost minutes at 20k customers, so a pair is explained the
-first time it is recommended and its reasons are kept (`ReasonMemo`). `warm_reasons` explains
-each customer's best allowed pairs ahead of the first request; the service runs it in the
-background once the state serves, so start-up does not wait for it.
+TreeSHAP over every pair at load would cost a minute or more at 20k customers, so a pair is
+explained the first time it is recommended and its reasons are kept (`ReasonMemo`).
+`warm_reasons` explains each customer's best allowed pairs ahead of the first request; the
+service runs it in the background once the state serves, so start-up does not wait for it.
 """
 
 from __future__ import annotations
