@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from math import factorial
 from typing import Any
 
@@ -213,17 +214,24 @@ def _leaf(value: float, path: list[tuple[int, int, bool, float]]) -> Leaf:
 def _table(value: float, zero: np.ndarray) -> np.ndarray:
     """T[m, j] = v (o_j - z_j) sum over S within m without j of |S|!(d-|S|-1)!/d!
     prod over k outside S and j of z_k, where o is mask m's bits (path-dependent TreeSHAP)."""
-    d = len(zero)
+    bits, weight, within = _subsets(len(zero))
+    factor = np.where(bits, 1.0, zero)  # z_k for k outside S, 1 inside
+    ones = np.ones((len(bits), 1))
+    before = np.c_[ones, np.cumprod(factor, axis=1)[:, :-1]]  # prod over k < j
+    after = np.c_[np.cumprod(factor[:, ::-1], axis=1)[:, ::-1][:, 1:], ones]  # over k > j
+    others = before * after  # prod over k != j, without dividing by a zero fraction
+    term = np.where(bits == 0, weight[:, None] * others, 0.0)  # subsets S without j
+    return value * (bits - zero) * (within @ term)
+
+
+@cache
+def _subsets(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For d path features: each subset's bits (2^d, d), its Shapley weight |S|!(d-|S|-1)!/d!
+    (for |S| < d), and within[m, S] = S is a subset of m."""
     masks = np.arange(2**d)
-    bits = (masks[:, None] >> np.arange(d)) & 1  # (2^d, d): which features each subset holds
+    bits = (masks[:, None] >> np.arange(d)) & 1
     size = bits.sum(axis=1)
-    table = np.empty((2**d, d))
-    for j in range(d):
-        others = np.where(bits, 1.0, zero)  # z_k for k outside S
-        others[:, j] = 1.0
-        weight = np.array([factorial(s) * factorial(d - s - 1) / factorial(d)
-                           if s < d else 0.0 for s in size])  # fmt: skip
-        term = np.where(bits[:, j] == 0, weight * others.prod(axis=1), 0.0)  # S without j
-        within = (masks[None, :] & ~masks[:, None]) == 0  # within[m, S]: S is a subset of m
-        table[:, j] = value * (bits[:, j] - zero[j]) * (within @ term)
-    return table
+    weight = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) if s < d else 0.0
+                       for s in size])  # fmt: skip
+    within = ((masks[None, :] & ~masks[:, None]) == 0).astype(float)
+    return bits, weight, within
