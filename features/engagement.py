@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_ID, TS
-from features.timeline import before, between, customer_codes, in_ids, last_ts
+from features.timeline import before, between, customer_codes, in_ids, last_ts, window
 from portrait.settings import EngagementSettings
 
 DEFAULT = EngagementSettings()
@@ -41,14 +41,14 @@ def engagement_codes(
     call maps only the distinct customers: the portrait, departed test and repeat inputs of
     every cut-off each looked up every event's customer id (0.9 s per 30M rows)."""
     kept = _kept(tables, rule)
-    rows = between(engagement(tables, rule=rule), start, end)
-    ts = None if kept is None else kept.frame[TS]
-    if kept is None or not ts.is_monotonic_increasing or ts.hasnans:
+    frame = _engagement(tables, rule) if kept is None else kept.frame
+    at = None if kept is None else window(frame[TS], start, end)
+    if at is None:
+        rows = between(frame, start, end)
         return customer_codes(rows[CUSTOMER_ID], index), rows[TS]
-    lo = 0 if start is None else ts.searchsorted(start, side="left")
     codes, uniques = kept.ids()
-    at = customer_codes(pd.Series(uniques, copy=False), index)
-    return at[codes[lo : lo + len(rows)]], rows[TS]
+    where = customer_codes(pd.Series(uniques, copy=False), index)
+    return where[codes[at]], frame[TS].iloc[at]
 
 
 @dataclass

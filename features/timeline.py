@@ -44,11 +44,20 @@ def between(
     """Rows in the half-open window [start, end) (from the first row when `start` is None).
 
     A frame in time order is sliced, not masked (a mask copies the rows it keeps)."""
+    at = window(df[column], start, end)
+    if at is not None:
+        return df.iloc[at]
     ts = df[column]
-    if ts.is_monotonic_increasing and not ts.hasnans:
-        lo = 0 if start is None else ts.searchsorted(start, side="left")
-        return df.iloc[lo : ts.searchsorted(end, side="left")]
     return df.loc[ts < end] if start is None else df.loc[(ts >= start) & (ts < end)]
+
+
+def window(ts: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp) -> slice | None:
+    """The positions of [start, end) in `ts` as a slice when `ts` is in time order without
+    gaps (None otherwise: the window has to be masked)."""
+    if not ts.is_monotonic_increasing or ts.hasnans:
+        return None
+    lo = 0 if start is None else ts.searchsorted(start, side="left")
+    return slice(lo, ts.searchsorted(end, side="left"))
 
 
 def customer_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
