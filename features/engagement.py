@@ -35,7 +35,8 @@ def engagement_codes(
     tables: dict[str, pd.DataFrame], index: pd.Index, *, end: pd.Timestamp,
     start: pd.Timestamp | None = None, rule: EngagementSettings = DEFAULT,
 ) -> tuple[np.ndarray, pd.Series]:  # fmt: skip
-    """The engagements in [start, end) as positions in `index` (-1: not there) and times.
+    """The engagements in [start, end), in time order, as positions in `index` (-1: not there)
+    and times.
 
     Inside `kept_engagement` each row's customer is looked up once per run (`_Kept.ids`) and a
     call maps only the distinct customers: the portrait, departed test and repeat inputs of
