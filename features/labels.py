@@ -20,14 +20,18 @@ def build_churn_labels(
     active_days: int = 90,
     horizon_days: int = 60,
     rule: EngagementSettings = DEFAULT,
+    active: pd.Index | None = None,
 ) -> pd.DataFrame:
     """`churned` = 1 for an active customer with no engagement in [as_of, as_of + horizon).
 
     Active and departed are decided on rows before `as_of` only; sells and withdrawals in the
-    horizon are leaving, not staying (unless `rule` counts them as engagement).
+    horizon are leaving, not staying (unless `rule` counts them as engagement). `active`: the
+    active customers when known (a portrait's `is_active` at `as_of` by the same rule and
+    `active_days`), else computed here.
     """
     as_of = pd.Timestamp(as_of)
-    active = active_customers(tables, as_of=as_of, active_days=active_days, rule=rule)
+    if active is None:
+        active = active_customers(tables, as_of=as_of, active_days=active_days, rule=rule)
     future = between(engagement(tables, rule=rule), as_of, as_of + pd.Timedelta(days=horizon_days))
     seen = pd.Index(future[CUSTOMER_ID].unique())
     return pd.DataFrame({CUSTOMER_ID: active, "churned": (~in_ids(active, seen)).astype(int)})

@@ -30,13 +30,8 @@ from training import tracking
 from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.churn import score_churn
-from training.models.cutoffs import history, history_start, model_cutoffs, stamp
-from training.models.datasets import (
-    BLOCK_CUSTOMERS,
-    churn_training_set,
-    conversion_training_set,
-    portraits_at,
-)
+from training.models.cutoffs import stamp
+from training.models.datasets import BLOCK_CUSTOMERS, ConversionSampling, training_sets
 from training.models.fallback import fallback_files, fallback_ranker, usable
 from training.models.metrics import pr_auc
 from training.models.modelling import (
@@ -86,23 +81,25 @@ def train_and_gate(
     A model the data cannot train (NotEnoughData: too little history, one class) is skipped
     with the reason; the other model still trains. Fewer cut-offs than asked: reduced.
     """
-    past = history(tables, as_of=as_of)
     trained, candidates = TrainedModels(), {}
+    sampling = ConversionSampling(NEGATIVE_RATE, settings.models.seed,
+                                  settings.experiments.campaign_window_days)  # fmt: skip
     with kept_engagement():  # the portraits and churn labels of every cut-off read it
-        portraits = portraits_at(past, _labelled_cutoffs(past, as_of, settings.time),
-                                 active_days=settings.time.active_days,
-                                 engagement=settings.engagement)  # fmt: skip
-        for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
-            try:
-                outcome, candidates[name], cutoffs = train(
-                    past, tables, as_of=as_of, settings=settings, portraits=portraits, log=log,
-                    cluster=cluster,
-                )  # fmt: skip
-            except NotEnoughData as exc:
-                trained.statuses[name] = skipped(str(exc))
-                continue
-            setattr(trained, name, outcome)
-            trained.statuses[name] = reduced(cutoffs.note) if cutoffs.note else ran()
+        sets = training_sets(tables, as_of=as_of, time=settings.time,
+                             engagement=settings.engagement, sampling=sampling)  # fmt: skip
+    for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
+        data = sets.pop(name)  # each training set is freed once its model is trained
+        try:
+            if isinstance(data, NotEnoughData):
+                raise data
+            outcome, candidates[name] = train(data, tables, settings=settings, log=log,
+                                              cluster=cluster)  # fmt: skip
+        except NotEnoughData as exc:
+            trained.statuses[name] = skipped(str(exc))
+            continue
+        setattr(trained, name, outcome)
+        trained.statuses[name] = reduced(data.cutoffs.note) if data.cutoffs.note else ran()
+        del data
     _promote(trained, candidates)
     return trained
 
@@ -120,22 +117,7 @@ def _promote(trained: TrainedModels, candidates: dict[str, Candidate]) -> None:
         tracking.log_dict(decision.__dict__, f"gate_{kind}.json")
 
 
-def _labelled_cutoffs(past: dict, as_of: pd.Timestamp, time: Any) -> list[pd.Timestamp]:
-    """Every labelled cut-off of both models that fits the history (shared portraits)."""
-    cuts: list[pd.Timestamp] = []
-    for horizon in (time.churn_horizon_days, time.conversion_horizon_days):
-        try:
-            cuts += model_cutoffs(as_of, horizon_days=horizon, n_training=time.training_cutoffs,
-                                  start=history_start(past)).labelled  # fmt: skip
-        except NotEnoughData:
-            continue  # the model's own training set says why
-    return cuts
-
-
-def _train_churn(past, tables, *, as_of, settings, portraits, log, cluster):
-    churn_set = churn_training_set(
-        past, as_of=as_of, time=settings.time, portraits=portraits, engagement=settings.engagement
-    )
+def _train_churn(churn_set, tables, *, settings, log, cluster):
     with tracking.start_run("churn model", nested=True):
         churn = train_churn(churn_set, settings=settings.models, log=log, cluster=cluster)
         y = churn.valid[CHURN_LABEL].to_numpy()
@@ -145,14 +127,10 @@ def _train_churn(past, tables, *, as_of, settings, portraits, log, cluster):
             baselines=churn.baseline_scores(), frame=churn.valid,
         )  # fmt: skip
         log_outcome(churn, None, tables=tables, cutoffs=churn_set.cutoffs)
-    return churn, candidate, churn_set.cutoffs
+    return churn, candidate
 
 
-def _train_conversion(past, tables, *, as_of, settings, portraits, log, cluster):
-    conv_set = conversion_training_set(
-        past, as_of=as_of, time=settings.time, negative_rate=NEGATIVE_RATE, seed=settings.models.seed,
-        portraits=portraits, campaign_window_days=settings.experiments.campaign_window_days,
-    )  # fmt: skip
+def _train_conversion(conv_set, tables, *, settings, log, cluster):
     with tracking.start_run("conversion model", nested=True):
         conv = train_conversion(conv_set, settings=settings.models, log=log, cluster=cluster)
         k = settings.models.k
@@ -164,7 +142,7 @@ def _train_conversion(past, tables, *, as_of, settings, portraits, log, cluster)
             baselines=conv.baseline_scores(), frame=conv.valid,
         )  # fmt: skip
         log_outcome(conv, None, tables=tables, cutoffs=conv_set.cutoffs)
-    return conv, candidate, conv_set.cutoffs
+    return conv, candidate
 
 
 def score_recommendations(

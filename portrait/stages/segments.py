@@ -21,7 +21,7 @@ from training.segments.build import (
     recent_outcomes,
     segment_metrics,
 )
-from training.segments.lifecycle import lifecycle_transitions, transition_cutoffs
+from training.segments.lifecycle import lifecycle_frame, lifecycle_transitions, transition_cutoffs
 from training.segments.model import SegmentationModel
 from training.segments.tags import tag_coverage
 from training.segments.tiers import PotentialRule, measure_potential
@@ -37,7 +37,7 @@ def segments_stage(
         active_days=run.settings.time.active_days, cluster=cluster,
     )  # fmt: skip
     cards, versus = _profiles(run, data.tables, clustered, segments, model)
-    transitions = _transitions(run, data.tables)
+    transitions = _transitions(run, data.tables, portrait)
     potential = measure_potential(
         data.tables, as_of=run.as_of, top_n=settings.top_n,
         back_days=settings.potential_back_days, rule=PotentialRule(floor=settings.potential_floor),
@@ -76,14 +76,18 @@ def _profiles(
                          products=tables["products"])  # fmt: skip
 
 
-def _transitions(run: RunInputs, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _transitions(
+    run: RunInputs, tables: dict[str, pd.DataFrame], portrait: pd.DataFrame
+) -> pd.DataFrame:
+    """The transition table; the stages at as_of come from the run's portrait (same rule)."""
     settings = run.settings.segments
     cutoffs = transition_cutoffs(
         run.as_of, steps=settings.transition_steps, step_days=settings.transition_step_days
     )
     rule = lifecycle_rule(settings, active_days=run.settings.time.active_days)
     return lifecycle_transitions(tables, cutoffs=cutoffs, rule=rule,
-                                 engagement=run.settings.engagement)  # fmt: skip
+                                 engagement=run.settings.engagement,
+                                 known={run.as_of: lifecycle_frame(portrait)})  # fmt: skip
 
 
 def _pickled(model: SegmentationModel) -> bytes:

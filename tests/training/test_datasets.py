@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from features.engagement import active_customers
+from features.labels import build_churn_labels
 from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import EngagementSettings, TimeSettings
 from tests.conftest import make_tables
+from training.models import datasets
 from training.models.cutoffs import history, model_cutoffs
 from training.models.datasets import (
+    ConversionSampling,
     campaign_pairs,
     churn_training_set,
     conversion_training_set,
     label_pairs,
     sample_customers,
     subsample_negatives,
+    training_sets,
 )
 
 T = pd.Timestamp
@@ -40,6 +47,18 @@ def test_history_keeps_only_rows_before_as_of():
     assert len(past["transactions"]) == 5  # the two January 2025 rows are cut
     assert len(past["customers"]) == 3
     assert past["products"] is tables["products"]
+
+
+def test_history_slices_time_ordered_tables_without_copying_them():
+    """A behaviour table in time order is cut by position: the same rows as a mask, no copy."""
+    tables = make_tables()
+    ordered = tables["transactions"].sort_values("ts", kind="stable", ignore_index=True)
+    cut = history({**tables, "transactions": ordered}, as_of=T("2025-01-01"))["transactions"]
+    pd.testing.assert_frame_equal(cut, ordered.loc[ordered["ts"] < T("2025-01-01")])
+    assert np.shares_memory(cut["amount"].to_numpy(), ordered["amount"].to_numpy())
+    shuffled = ordered.iloc[::-1]  # out of order: masked, the same rows
+    masked = history({**tables, "transactions": shuffled}, as_of=T("2025-01-01"))["transactions"]
+    pd.testing.assert_frame_equal(masked, shuffled.loc[shuffled["ts"] < T("2025-01-01")])
 
 
 def test_subsample_negatives_keeps_positives_and_weights():
@@ -192,3 +211,48 @@ def test_engagement_settings_reach_the_training_set(sellout_tables):
     wide = churn_training_set(sellout_tables, as_of=DEMO_AS_OF, time=TIME, engagement=old)
     assert len(wide.valid) > len(new.valid)
     assert set(new.valid["customer_id"]) <= set(wide.valid["customer_id"])
+
+
+def test_training_sets_build_each_portrait_once_and_equal_each_models_own(bank_tables, monkeypatch):
+    """Both models' sets from one portrait per cut-off (freed after use) are the sets each
+    model's own builder gives; a model the history cannot train says why, the other trains."""
+    time = TimeSettings(training_cutoffs=2)
+    sampling = ConversionSampling(negative_rate=0.3, seed=1)
+    built, alive = [], []
+    real = datasets.build_features
+
+    def build(*args, **kwargs):
+        assert not [p for p in alive if p() is not None], "an earlier portrait was not freed"
+        built.append(kwargs["as_of"])
+        portrait = real(*args, **kwargs)
+        alive.append(weakref.ref(portrait))
+        return portrait
+
+    monkeypatch.setattr(datasets, "build_features", build)
+    sets = training_sets(bank_tables, as_of=DEMO_AS_OF, time=time,
+                         engagement=EngagementSettings(), sampling=sampling)  # fmt: skip
+    assert sorted(built) == sorted(set(built)) and len(built) == 3  # 2 training + validation
+    monkeypatch.undo()  # each model's own builder below keeps all its portraits at once
+    churn = churn_training_set(bank_tables, as_of=DEMO_AS_OF, time=time)
+    conv = conversion_training_set(bank_tables, as_of=DEMO_AS_OF, time=time, negative_rate=0.3,
+                                   seed=1)  # fmt: skip
+    for mine, theirs in ((sets["churn"], churn), (sets["conversion"], conv)):
+        pd.testing.assert_frame_equal(mine.train, theirs.train)
+        pd.testing.assert_frame_equal(mine.valid, theirs.valid)
+    short = training_sets(bank_tables, as_of=DEMO_AS_OF, engagement=EngagementSettings(),
+                          sampling=sampling,
+                          time=TimeSettings(churn_horizon_days=400))  # fmt: skip
+    assert isinstance(short["churn"], PortraitError) and "history starts" in str(short["churn"])
+    assert len(short["conversion"].valid)
+
+
+def test_churn_rows_take_the_portraits_active_customers(sellout_tables):
+    """The labels' population read from the portrait is the one active_customers finds."""
+    past = history(sellout_tables, as_of=DEMO_AS_OF)
+    cutoff = DEMO_AS_OF - pd.Timedelta(days=60)
+    portrait = build_features(past, as_of=cutoff, active_days=TIME.active_days)
+    rows = datasets.churn_rows(past, portrait, cutoff=cutoff, time=TIME)
+    labels = build_churn_labels(past, as_of=cutoff, active_days=TIME.active_days)
+    assert sorted(rows["customer_id"]) == sorted(labels["customer_id"])
+    merged = rows.merge(labels, on="customer_id", suffixes=("", "_own"))
+    assert (merged["churned"] == merged["churned_own"]).all() and merged["churned"].any()

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.portrait import build_features
 from portrait.errors import PortraitError
 from training.segments.lifecycle import (
     LifecycleRule,
+    lifecycle_frame,
     lifecycle_inputs,
     lifecycle_stages,
     lifecycle_transitions,
@@ -117,6 +119,17 @@ def test_lifecycle_inputs_and_transitions_on_tiny_bank(tiny_tables):
     assert transition_matrix(table).to_numpy().sum() == 3
     with pytest.raises(PortraitError, match="two cut-offs"):
         lifecycle_transitions(tiny_tables, cutoffs=cutoffs[:1])
+    # the stages at a cut-off whose portrait the run has come from it, the same table
+    at = cutoffs[-1]
+    portrait = build_features(tiny_tables, as_of=at)
+    known = lifecycle_transitions(
+        tiny_tables, cutoffs=cutoffs, known={at: lifecycle_frame(portrait)}
+    )
+    pd.testing.assert_frame_equal(known, table)
+    moved = lifecycle_frame(portrait).assign(days_since_last_activity=1000.0)
+    assert not lifecycle_transitions(tiny_tables, cutoffs=cutoffs, known={at: moved}).equals(
+        table
+    )  # the known inputs are really read
 
 
 def test_tags_lists_in_definition_order_and_coverage():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.labels import training_cutoffs
-from features.timeline import TIME_COLUMNS
+from features.timeline import TIME_COLUMNS, window
 from portrait.errors import NotEnoughData
 
 
@@ -90,7 +90,14 @@ def history(tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp) -> dict[str
     out = {}
     for name, frame in tables.items():
         column = TIME_COLUMNS.get(name)
-        late = None if column is None else frame[column] >= as_of
-        # no copy when nothing is late: callers pass an already cut history on without cost
-        out[name] = frame if late is None or not late.any() else frame.loc[~late]
+        # a table in time order is sliced (no copy of its rows); an already cut one passes as is
+        out[name] = frame if column is None else _before(frame, column, as_of)
     return out
+
+
+def _before(frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    at = window(frame[column], None, as_of)
+    if at is not None:
+        return frame if at.stop == len(frame) else frame.iloc[at]
+    late = frame[column] >= as_of
+    return frame.loc[~late] if late.any() else frame

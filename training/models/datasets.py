@@ -77,22 +77,41 @@ def churn_training_set(
     cut-off, labels the horizon after it, and nothing reaches `as_of`.
     """
     past = history(tables, as_of=as_of)
-    cutoffs = model_cutoffs(
-        as_of, horizon_days=time.churn_horizon_days, n_training=time.training_cutoffs,
-        start=history_start(past),
-    )  # fmt: skip
+    cutoffs = _cutoffs(past, as_of, time.churn_horizon_days, time)
     portraits = portraits or portraits_at(
         past, list(cutoffs.labelled), active_days=time.active_days, engagement=engagement
     )
-    frames = {}
-    for c in cutoffs.labelled:
-        labels = build_churn_labels(
-            past, as_of=c, active_days=time.active_days, horizon_days=time.churn_horizon_days,
-            rule=engagement,
-        )  # fmt: skip
-        frames[c] = portraits[c].merge(labels, on=CUSTOMER_ID, how="inner").assign(cutoff=c)
-    train = pd.concat([frames[c] for c in cutoffs.training], ignore_index=True)
-    valid = frames[cutoffs.validation].reset_index(drop=True)
+    rows = {c: churn_rows(past, portraits[c], cutoff=c, time=time, engagement=engagement)
+            for c in cutoffs.labelled}  # fmt: skip
+    return churn_set(rows, cutoffs)
+
+
+def _cutoffs(past: dict[str, pd.DataFrame], as_of: pd.Timestamp, horizon: int, time: TimeSettings):
+    return model_cutoffs(
+        as_of, horizon_days=horizon, n_training=time.training_cutoffs, start=history_start(past)
+    )
+
+
+def churn_rows(
+    past: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, cutoff: pd.Timestamp,
+    time: TimeSettings, engagement: EngagementSettings = ENGAGEMENT,
+) -> pd.DataFrame:  # fmt: skip
+    """The portrait's active customers at `cutoff` with `churned` in the horizon after it.
+
+    `portrait` is the one at `cutoff` by `engagement` and `time.active_days`: its `is_active`
+    is the labels' population (build_churn_labels would find the same customers again)."""
+    active = pd.Index(portrait.loc[portrait["is_active"].to_numpy(dtype=bool), CUSTOMER_ID])
+    labels = build_churn_labels(
+        past, as_of=cutoff, active_days=time.active_days, horizon_days=time.churn_horizon_days,
+        rule=engagement, active=active.sort_values(),
+    )  # fmt: skip
+    return portrait.merge(labels, on=CUSTOMER_ID, how="inner").assign(cutoff=cutoff)
+
+
+def churn_set(rows: dict[pd.Timestamp, pd.DataFrame], cutoffs: ModelCutoffs) -> TrainingSet:
+    """Training rows of the training cut-offs (oldest first) and the validation fold, checked."""
+    train = pd.concat([rows[c] for c in cutoffs.training], ignore_index=True)
+    valid = rows[cutoffs.validation].reset_index(drop=True)
     _check_rows(train, "churn training set", "churned")
     _check_rows(valid, f"churn validation fold at {cutoffs.validation.date()}", "churned")
     return TrainingSet(train, valid, cutoffs)
@@ -206,26 +225,95 @@ def conversion_training_set(
     Training cut-offs keep a seeded `negative_rate` of negatives; the validation cut-off keeps
     every pair of customers who bought and VALIDATION_OTHERS of the other customers.
     """
-    horizon = time.conversion_horizon_days
     past = history(tables, as_of=as_of)
-    cutoffs = model_cutoffs(
-        as_of, horizon_days=horizon, n_training=time.training_cutoffs, start=history_start(past)
-    )
+    cutoffs = _cutoffs(past, as_of, time.conversion_horizon_days, time)
     portraits = portraits or portraits_at(
         past, list(cutoffs.labelled), active_days=time.active_days
     )
-    frames = []
-    for i, c in enumerate(cutoffs.labelled):
-        keep = (
-            _customer_sampler(VALIDATION_OTHERS)
-            if c == cutoffs.validation
-            else _negative_sampler(negative_rate, seed=seed + 1000 * i)
-        )
-        frames.append(conversion_pairs(
-            past, portraits[c], cutoff=c, horizon_days=horizon, segments=segments,
-            campaign_window_days=campaign_window_days, keep=keep,
-        )[0])  # fmt: skip
-    train, valid = pd.concat(frames[:-1], ignore_index=True), frames[-1]
+    sampling = ConversionSampling(negative_rate, seed, campaign_window_days, segments)
+    rows = {c: conversion_rows(past, portraits[c], cutoff=c, cutoffs=cutoffs, time=time,
+                               sampling=sampling)
+            for c in cutoffs.labelled}  # fmt: skip
+    return conversion_set(rows, cutoffs)
+
+
+@dataclass(frozen=True)
+class ConversionSampling:
+    """How conversion pairs are sampled and which pairs are left out (see conversion_rows)."""
+
+    negative_rate: float
+    seed: int
+    campaign_window_days: int = 30
+    segments: pd.DataFrame | None = None
+
+
+def conversion_rows(
+    past: dict[str, pd.DataFrame], portrait: pd.DataFrame, *, cutoff: pd.Timestamp,
+    cutoffs: ModelCutoffs, time: TimeSettings, sampling: ConversionSampling,
+) -> pd.DataFrame:  # fmt: skip
+    """The sampled, labelled pairs of one of `cutoffs.labelled`: training cut-offs keep a
+    seeded share of negatives (seeded by the cut-off's position), the validation cut-off every
+    pair of the customers who bought and VALIDATION_OTHERS of the others."""
+    if cutoff == cutoffs.validation:
+        keep = _customer_sampler(VALIDATION_OTHERS)
+    else:
+        i = cutoffs.labelled.index(cutoff)
+        keep = _negative_sampler(sampling.negative_rate, seed=sampling.seed + 1000 * i)
+    return conversion_pairs(
+        past, portrait, cutoff=cutoff, horizon_days=time.conversion_horizon_days,
+        segments=sampling.segments, campaign_window_days=sampling.campaign_window_days, keep=keep,
+    )[0]  # fmt: skip
+
+
+def conversion_set(rows: dict[pd.Timestamp, pd.DataFrame], cutoffs: ModelCutoffs) -> TrainingSet:
+    """Pairs of the training cut-offs (oldest first) and the validation fold, checked."""
+    train = pd.concat([rows[c] for c in cutoffs.training], ignore_index=True)
+    valid = rows[cutoffs.validation]
     _check_rows(train, "conversion training set", "converted")
     _check_rows(valid, f"conversion validation fold at {cutoffs.validation.date()}", "converted")
     return TrainingSet(train, valid, cutoffs)
+
+
+def training_sets(
+    tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, time: TimeSettings,
+    engagement: EngagementSettings, sampling: ConversionSampling,
+) -> dict[str, TrainingSet | NotEnoughData]:  # fmt: skip
+    """Both models' training sets ("churn", "conversion"), or why the data cannot give one.
+
+    Each distinct cut-off's portrait is built once, gives both models their rows and is freed
+    before the next is built: memory holds one portrait and the training rows, not a portrait
+    per cut-off (at 1M customers each is about 1 GB).
+    """
+    past = history(tables, as_of=as_of)
+    plans: dict[str, ModelCutoffs | NotEnoughData] = {}
+    for name, horizon in (("churn", time.churn_horizon_days),
+                          ("conversion", time.conversion_horizon_days)):  # fmt: skip
+        try:
+            plans[name] = _cutoffs(past, as_of, horizon, time)
+        except NotEnoughData as exc:
+            plans[name] = exc
+    planned = {n: p for n, p in plans.items() if isinstance(p, ModelCutoffs)}
+    rows: dict[str, dict[pd.Timestamp, pd.DataFrame]] = {n: {} for n in planned}
+    for c in sorted({c for p in planned.values() for c in p.labelled}):
+        portrait = build_features(
+            past, as_of=c, active_days=time.active_days, engagement_rule=engagement
+        )
+        if "churn" in planned and c in planned["churn"].labelled:
+            rows["churn"][c] = churn_rows(past, portrait, cutoff=c, time=time,
+                                          engagement=engagement)  # fmt: skip
+        if "conversion" in planned and c in planned["conversion"].labelled:
+            rows["conversion"][c] = conversion_rows(
+                past, portrait, cutoff=c, cutoffs=planned["conversion"], time=time,
+                sampling=sampling,
+            )  # fmt: skip
+        del portrait  # before the next cut-off's is built
+    out: dict[str, TrainingSet | NotEnoughData] = {}
+    for name, plan in plans.items():
+        if isinstance(plan, NotEnoughData):
+            out[name] = plan
+            continue
+        try:
+            out[name] = (churn_set if name == "churn" else conversion_set)(rows.pop(name), plan)
+        except NotEnoughData as exc:
+            out[name] = exc
+    return out

@@ -141,20 +141,25 @@ def lifecycle_transitions(
     cutoffs: list[pd.Timestamp],
     rule: LifecycleRule = LifecycleRule(),
     engagement: EngagementSettings = DEFAULT,
+    known: dict[pd.Timestamp, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Counts of customers per (from_stage, to_stage) between each pair of consecutive cut-offs.
 
     Long form: from_cutoff, to_cutoff, from_stage, to_stage, customers. Customers who had not
-    signed up at the earlier cut-off come from ``not_signed_up``.
+    signed up at the earlier cut-off come from ``not_signed_up``. `known`: rule inputs already
+    at hand for some cut-offs (`lifecycle_frame` of the run's portrait at as_of, built by the
+    same `engagement` rule), used instead of computing them again from the tables.
     """
     if len(cutoffs) < 2:
         raise PortraitError("a lifecycle transition table needs at least two cut-offs")
+    known = {pd.Timestamp(c): f for c, f in (known or {}).items()}
     stages = [
-        lifecycle_inputs(tables, as_of=c, engagement=engagement).assign(
-            stage=lambda f: lifecycle_stages(f, rule=rule).to_numpy()
-        )
+        (
+            known[pd.Timestamp(c)] if pd.Timestamp(c) in known
+            else lifecycle_inputs(tables, as_of=c, engagement=engagement)
+        ).assign(stage=lambda f: lifecycle_stages(f, rule=rule).to_numpy())
         for c in cutoffs
-    ]
+    ]  # fmt: skip
     parts = []
     for i in range(1, len(cutoffs)):
         pair = stages[i][[CUSTOMER_ID, "stage"]].merge(
