@@ -57,11 +57,17 @@ class _Kept:
     sources: tuple
     rule: EngagementSettings
     frame: pd.DataFrame
+    parent: tuple[_Kept, slice] | None = None  # the kept engagement this one is the rows `at` of
     _ids: tuple[np.ndarray, pd.Index] | None = None
 
     def ids(self) -> tuple[np.ndarray, pd.Index]:
-        """Each row's position among the distinct customer ids, and those ids."""
-        if self._ids is None:
+        """Each row's position among the distinct customer ids, and those ids (a cut of a kept
+        engagement reads its parent's: the ids may include customers with no row here)."""
+        if self._ids is None and self.parent is not None:
+            kept, at = self.parent
+            codes, uniques = kept.ids()
+            self._ids = codes[at], uniques
+        elif self._ids is None:
             self._ids = pd.factorize(self.frame[CUSTOMER_ID])
         return self._ids
 
@@ -77,8 +83,50 @@ def _kept(tables: dict[str, pd.DataFrame], rule: EngagementSettings) -> _Kept | 
     for kept in _KEPT:
         if kept.rule == rule and all(a is b for a, b in zip(kept.sources, sources, strict=True)):
             return kept
+    for kept in _KEPT:
+        early = _earlier(kept, sources) if kept.rule == rule else None
+        if early is not None:
+            _KEPT.append(early)
+            return early
     _KEPT.append(_Kept(sources, rule, _engagement(tables, rule)))
     return _KEPT[-1]
+
+
+def _earlier(kept: _Kept, sources: tuple) -> _Kept | None:
+    """`kept` cut to `sources` when they are its tables' rows before one time (a history of
+    them, training.models.cutoffs.history, slices time-ordered tables): the engagement of the
+    rows before a time is the kept engagement's rows before it (same rows, same order), a
+    slice, not a second copy of every event. None when they are not such a cut.
+    """
+    cut = pd.Timestamp.max
+    for part, whole in zip(sources, kept.sources, strict=True):
+        if (part is None) != (whole is None):
+            return None
+        if part is None or part is whole:
+            continue
+        if not _leading_rows(part, whole):
+            return None
+        if len(part) < len(whole):
+            cut = min(cut, whole[TS].iloc[len(part)])
+    for part in sources:  # every part holds all of its table's rows before the cut, no later one
+        if part is not None and len(part) and part[TS].iloc[-1] >= cut:
+            return None
+    at = window(kept.frame[TS], None, cut) if cut < pd.Timestamp.max else slice(0, len(kept.frame))
+    if at is None:
+        return None
+    return _Kept(sources, kept.rule, kept.frame.iloc[at], parent=(kept, at))
+
+
+def _leading_rows(part: pd.DataFrame, whole: pd.DataFrame) -> bool:
+    """`part` is `whole`'s first rows (a positional slice of it, sharing its memory)."""
+    if len(part) > len(whole) or not len(part) or list(part.columns) != list(whole.columns):
+        return False
+    if not whole[TS].is_monotonic_increasing:
+        return False
+    a, b = part[TS].to_numpy(), whole[TS].to_numpy()
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and (
+        part[CUSTOMER_ID].iloc[-1] == whole[CUSTOMER_ID].iloc[len(part) - 1]
+    )
 
 
 @contextmanager

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.engagement import (
     DEFAULT,
+    _engagement,
     active_customers,
     departed_mask,
     engagement,
@@ -18,7 +20,7 @@ from features.labels import (
     stack_cutoffs,
     training_cutoffs,
 )
-from features.timeline import before, between
+from features.timeline import before, between, customer_codes, in_time_order
 from portrait.settings import EngagementSettings
 
 T = pd.Timestamp
@@ -231,3 +233,45 @@ def test_engagement_codes_are_the_same_kept_or_not():
         assert codes.tolist() == want_codes.tolist()
         pd.testing.assert_series_equal(ts, want_ts)
     assert any((codes == -1).any() and (codes >= 0).any() for codes, _ in got)
+
+
+def test_engagement_of_earlier_rows_is_a_slice_of_the_kept_one():
+    """The rows before a cut (a history) read the kept engagement's rows before it, no copy;
+    anything that is not such a cut builds its own. Values equal the direct build either way."""
+    tables = {name: in_time_order(frame, "ts") for name, frame in _timeline().items()}
+    cuts = [T("2024-06-01"), T("2024-12-01"), T("2024-12-20"), AS_OF, T("2030-01-01")]
+    others = {  # not the rows before one time: their own engagement
+        "late rows only": {name: frame.iloc[1:] for name, frame in tables.items()},
+        "cut at two times": {"events": before(tables["events"], T("2024-12-02")),
+                             "transactions": before(tables["transactions"], AS_OF)},
+        "a copy": {name: before(frame, AS_OF).copy() for name, frame in tables.items()},
+    }  # fmt: skip
+    indexes = [pd.Index(sorted(engagement(tables)["customer_id"].unique())), pd.Index(["E", "S"])]
+    with kept_engagement():
+        whole = engagement(tables)
+        engagement_codes(tables, indexes[0], end=AS_OF)  # the whole's ids are looked up first
+        for cut in cuts:
+            past = {name: before(frame, cut) for name, frame in tables.items()}
+            got = engagement(past)
+            pd.testing.assert_frame_equal(got, _built(past))
+            assert np.shares_memory(got["ts"].to_numpy(), whole["ts"].to_numpy()) or got.empty
+            _same_codes(past, indexes)
+        for name, frame in others.items():
+            got = engagement(frame)
+            pd.testing.assert_frame_equal(got, _built(frame), obj=name)
+            assert not np.shares_memory(got["ts"].to_numpy(), whole["ts"].to_numpy()), name
+            _same_codes(frame, indexes)
+
+
+def _built(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return _engagement(tables, DEFAULT)
+
+
+def _same_codes(tables: dict[str, pd.DataFrame], indexes: list[pd.Index]) -> None:
+    windows = [(None, AS_OF), (AS_OF - pd.Timedelta(days=40), AS_OF), (None, T("2030-01-01"))]
+    for index in indexes:
+        for start, end in windows:
+            codes, ts = engagement_codes(tables, index, start=start, end=end)
+            rows = between(_built(tables), start, end)
+            assert codes.tolist() == customer_codes(rows["customer_id"], index).tolist()
+            assert ts.tolist() == rows["ts"].tolist()

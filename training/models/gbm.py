@@ -111,12 +111,13 @@ class CalibratedGBM:
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration_share = calibration_share
 
-    def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Model inputs in training order; categoricals with the categories seen in training."""
+    def _matrix(self, frame: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Model inputs in training order (of `rows` only, a boolean mask, when given);
+        categoricals with the categories seen in training."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise KeyError(f"frame lacks model feature(s) {', '.join(missing[:5])}")
-        x = frame[self.features].copy()
+        x = frame[self.features].copy() if rows is None else frame.loc[rows, self.features]
         for col in self.categorical:
             x[col] = pd.Categorical(x[col].astype(object), categories=self.categories_[col])
         return x
@@ -130,7 +131,7 @@ class CalibratedGBM:
         self.categories_ = {
             c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in self.categorical
         }
-        x, y = self._matrix(train), train[label].to_numpy(dtype=float)
+        y = train[label].to_numpy(dtype=float)
         w = None if weight is None else train[weight].to_numpy(dtype=float)
         if len(np.unique(y)) < 2:
             raise NotEnoughData(
@@ -139,7 +140,8 @@ class CalibratedGBM:
             )
         cal = self._calibration_rows(train, y)
         fit_rows = ~cal if (~cal).any() else cal
-        part = lambda rows: (x.loc[rows], y[rows], None if w is None else w[rows])  # noqa: E731
+        # each part straight from the frame: no whole-frame copy next to the two parts
+        part = lambda rows: (self._matrix(train, rows), y[rows], None if w is None else w[rows])  # noqa: E731
         return FitData(self.categories_, part(fit_rows), part(cal), self.in_sample_calibration_)
 
     def fit(
