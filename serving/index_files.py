@@ -47,8 +47,9 @@ def index_files(index: CandidateIndex, *, scored_by: str) -> dict[str, Any]:
             arrays |= {f"{name}_ptr": rows.ptr, f"{name}_product": rows.product,
                        f"{name}_score": rows.score}  # fmt: skip
     if index.rule_reasons is not None:  # few distinct texts: each once, and a code per row
-        texts, codes = np.unique(index.rule_reasons.astype(str), return_inverse=True)
-        arrays |= {"rule_texts": texts, "rule_codes": codes}
+        # a hash of the objects, not np.unique over a fixed-width copy (rows x longest text)
+        codes, texts = pd.factorize(index.rule_reasons, sort=True)
+        arrays |= {"rule_texts": np.asarray(texts, dtype=str), "rule_codes": codes}
     if index.shares is not None:
         arrays["shares"] = index.shares
     if index.pair_reasons is not None:  # what the batch explained is not explained again

@@ -219,15 +219,27 @@ def _rule_candidates(holdings, segments, rule_base) -> pd.DataFrame | None:
 
 
 def _rule_rows(cand, customers, pos) -> dict[str, Any]:
-    """The rule candidates as rows by customer position, each customer's best first."""
+    """The rule candidates as rows by customer position, each customer's best first (ids and
+    reasons looked up once per distinct value, not per candidate)."""
     if cand is None:
         return {"rules": None, "rule_reasons": None}
-    owner = customers.get_indexer(cand[CUSTOMER_ID].astype(str))
-    cand = cand.loc[owner >= 0].assign(owner=owner[owner >= 0])
-    cand = cand.sort_values("owner", kind="stable")  # keeps each customer's best-first order
-    product = np.array([pos[p] for p in cand[PRODUCT_ID].astype(str)], dtype=np.int64)
-    rows = _csr(cand["owner"].to_numpy(), len(customers), product, cand["score"].to_numpy())
-    return {"rules": rows, "rule_reasons": cand["reason"].astype(str).to_numpy(dtype=object)}
+    owner, customer_ids = _category_codes(cand[CUSTOMER_ID])
+    owner = customers.get_indexer(customer_ids.astype(str))[owner]
+    kept = np.flatnonzero(owner >= 0)
+    kept = kept[np.argsort(owner[kept], kind="stable")]  # keeps each customer's best-first order
+    product, product_ids = _category_codes(cand[PRODUCT_ID])
+    at = np.array([pos[str(p)] for p in product_ids], dtype=np.int64)[product[kept]]
+    rows = _csr(owner[kept], len(customers), at, cand["score"].to_numpy()[kept])
+    reason, texts = _category_codes(cand["reason"])
+    return {"rules": rows, "rule_reasons": texts.astype(str).to_numpy(dtype=object)[reason[kept]]}
+
+
+def _category_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each value's code and the distinct values (a categorical's own, else factorized)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
 
 
 def _shares(rows, context, segments, universe) -> np.ndarray:

@@ -171,66 +171,97 @@ def candidates_from_rules(
             f"holdings lack column(s) {', '.join(missing)}; pass build_holdings output"
         )
     held = holdings[[CUSTOMER_ID, PRODUCT_ID]].dropna().drop_duplicates().astype(str)
-    fired = _fired_rules(held, rules, segments)
-    if fired.empty:
-        return pd.DataFrame(
-            {c: pd.Series(dtype="str" if c != "score" else float) for c in CANDIDATE_COLUMNS}
-        )
+    customers, held_c = _codes(held[CUSTOMER_ID])
+    rules = rules.reset_index(drop=True)
+    consequents = [[str(p) for p in group] for group in rules["consequents"]]  # one per rule
+    flat = np.asarray([p for group in consequents for p in group], dtype=object)
+    products, codes = _codes(pd.Series(np.concatenate([held[PRODUCT_ID].to_numpy(object), flat])))
+    held_p, consequent = codes[: len(held)], codes[len(held) :]
+    c, r = _fired_rules(held_c, held_p, customers, products, rules, segments)
+    # each fired rule's consequents, in integer codes: (customer, rule, product) rows
+    n = np.fromiter((len(g) for g in consequents), dtype=np.int64, count=len(consequents))
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    reps = n[r]
+    c, r = np.repeat(c, reps), np.repeat(r, reps)
+    at = np.arange(len(r)) - np.repeat(np.cumsum(reps) - reps, reps)
+    p = consequent[start[r] + at]
+    width = np.int64(max(len(products), 1))
+    key = c.astype(np.int64) * width + p
+    fresh = ~np.isin(key, held_c.astype(np.int64) * width + held_p)  # a held product never is
+    c, r, p, key = c[fresh], r[fresh], p[fresh], key[fresh]
+    # customer, best confidence, lift, rule id, product id (ids in text order)
+    score = rules["confidence"].to_numpy(dtype=float)
+    lift = rules["lift"].to_numpy(dtype=float)
+    order = np.lexsort((_text_rank(products)[p], _text_rank(pd.Index(rules["rule_id"]))[r],
+                        -lift[r], -score[r], _text_rank(customers)[c]))  # fmt: skip
+    c, r, p, key = c[order], r[order], p[order], key[order]
+    first = np.zeros(len(key), dtype=bool)
+    first[np.unique(key, return_index=True)[1]] = True  # each (customer, product) by its best rule
+    c, r, p = c[first], r[first], p[first]
+    new_customer = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
+    group_start = np.maximum.accumulate(np.where(new_customer, np.arange(len(c)), 0))
+    top = (np.arange(len(c)) - group_start) < int(k)
+    c, r, p = c[top], r[top], p[top]
     reasons = rules[REASON] if REASON in rules.columns else rule_reasons(rules)
-    lookup = rules[["rule_id", "consequents", "confidence", "lift"]].assign(
-        **{REASON: reasons.to_numpy()}
-    )
-    cand = (
-        fired.merge(lookup, on="rule_id")
-        .explode("consequents")
-        .rename(columns={"consequents": PRODUCT_ID})
-    )
-    cand[PRODUCT_ID] = cand[PRODUCT_ID].astype(str)
-    cand = cand.merge(held, on=[CUSTOMER_ID, PRODUCT_ID], how="left", indicator=True)
-    cand = cand.loc[cand["_merge"].eq("left_only")].rename(columns={"confidence": "score"})
-    cand = cand.sort_values(
-        [CUSTOMER_ID, "score", "lift", "rule_id", PRODUCT_ID],
-        ascending=[True, False, False, True, True],
-        kind="stable",
-    ).drop_duplicates([CUSTOMER_ID, PRODUCT_ID])
-    cand = cand.loc[cand.groupby(CUSTOMER_ID, sort=False).cumcount() < int(k)]
-    return cand[CANDIDATE_COLUMNS].reset_index(drop=True)
+    reason_codes, reason_texts = pd.factorize(reasons.astype(str))
+    rule_ids = pd.Index(rules["rule_id"].astype(str))
+    return pd.DataFrame({
+        CUSTOMER_ID: pd.Categorical.from_codes(c, categories=customers),
+        PRODUCT_ID: pd.Categorical.from_codes(p, categories=products),
+        "score": score[r],
+        "rule_id": pd.Categorical.from_codes(r, categories=rule_ids),
+        REASON: pd.Categorical.from_codes(reason_codes[r], categories=reason_texts),
+    })  # fmt: skip
+
+
+def _codes(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """Distinct values (as an Index) and each value's position among them."""
+    codes, uniques = pd.factorize(values)
+    return pd.Index(uniques), codes.astype(np.int64)
+
+
+def _text_rank(ids: pd.Index) -> np.ndarray:
+    """Each id's position in text order (what sorting the id strings gives)."""
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(ids.to_numpy(dtype=object), kind="stable")] = np.arange(len(ids))
+    return rank
 
 
 def _fired_rules(
-    held: pd.DataFrame, rules: pd.DataFrame, segments: pd.DataFrame | None
-) -> pd.DataFrame:
-    """(customer_id, rule_id) for every rule whose antecedents the customer holds, in scope of segment."""
-    ante = rules[["rule_id", "antecedents", SEGMENT_ID]].assign(
-        n_ante=rules["antecedents"].map(len)
+    held_c: np.ndarray, held_p: np.ndarray, customers: pd.Index, products: pd.Index,
+    rules: pd.DataFrame, segments: pd.DataFrame | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(customer code, rule position) of every rule whose antecedents the customer all holds,
+    in scope of segment. Held antecedents are counted as a sparse product (customers x products)
+    @ (products x rules): a groupby over the customer id strings was 31 s of 45 at 200k
+    customers, np.unique 11 s."""
+    antecedents = [[str(p) for p in group] for group in rules["antecedents"]]
+    n_ante = np.fromiter((len(g) for g in antecedents), dtype=np.int64, count=len(antecedents))
+    flat = pd.Series([p for group in antecedents for p in group], dtype=object)
+    rule_of = np.repeat(np.arange(len(rules)), n_ante)
+    n_customers, n_products = len(customers), len(products)
+    p = products.get_indexer(flat) if len(flat) else np.zeros(0, dtype=np.int64)
+    holds = sparse.csr_matrix((np.ones(len(held_c), np.int32), (held_c, held_p)),
+                              shape=(n_customers, n_products))  # fmt: skip
+    needs = sparse.csr_matrix((np.ones(int((p >= 0).sum()), np.int32), (p[p >= 0], rule_of[p >= 0])),
+                              shape=(n_products, len(rules)))  # fmt: skip
+    counts = (holds @ needs).tocoo()
+    full = counts.data == n_ante[counts.col]
+    c, r = counts.row[full].astype(np.int64), counts.col[full].astype(np.int64)
+    rule_segment = (
+        rules[SEGMENT_ID] if SEGMENT_ID in rules.columns else pd.Series([None] * len(rules))
     )
-    ante = ante.explode("antecedents").rename(columns={"antecedents": PRODUCT_ID})
-    ante[PRODUCT_ID] = ante[PRODUCT_ID].astype(str)
-    # held antecedents counted as a sparse product (customers x products) @ (products x rules):
-    # a groupby over the customer id strings was 31 s of 45 at 200k customers, np.unique 11 s
-    customer, customers = pd.factorize(held[CUSTOMER_ID])
-    product, products = pd.factorize(held[PRODUCT_ID])
-    by_rule = ante.drop_duplicates("rule_id").reset_index(drop=True)
-    r = pd.Index(by_rule["rule_id"]).get_indexer(ante["rule_id"])
-    p = pd.Index(products).get_indexer(ante[PRODUCT_ID])  # -1: an antecedent nobody holds
-    holds = sparse.csr_matrix((np.ones(len(held), np.int32), (customer, product)),
-                              shape=(len(customers), len(products)))  # fmt: skip
-    needs = sparse.csr_matrix((np.ones(int((p >= 0).sum()), np.int32), (p[p >= 0], r[p >= 0])),
-                              shape=(len(products), len(by_rule)))  # fmt: skip
-    counts = holds @ needs
-    counts.sort_indices()  # customer codes in order, rule codes in order within each
-    counts = counts.tocoo()
-    full = counts.data == by_rule["n_ante"].to_numpy()[counts.col]
-    c, r = counts.row, counts.col
-    hits = pd.DataFrame({CUSTOMER_ID: np.asarray(customers, dtype=object)[c[full]],
-                         "rule_id": by_rule["rule_id"].to_numpy()[r[full]],
-                         "rule_segment": by_rule[SEGMENT_ID].to_numpy()[r[full]]})  # fmt: skip
+    overall = rule_segment.isna().to_numpy()
     if segments is None:
-        in_scope = hits["rule_segment"].isna()
+        keep = overall[r]
     else:
         seg = segments[[CUSTOMER_ID, SEGMENT_ID]].astype({CUSTOMER_ID: str, SEGMENT_ID: str})
-        hits = hits.merge(seg, on=CUSTOMER_ID, how="left")
-        in_scope = hits["rule_segment"].isna() | hits["rule_segment"].astype(object).eq(
-            hits[SEGMENT_ID].astype(object)
-        )
-    return hits.loc[in_scope, [CUSTOMER_ID, "rule_id"]]
+        seg = seg.drop_duplicates(CUSTOMER_ID)
+        names, mine = pd.factorize(pd.concat([seg[SEGMENT_ID], rule_segment.dropna().astype(str)]))
+        of_customer = np.full(n_customers, -1, dtype=np.int64)
+        where = customers.get_indexer(seg[CUSTOMER_ID])
+        of_customer[where[where >= 0]] = names[: len(seg)][where >= 0]
+        of_rule = np.full(len(rules), -2, dtype=np.int64)
+        of_rule[~overall] = names[len(seg) :]
+        keep = overall[r] | (of_rule[r] == of_customer[c])
+    return c[keep], r[keep]
