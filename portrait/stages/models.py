@@ -84,22 +84,20 @@ def train_and_gate(
     trained, candidates = TrainedModels(), {}
     sampling = ConversionSampling(NEGATIVE_RATE, settings.models.seed,
                                   settings.experiments.campaign_window_days)  # fmt: skip
-    with kept_engagement():  # the portraits and churn labels of every cut-off read it
+    with kept_engagement():  # the portraits, labels and pairs of every cut-off read it
         sets = training_sets(tables, as_of=as_of, time=settings.time,
                              engagement=settings.engagement, sampling=sampling)  # fmt: skip
-    for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
-        data = sets.pop(name)  # each training set is freed once its model is trained
-        try:
-            if isinstance(data, NotEnoughData):
-                raise data
-            outcome, candidates[name] = train(data, tables, settings=settings, log=log,
-                                              cluster=cluster)  # fmt: skip
-        except NotEnoughData as exc:
-            trained.statuses[name] = skipped(str(exc))
-            continue
-        setattr(trained, name, outcome)
-        trained.statuses[name] = reduced(data.cutoffs.note) if data.cutoffs.note else ran()
-        del data
+        for name, train in (("churn", _train_churn), ("conversion", _train_conversion)):
+            try:  # one training set at a time, freed once its model is trained
+                data = sets.pop(name)()
+                outcome, candidates[name] = train(data, tables, settings=settings, log=log,
+                                                  cluster=cluster)  # fmt: skip
+            except NotEnoughData as exc:
+                trained.statuses[name] = skipped(str(exc))
+                continue
+            setattr(trained, name, outcome)
+            trained.statuses[name] = reduced(data.cutoffs.note) if data.cutoffs.note else ran()
+            del data
     _promote(trained, candidates)
     return trained
 

@@ -232,18 +232,33 @@ def test_training_sets_build_each_portrait_once_and_equal_each_models_own(bank_t
     sets = training_sets(bank_tables, as_of=DEMO_AS_OF, time=time,
                          engagement=EngagementSettings(), sampling=sampling)  # fmt: skip
     assert sorted(built) == sorted(set(built)) and len(built) == 3  # 2 training + validation
+    mine = {name: make() for name, make in sets.items()}  # the pairs from the kept columns
+    assert len(built) == 3  # building the sets builds no portrait again
     monkeypatch.undo()  # each model's own builder below keeps all its portraits at once
     churn = churn_training_set(bank_tables, as_of=DEMO_AS_OF, time=time)
     conv = conversion_training_set(bank_tables, as_of=DEMO_AS_OF, time=time, negative_rate=0.3,
                                    seed=1)  # fmt: skip
-    for mine, theirs in ((sets["churn"], churn), (sets["conversion"], conv)):
-        pd.testing.assert_frame_equal(mine.train, theirs.train)
-        pd.testing.assert_frame_equal(mine.valid, theirs.valid)
+    for name, theirs in (("churn", churn), ("conversion", conv)):
+        pd.testing.assert_frame_equal(mine[name].train, theirs.train)
+        pd.testing.assert_frame_equal(mine[name].valid, theirs.valid)
     short = training_sets(bank_tables, as_of=DEMO_AS_OF, engagement=EngagementSettings(),
                           sampling=sampling,
                           time=TimeSettings(churn_horizon_days=400))  # fmt: skip
-    assert isinstance(short["churn"], PortraitError) and "history starts" in str(short["churn"])
-    assert len(short["conversion"].valid)
+    with pytest.raises(PortraitError, match="history starts"):
+        short["churn"]()
+    assert len(short["conversion"]().valid)
+
+
+def test_pair_inputs_hold_every_column_the_pairs_read(bank_tables):
+    """Pairs from the kept columns equal pairs from the whole portrait, firm columns included."""
+    past = history(bank_tables, as_of=DEMO_AS_OF)
+    cutoff = DEMO_AS_OF - pd.Timedelta(days=60)
+    portrait = build_features(past, as_of=cutoff).assign(extra_segment_code=lambda f: f["age"] % 3)
+    slim = datasets.pair_inputs(portrait)
+    assert len(slim.columns) < len(portrait.columns) / 2 and "extra_segment_code" in slim
+    whole, _ = datasets.conversion_pairs(past, portrait, cutoff=cutoff, horizon_days=60)
+    kept, _ = datasets.conversion_pairs(past, slim, cutoff=cutoff, horizon_days=60)
+    pd.testing.assert_frame_equal(kept, whole)
 
 
 def test_churn_rows_take_the_portraits_active_customers(sellout_tables):

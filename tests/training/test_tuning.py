@@ -7,7 +7,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from training.models.gbm import PARALLEL_ROWS, CalibratedGBM, predict_threads
+from training.models import gbm
+from training.models.gbm import PARALLEL_ROWS, CalibratedGBM, exact_float32, predict_threads
 from training.models.tuning import pruning_callback, tune, tuning_sample
 
 
@@ -98,3 +99,27 @@ def test_pruning_callback_raises_when_the_pruner_says_so():
 def test_batches_predict_on_every_core_and_requests_on_one():
     assert predict_threads(PARALLEL_ROWS) == 0
     assert predict_threads(3) == 1
+
+
+def test_exact_float32_narrows_only_columns_it_holds_exactly_and_the_model_is_the_same(
+    monkeypatch,
+):
+    rng = np.random.default_rng(3)
+    frame = _frame(n=6000).assign(
+        count=rng.integers(0, 50, 6000), big=rng.integers(2**25, 2**26, 6000) | 1,
+        days=rng.integers(0, 900, 6000).astype(float), ratio=rng.random(6000),
+    )  # fmt: skip
+    frame.loc[::7, "days"] = np.nan
+    narrow = exact_float32(frame)
+    kinds = narrow.dtypes.astype(str).to_dict()
+    assert kinds["count"] == kinds["days"] == "float32"
+    assert kinds["big"] == "int64" and kinds["ratio"] == "float64"  # not exact: left alone
+    features = [c for c in frame.columns if c not in ("customer_id", "y")]
+    for col in features:
+        np.testing.assert_array_equal(narrow[col].to_numpy(float), frame[col].to_numpy(float))
+    fitted = CalibratedGBM(features=features, seed=1).fit(frame, label="y")  # narrows its inputs
+    assert fitted._matrix(frame)["count"].dtype == np.int64  # scoring reads the frame as it is
+    monkeypatch.setattr(gbm, "exact_float32", lambda x: x)
+    wide = CalibratedGBM(features=features, seed=1).fit(frame, label="y")
+    assert wide.booster_.model_to_string() == fitted.booster_.model_to_string()  # the same trees
+    np.testing.assert_array_equal(wide.predict_proba(frame), fitted.predict_proba(frame))

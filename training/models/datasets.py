@@ -21,7 +21,14 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.engagement import DEFAULT as ENGAGEMENT
 from features.labels import build_churn_labels, build_conversion_labels
-from features.pairs import PairContext, build_pair_context, build_pairs
+from features.pairs import (
+    CUSTOMER_FEATURES,
+    LINE_SHARES,
+    PairContext,
+    attribute_columns,
+    build_pair_context,
+    build_pairs,
+)
 from features.portrait import build_features
 from portrait.errors import NotEnoughData
 from portrait.settings import EngagementSettings, TimeSettings
@@ -277,12 +284,14 @@ def conversion_set(rows: dict[pd.Timestamp, pd.DataFrame], cutoffs: ModelCutoffs
 def training_sets(
     tables: dict[str, pd.DataFrame], *, as_of: pd.Timestamp, time: TimeSettings,
     engagement: EngagementSettings, sampling: ConversionSampling,
-) -> dict[str, TrainingSet | NotEnoughData]:  # fmt: skip
-    """Both models' training sets ("churn", "conversion"), or why the data cannot give one.
+) -> dict[str, Callable[[], TrainingSet]]:  # fmt: skip
+    """Both models' training sets, "churn" and "conversion", each built when its value is
+    called (NotEnoughData then when the data cannot give it): call and train one at a time.
 
-    Each distinct cut-off's portrait is built once, gives both models their rows and is freed
-    before the next is built: memory holds one portrait and the training rows, not a portrait
-    per cut-off (at 1M customers each is about 1 GB).
+    Each distinct cut-off's portrait is built once and freed before the next is built (at 1M
+    customers each is about 1 GB): it gives the churn rows, and keeps only the columns the
+    conversion pairs read (`pair_inputs`), so the pairs are built after churn has trained
+    and memory never holds both models' training rows.
     """
     past = history(tables, as_of=as_of)
     plans: dict[str, ModelCutoffs | NotEnoughData] = {}
@@ -302,18 +311,32 @@ def training_sets(
             rows["churn"][c] = churn_rows(past, portrait, cutoff=c, time=time,
                                           engagement=engagement)  # fmt: skip
         if "conversion" in planned and c in planned["conversion"].labelled:
-            rows["conversion"][c] = conversion_rows(
-                past, portrait, cutoff=c, cutoffs=planned["conversion"], time=time,
-                sampling=sampling,
-            )  # fmt: skip
+            rows["conversion"][c] = pair_inputs(portrait)
         del portrait  # before the next cut-off's is built
-    out: dict[str, TrainingSet | NotEnoughData] = {}
-    for name, plan in plans.items():
-        if isinstance(plan, NotEnoughData):
-            out[name] = plan
-            continue
-        try:
-            out[name] = (churn_set if name == "churn" else conversion_set)(rows.pop(name), plan)
-        except NotEnoughData as exc:
-            out[name] = exc
-    return out
+
+    def churn() -> TrainingSet:
+        plan = _planned(plans["churn"])
+        return churn_set(rows.pop("churn"), plan)
+
+    def conversion() -> TrainingSet:
+        plan, slim = _planned(plans["conversion"]), rows.pop("conversion")
+        pairs = {c: conversion_rows(past, slim.pop(c), cutoff=c, cutoffs=plan, time=time,
+                                    sampling=sampling)
+                 for c in plan.labelled}  # fmt: skip
+        return conversion_set(pairs, plan)
+
+    return {"churn": churn, "conversion": conversion}
+
+
+def _planned(plan: ModelCutoffs | NotEnoughData) -> ModelCutoffs:
+    if isinstance(plan, NotEnoughData):
+        raise plan
+    return plan
+
+
+def pair_inputs(portrait: pd.DataFrame) -> pd.DataFrame:
+    """The portrait columns conversion pairs read (`features.pairs`: the customer features, the
+    event counts their shares come from, the peer key's age and risk, the text attributes)."""
+    wanted = [CUSTOMER_ID, *CUSTOMER_FEATURES, *LINE_SHARES.values(), "events_90d",
+              "risk_level", "age", *attribute_columns(portrait)]  # fmt: skip
+    return portrait[[c for c in dict.fromkeys(wanted) if c in portrait.columns]].copy()

@@ -66,6 +66,21 @@ def calibration_mask(customer_ids: pd.Series, *, share: float) -> np.ndarray:
     return hashed < int(round(share * 1000))
 
 
+def exact_float32(x: pd.DataFrame) -> pd.DataFrame:
+    """`x` with every number column whose values float32 holds exactly (counts, days, flags,
+    round amounts) stored as float32: half the memory, the same values for LightGBM, which
+    reads them as doubles. Other columns are left as they are."""
+    exact = {}
+    for col, dtype in x.dtypes.items():
+        if dtype.kind not in "iuf" or dtype == np.float32:
+            continue
+        values = x[col].to_numpy()
+        narrow = values.astype(np.float32)
+        if np.array_equal(narrow.astype(values.dtype), values, equal_nan=dtype.kind == "f"):
+            exact[col] = narrow
+    return x.assign(**exact) if exact else x
+
+
 @dataclass
 class FitData:
     """A training frame's model inputs: fit rows, calibration rows, categories, Datasets.
@@ -141,7 +156,8 @@ class CalibratedGBM:
         cal = self._calibration_rows(train, y)
         fit_rows = ~cal if (~cal).any() else cal
         # each part straight from the frame: no whole-frame copy next to the two parts
-        part = lambda rows: (self._matrix(train, rows), y[rows], None if w is None else w[rows])  # noqa: E731
+        part = lambda rows: (exact_float32(self._matrix(train, rows)), y[rows],  # noqa: E731
+                             None if w is None else w[rows])  # fmt: skip
         return FitData(self.categories_, part(fit_rows), part(cal), self.in_sample_calibration_)
 
     def fit(
