@@ -31,7 +31,7 @@ from training.engine import Cluster
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.churn import score_churn
 from training.models.cutoffs import stamp
-from training.models.datasets import BLOCK_CUSTOMERS, ConversionSampling, training_sets
+from training.models.datasets import BLOCK_CUSTOMERS, ConversionSampling
 from training.models.fallback import fallback_files, fallback_ranker, usable
 from training.models.metrics import pr_auc
 from training.models.modelling import (
@@ -47,6 +47,7 @@ from training.models.propensity import (
     as_of_inputs,
     score_propensity,
 )
+from training.models.run_sets import training_sets
 from training.models.truth import truth_metrics
 from training.registry import (
     CHURN_MODEL,

@@ -15,7 +15,7 @@ from features.portrait import build_features
 from portrait.errors import PortraitError
 from portrait.settings import EngagementSettings, TimeSettings
 from tests.conftest import make_tables
-from training.models import datasets
+from training.models import datasets, run_sets
 from training.models.cutoffs import history, model_cutoffs
 from training.models.datasets import (
     ConversionSampling,
@@ -25,8 +25,8 @@ from training.models.datasets import (
     label_pairs,
     sample_customers,
     subsample_negatives,
-    training_sets,
 )
+from training.models.run_sets import training_sets
 
 T = pd.Timestamp
 TIME = TimeSettings(training_cutoffs=1)
@@ -219,7 +219,7 @@ def test_training_sets_build_each_portrait_once_and_equal_each_models_own(bank_t
     time = TimeSettings(training_cutoffs=2)
     sampling = ConversionSampling(negative_rate=0.3, seed=1)
     built, alive = [], []
-    real = datasets.build_features
+    real = run_sets.build_features
 
     def build(*args, **kwargs):
         assert not [p for p in alive if p() is not None], "an earlier portrait was not freed"
@@ -228,7 +228,7 @@ def test_training_sets_build_each_portrait_once_and_equal_each_models_own(bank_t
         alive.append(weakref.ref(portrait))
         return portrait
 
-    monkeypatch.setattr(datasets, "build_features", build)
+    monkeypatch.setattr(run_sets, "build_features", build)
     sets = training_sets(bank_tables, as_of=DEMO_AS_OF, time=time,
                          engagement=EngagementSettings(), sampling=sampling)  # fmt: skip
     assert sorted(built) == sorted(set(built)) and len(built) == 3  # 2 training + validation
@@ -254,7 +254,7 @@ def test_pair_inputs_hold_every_column_the_pairs_read(bank_tables):
     past = history(bank_tables, as_of=DEMO_AS_OF)
     cutoff = DEMO_AS_OF - pd.Timedelta(days=60)
     portrait = build_features(past, as_of=cutoff).assign(extra_segment_code=lambda f: f["age"] % 3)
-    slim = datasets.pair_inputs(portrait)
+    slim = run_sets.pair_inputs(portrait)
     assert len(slim.columns) < len(portrait.columns) / 2 and "extra_segment_code" in slim
     whole, _ = datasets.conversion_pairs(past, portrait, cutoff=cutoff, horizon_days=60)
     kept, _ = datasets.conversion_pairs(past, slim, cutoff=cutoff, horizon_days=60)
