@@ -100,6 +100,7 @@ def data_fingerprint(tables: dict[str, pd.DataFrame]) -> str:
 
 
 _ROWS_DIGESTS: dict[int, bytes] = {}
+HASH_ROWS = 2_000_000  # rows hashed at once by the data fingerprint (bounded memory)
 
 
 def _rows_digest(frame: pd.DataFrame) -> bytes:
@@ -107,8 +108,14 @@ def _rows_digest(frame: pd.DataFrame) -> bytes:
     the same validated tables with each model and with the run (14 s each at 38M events)."""
     key = id(frame)
     if key not in _ROWS_DIGESTS:
-        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        _ROWS_DIGESTS[key] = hashlib.sha256(rows.tobytes()).digest()
+        digest = hashlib.sha256()
+        # a block of rows at a time: hashing text makes a Python object per value (3-4 GB for
+        # a column of 53M events at once); a row's hash depends on that row only, so the
+        # digest is the same as over the whole frame
+        for start in range(0, len(frame), HASH_ROWS):
+            part = frame.iloc[start : start + HASH_ROWS]
+            digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        _ROWS_DIGESTS[key] = digest.digest()
         weakref.finalize(frame, _ROWS_DIGESTS.pop, key, None)  # forgotten with the frame
     return _ROWS_DIGESTS[key]
 

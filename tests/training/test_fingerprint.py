@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 from training import tracking
@@ -34,3 +36,17 @@ def test_each_table_object_is_hashed_once(monkeypatch):
     first = tracking.data_fingerprint(tables)
     assert tracking.data_fingerprint(tables) == first  # the run and each model log it
     assert calls == [2, 1]
+
+
+def test_hashing_in_blocks_of_rows_gives_the_digest_of_the_whole_table(monkeypatch):
+    """Text columns are hashed a block of rows at a time (bounded memory); the value is that of
+    hashing every row at once, so fingerprints logged before blocks compare with new ones."""
+    frame = pd.DataFrame({"customer_id": [f"C{i % 7}" for i in range(25)], "n": range(25),
+                          "kind": pd.array(["a", None, "b", "a", "c"] * 5, dtype="str")})  # fmt: skip
+    whole = hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    ).digest()
+    monkeypatch.setattr(tracking, "HASH_ROWS", 4)
+    assert tracking._rows_digest(frame) == whole
+    shifted = frame.assign(n=frame["n"].shift(-1, fill_value=0))
+    assert tracking._rows_digest(shifted) != whole
