@@ -223,23 +223,17 @@ def _rule_rows(cand, customers, pos) -> dict[str, Any]:
     reasons looked up once per distinct value, not per candidate)."""
     if cand is None:
         return {"rules": None, "rule_reasons": None}
-    owner, customer_ids = _category_codes(cand[CUSTOMER_ID])
-    owner = customers.get_indexer(customer_ids.astype(str))[owner]
+    # factorize reads a categorical's codes: each distinct id and text is looked up once
+    owner, customer_ids = pd.factorize(cand[CUSTOMER_ID])
+    owner = customers.get_indexer(pd.Index(customer_ids).astype(str))[owner]
     kept = np.flatnonzero(owner >= 0)
     kept = kept[np.argsort(owner[kept], kind="stable")]  # keeps each customer's best-first order
-    product, product_ids = _category_codes(cand[PRODUCT_ID])
+    product, product_ids = pd.factorize(cand[PRODUCT_ID])
     at = np.array([pos[str(p)] for p in product_ids], dtype=np.int64)[product[kept]]
     rows = _csr(owner[kept], len(customers), at, cand["score"].to_numpy()[kept])
-    reason, texts = _category_codes(cand["reason"])
-    return {"rules": rows, "rule_reasons": texts.astype(str).to_numpy(dtype=object)[reason[kept]]}
-
-
-def _category_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Each value's code and the distinct values (a categorical's own, else factorized)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes, pd.Index(uniques)
+    reason, texts = pd.factorize(cand["reason"])
+    texts = np.asarray(pd.Index(texts).astype(str), dtype=object)
+    return {"rules": rows, "rule_reasons": texts[reason[kept]]}
 
 
 def _shares(rows, context, segments, universe) -> np.ndarray:
