@@ -84,10 +84,13 @@ def funnel_features(
     events = tables["events"]  # masked, not copied: point in time through `seen`
     steps = pd.Series({s: i + 1 for i, s in enumerate(FUNNEL_STEPS)})
     step = per_name(events["event"], steps, 0).astype(np.int64)
-    codes = customer_codes(events[CUSTOMER_ID], index)
-    seen = (events[TS] < as_of).to_numpy() & (codes >= 0)
+    # only the funnel steps before as_of move a stage: their customers are looked up, not every
+    # event's (3 s and 1.4 GB a portrait at 200k customers)
+    rows = np.flatnonzero((step > 0) & (events[TS] < as_of).to_numpy())
+    codes = customer_codes(events[CUSTOMER_ID].iloc[rows], index)
+    seen = codes >= 0
     furthest = np.zeros(len(index), dtype=np.int64)
-    np.maximum.at(furthest, codes[seen], step[seen])
+    np.maximum.at(furthest, codes[seen], step[rows][seen])
     reached = pd.Series(furthest, index=index)
     txns = before(tables["transactions"], as_of)
     bought = pd.Index(txns.loc[txns["type"] == "buy", CUSTOMER_ID].unique())

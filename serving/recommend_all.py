@@ -117,10 +117,11 @@ def score_every_customer(
     k: int,
 ) -> tuple[pd.DataFrame, CandidateIndex]:
     """Batch scoring of the models stage: the candidate index of every customer (as the service
-    builds it) and every customer's top-k from it. `policy` is a `customer_policy` frame."""
+    builds it, but without the matrix only visits read) and every customer's top-k from it.
+    `policy` is a `customer_policy` frame."""
     index = build_candidate_index(
         portrait=by_customer(portrait), products=products, holdings=holdings,
-        segments=segments, context=context, model=model, rule_base=rule_base,
+        segments=segments, context=context, model=model, rule_base=rule_base, visits=False,
     )  # fmt: skip
     facts = product_facts(products, index.products), customer_facts(policy, index.customers)
     return recommend_all(index, *facts, k=k, model=model), index

@@ -25,7 +25,7 @@ from features.policy import UNASSESSED_MAX_RISK
 from serving.pair_matrix import PairMatrix, pair_matrix
 from serving.pair_reasons import ReasonMemo
 
-CHUNK_CUSTOMERS = 4000  # pair rows are built and scored this many customers at a time
+CHUNK_CUSTOMERS = 20_000  # pair rows are built and scored this many customers at a time
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,12 +97,15 @@ def build_candidate_index(
     context: PairContext | None,
     model: Any | None,
     rule_base: Any | None,
+    visits: bool = True,
 ) -> CandidateIndex:
     """Score and index every customer's candidates once (slow: the batch and service load only).
 
     `portrait` is indexed by customer_id (its order is the index's customer order); `segments`
     holds customer_id and segment_id. `context` (the pairs at the scoring time) is needed by the
-    model; without it or without a model the candidates are rules and popularity.
+    model; without it or without a model the candidates are rules and popularity. `visits=False`
+    (the batch, which serves no visit) skips the pair matrix a visit rescores from: the service
+    builds it when it loads the index (`serving.index_files.read_index`).
     """
     customers = pd.Index(portrait.index.astype(str), name=CUSTOMER_ID)
     rows = portrait.reset_index(drop=True)
@@ -111,7 +114,7 @@ def build_candidate_index(
     pos = {p: i for i, p in enumerate(universe)}
     return assemble_index(
         universe, customers, holdings,
-        parts=_pair_rows(rows, customers, pos, context, model)
+        parts=_pair_rows(rows, customers, pos, context, model, visits=visits)
         | _rule_rows(rule_candidates, customers, pos),
         shares=None if context is None else _shares(rows, context, segments, universe),
         popularity=overall_popularity(context, universe).to_numpy(dtype=float),
@@ -173,7 +176,7 @@ def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> R
     return Rows(ptr, product.astype(np.int64), np.asarray(score, dtype=float))
 
 
-def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
+def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[str, Any]:
     """Every (customer, product) pair the model scores, scored once, in customer order."""
     if model is None or context is None or rows.empty:
         return {"pairs": None, "pair_frame": None, "pair_reasons": None, "pair_matrix": None}
@@ -190,7 +193,7 @@ def _pair_rows(rows, customers, pos, context, model) -> dict[str, Any]:
         "pairs": _csr(owner, len(customers), product, np.concatenate(scores)),
         "pair_frame": frame,
         "pair_reasons": ReasonMemo(len(frame)),
-        "pair_matrix": pair_matrix(model, frame),
+        "pair_matrix": pair_matrix(model, frame) if visits else None,
     }
 
 

@@ -175,9 +175,13 @@ def prepare(
     score: Callable[[Any], float],
     baselines: dict[str, float],
     frame: pd.DataFrame,
+    scored: float | None = None,
 ) -> Candidate:
-    """Score the candidate and log it into the active run; nothing is registered yet."""
-    candidate_score = score(model)
+    """Score the candidate and log it into the active run; nothing is registered yet.
+
+    `scored`: `score(model)` when the caller computed it already (the champion is still scored
+    by `score` at the gate)."""
+    candidate_score = score(model) if scored is None else float(scored)
     uri = log_model(model, name=name.removeprefix("portrait-"), frame=frame)
     return Candidate(name, model, uri, metric, score, candidate_score, baselines)
 

@@ -124,6 +124,7 @@ def _train_churn(churn_set, tables, *, settings, log, cluster):
             churn.model, name=CHURN_MODEL, metric=churn.primary,
             score=lambda m: pr_auc(y, m.predict_proba(churn.valid)),
             baselines=churn.baseline_scores(), frame=churn.valid,
+            scored=churn.metrics["model"][churn.primary],  # the same score, not computed again
         )  # fmt: skip
         log_outcome(churn, None, tables=tables, cutoffs=churn_set.cutoffs)
     return churn, candidate
@@ -139,6 +140,7 @@ def _train_conversion(conv_set, tables, *, settings, log, cluster):
                 conv.primary
             ],
             baselines=conv.baseline_scores(), frame=conv.valid,
+            scored=conv.metrics["model"][conv.primary],  # the same score, not computed again
         )  # fmt: skip
         log_outcome(conv, None, tables=tables, cutoffs=conv_set.cutoffs)
     return conv, candidate

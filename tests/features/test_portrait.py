@@ -72,3 +72,26 @@ def test_rows_at_or_after_as_of_change_no_feature(tiny_tables, shift_days):
     future["transactions"].loc[late, "amount"] = 12345.0
     after = build_features(future, as_of=AS_OF)
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_funnel_stage_reads_only_steps_before_as_of_of_known_customers():
+    """Every event's furthest step by brute force, against the lookup of funnel rows only."""
+    from features.behaviour import funnel_features
+    from features.contract import FUNNEL_STEPS
+    from features.demo_bank import DEMO_AS_OF, generate_demo_bank
+
+    tables = generate_demo_bank(n_customers=400, seed=5).tables
+    as_of = DEMO_AS_OF - pd.Timedelta(days=200)
+    ids = tables["customers"]["customer_id"].astype(str)
+    index = pd.Index(ids.iloc[::2].tolist() + ["nobody"], name="customer_id")  # some unknown
+    got = funnel_features(tables, index, as_of=as_of)["funnel_stage"]
+    events, txns = tables["events"], tables["transactions"]
+    name = events["event"].astype(str).str.replace(r"^(p2p|forex|stock)_", "", regex=True)
+    step = name.map({s: i + 1 for i, s in enumerate(FUNNEL_STEPS)}).fillna(0)
+    seen = events.loc[events["ts"] < as_of].assign(step=step)
+    want = seen.groupby(seen["customer_id"].astype(str))["step"].max().reindex(index).fillna(0)
+    bought = txns.loc[(txns["ts"] < as_of) & (txns["type"] == "buy"), "customer_id"].astype(str)
+    want[want.index.isin(bought)] = len(FUNNEL_STEPS)
+    assert (got.to_numpy() == want.to_numpy()).all()
+    assert 0 < (got > 0).sum() < len(got) - 1  # some steps reached, some not
+    assert got.loc["nobody"] == 0

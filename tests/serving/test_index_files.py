@@ -44,6 +44,7 @@ def test_the_service_starts_from_the_batch_index(demo_run):
     model = state.models["conversion"]
     scored = candidate_index(state, model)
     assert_same_index(state.candidates, scored)
+    assert state.candidates.pair_matrix is not None  # the batch skips it; the service builds it
     memo = state.candidates.pair_reasons  # the batch's reasons came with its index: kept, equal
     explained = np.flatnonzero(memo._codes[:, 0] != UNEXPLAINED)
     assert len(explained) > 0

@@ -27,6 +27,7 @@ from tests.conftest import make_tables
 from training.models.conversion import ConversionModel
 from training.models.cutoffs import history
 from training.models.datasets import conversion_training_set
+from training.models.gbm import CalibratedGBM
 
 AS_OF = pd.Timestamp("2025-02-01").as_unit("ns")
 
@@ -164,6 +165,13 @@ def test_batch_respects_policy_and_always_has_reasons(demo):
     opted = set(policy.loc[policy["marketing_opt_out"], "customer_id"])
     assert not out.loc[out["customer_id"].isin(opted), "personalised"].any()
     assert out.loc[~out["customer_id"].isin(opted), "source"].eq("model").mean() > 0.9
+
+
+def test_the_batch_index_holds_no_visit_matrix(demo):
+    _, index, _, model, *_ = demo
+    # a visit's input: the batch serves no visit, the service builds it when it loads the index
+    assert isinstance(model, CalibratedGBM) and index.pairs is not None
+    assert index.pair_matrix is None
 
 
 def test_blocks_do_not_change_the_batch(demo):

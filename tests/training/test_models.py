@@ -7,10 +7,13 @@ import pytest
 
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from portrait.settings import ModelSettings, TimeSettings
+from features.contract import PRODUCT_ID
 from training.models.churn import phrase
+from training.models.conversion import PerProductModel
 from training.models.cutoffs import history, model_cutoffs
 from training.models.datasets import churn_training_set, conversion_training_set, portraits_at
-from training.models.modelling import train_churn, train_conversion
+from training.models.metrics import pr_auc
+from training.models.modelling import pair_ranking_metrics, train_churn, train_conversion
 
 SETTINGS = ModelSettings(n_trials=2, seed=7, k=5)
 TIME = TimeSettings(training_cutoffs=2)
@@ -80,6 +83,17 @@ def test_conversion_model_and_both_variants(conversion):
     assert 0 < model["recall@5"] <= 1
 
 
+def test_the_models_metric_is_the_gates_score_of_the_model(churn, conversion):
+    """The models stage gives the gate `metrics["model"][primary]` as the candidate's score
+    instead of scoring the validation fold again: it must be that score."""
+    y = churn.valid["churned"].to_numpy()
+    again = pr_auc(y, churn.model.predict_proba(churn.valid))
+    assert churn.primary == "pr_auc" and churn.metrics["model"]["pr_auc"] == again
+    scores = conversion.model.predict_proba(conversion.valid)
+    again = pair_ranking_metrics(conversion.valid, scores, k=SETTINGS.k)[conversion.primary]
+    assert conversion.metrics["model"][conversion.primary] == again
+
+
 def test_conversion_model_beats_every_baseline_by_a_margin(conversion):
     """At 2,500 customers (~200 buyers in the fold) the model led segment popularity, the best of
     the first three baselines, by 2.3 points of MAP@5 with two training cut-offs (0.399 vs 0.377;
@@ -135,3 +149,20 @@ def test_tuning_scores_buyers_only_with_the_whole_folds_map(conversion):
     whole = pair_ranking_metrics(valid, conversion.model.predict_proba(valid), k=5)["map@5"]
     part = pair_ranking_metrics(judged, conversion.model.predict_proba(judged), k=5)["map@5"]
     assert part == pytest.approx(whole, abs=1e-12)
+
+
+def test_per_product_scores_route_each_pair_to_its_products_model(data):
+    train, valid = data[1].train, data[1].valid
+    model = PerProductModel(seed=7).fit(train)
+    assert 0 < len(model.models_) < train[PRODUCT_ID].nunique()  # both kinds of product
+    frame = valid.sample(frac=1.0, random_state=3)  # products interleaved, any row order
+    got = model.predict_proba(frame)
+    want = model.fallback_.predict_proba(frame)
+    for product, own in model.models_.items():
+        rows = np.flatnonzero(frame[PRODUCT_ID].to_numpy() == product)
+        want[rows] = own.predict_proba(frame.iloc[rows])
+    np.testing.assert_array_equal(got, want)
+    fallback_only = frame.loc[~frame[PRODUCT_ID].isin(list(model.models_))]
+    np.testing.assert_array_equal(model.predict_proba(fallback_only),
+                                  model.fallback_.predict_proba(fallback_only))
+    assert len(model.predict_proba(frame.iloc[:0])) == 0

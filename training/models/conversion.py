@@ -177,13 +177,22 @@ class PerProductModel:
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each pair scored by its product's model (the pair model where none was fitted)."""
-        out = self.fallback_.predict_proba(frame)
-        products = frame[PRODUCT_ID].to_numpy()
-        for product, model in self.models_.items():
-            rows = np.flatnonzero(products == product)
+        """Each pair scored by its product's model (the pair model where none was fitted): each
+        model scores only its own rows, and the product models read one frame of their columns."""
+        out = np.zeros(len(frame))
+        own = pd.Index(list(self.models_), dtype=object).get_indexer(frame[PRODUCT_ID].to_numpy())
+        rest = np.flatnonzero(own < 0)
+        if len(rest):
+            out[rest] = self.fallback_.predict_proba(frame.iloc[rest])
+        if len(rest) == len(frame):
+            return out
+        x = frame[self.features]
+        order = np.argsort(own, kind="stable")
+        bounds = np.searchsorted(own[order], np.arange(len(self.models_) + 1))
+        for j, model in enumerate(self.models_.values()):  # loop over products
+            rows = order[bounds[j] : bounds[j + 1]]
             if len(rows):
-                out[rows] = model.predict_proba(frame.iloc[rows])
+                out[rows] = model.predict_proba(x.iloc[rows])
         return out
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:
