@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from features.contract import PRODUCT_ID
 from features.demo_bank import DEMO_AS_OF, generate_demo_bank
 from portrait.settings import ModelSettings, TimeSettings
-from features.contract import PRODUCT_ID
 from training.models.churn import phrase
 from training.models.conversion import PerProductModel
 from training.models.cutoffs import history, model_cutoffs
@@ -163,6 +163,7 @@ def test_per_product_scores_route_each_pair_to_its_products_model(data):
         want[rows] = own.predict_proba(frame.iloc[rows])
     np.testing.assert_array_equal(got, want)
     fallback_only = frame.loc[~frame[PRODUCT_ID].isin(list(model.models_))]
-    np.testing.assert_array_equal(model.predict_proba(fallback_only),
-                                  model.fallback_.predict_proba(fallback_only))
+    np.testing.assert_array_equal(
+        model.predict_proba(fallback_only), model.fallback_.predict_proba(fallback_only)
+    )
     assert len(model.predict_proba(frame.iloc[:0])) == 0
