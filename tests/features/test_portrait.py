@@ -95,3 +95,33 @@ def test_funnel_stage_reads_only_steps_before_as_of_of_known_customers():
     assert (got.to_numpy() == want.to_numpy()).all()
     assert 0 < (got > 0).sum() < len(got) - 1  # some steps reached, some not
     assert got.loc["nobody"] == 0
+
+
+def test_event_counts_by_name_equal_a_count_of_every_event():
+    """Each event test is run once per distinct name and read off the codes: the counts must be
+    those of testing every event (names with business-line prefixes, missing pages)."""
+    from features.behaviour import event_features
+    from features.demo_bank import DEMO_AS_OF, generate_demo_bank
+
+    tables = generate_demo_bank(n_customers=300, seed=8).tables
+    as_of = DEMO_AS_OF - pd.Timedelta(days=100)
+    index = pd.Index(tables["customers"]["customer_id"].astype(str), name="customer_id")
+    got = event_features(tables, index, as_of=as_of)
+    ev = tables["events"].loc[tables["events"]["ts"] < as_of]
+    ev = ev.loc[(as_of - ev["ts"]) <= pd.Timedelta(days=30)]
+    name = ev["event"].astype(str)
+    tests = {
+        "logins": name == "login",
+        "page_views": name == "page_view",
+        "product_views": name.str.replace(r"^(p2p|forex|stock)_", "", regex=True) == "view_product",
+        "credit_report_views": (name == "page_view") & (ev["page"] == "credit_report"),
+        "shares": name == "share",
+    }
+    for label, hit in tests.items():
+        want = ev.loc[hit.fillna(False).to_numpy(), "customer_id"].astype(str).value_counts()
+        want = want.reindex(index, fill_value=0).to_numpy()
+        assert (got[f"{label}_30d"].to_numpy() == want).all(), label
+        assert want.sum() > 0, label
+    lines = ev.loc[(as_of - ev["ts"]) <= pd.Timedelta(days=30)]
+    stock = lines.loc[lines["event"].astype(str).str.startswith("stock_"), "customer_id"]
+    assert got["stock_events_90d"].sum() >= stock.shape[0] > 0
