@@ -54,7 +54,7 @@ def event_features(
     is_name = lambda hit: np.append(np.asarray(hit, dtype=bool), False)[name_code]  # noqa: E731
     page_views = is_name(names == "page_view")
     credit = np.zeros(len(events), dtype=bool)
-    credit[page_views] = (events["page"].to_numpy()[page_views] == "credit_report")
+    credit[page_views] = events["page"].to_numpy()[page_views] == "credit_report"
     out = pd.DataFrame(index=index)
     groups = {
         "events": np.ones(len(events), dtype=bool),
