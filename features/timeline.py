@@ -106,21 +106,24 @@ def window_counts(
     return out
 
 
+def _stamps(ts: pd.Series) -> np.ndarray:
+    """Timestamps as int64 nanoseconds (NaT: int64's minimum), without a copy when already so."""
+    return ts.to_numpy().astype("datetime64[ns]", copy=False).view("int64")
+
+
 def last_ts(codes: np.ndarray, ts: pd.Series, n: int) -> np.ndarray:
-    """Per-customer latest timestamp as datetime64 (NaT when none)."""
-    values = ts.to_numpy().astype("datetime64[ns]").astype("int64")
-    out = np.full(n, np.iinfo("int64").min, dtype="int64")
-    keep = codes >= 0
-    np.maximum.at(out, codes[keep], values[keep])
-    return out.astype("datetime64[ns]")
+    """Per-customer latest timestamp as datetime64 (NaT when none). Code -1 (not a customer
+    of the index) lands in a spare slot past the end: no masked copies of every row."""
+    out = np.full(n + 1, np.iinfo("int64").min, dtype="int64")
+    np.maximum.at(out, codes, _stamps(ts))
+    return out[:n].astype("datetime64[ns]")
 
 
 def first_ts(codes: np.ndarray, ts: pd.Series, n: int) -> np.ndarray:
-    """Per-customer earliest timestamp as datetime64 (NaT when none)."""
-    values = ts.to_numpy().astype("datetime64[ns]").astype("int64")
-    out = np.full(n, np.iinfo("int64").max, dtype="int64")
-    keep = codes >= 0
-    np.minimum.at(out, codes[keep], values[keep])
+    """Per-customer earliest timestamp as datetime64 (NaT when none; code -1 as in last_ts)."""
+    out = np.full(n + 1, np.iinfo("int64").max, dtype="int64")
+    np.minimum.at(out, codes, _stamps(ts))
+    out = out[:n]
     out[out == np.iinfo("int64").max] = np.iinfo("int64").min
     return out.astype("datetime64[ns]")
 
