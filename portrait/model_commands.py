@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from features.engagement import kept_engagement
 from features.validate import load_dataset
 from portrait.arguments import parse_as_of
 from portrait.errors import PortraitError
 from portrait.settings import Settings
-from portrait.stages.models import NEGATIVE_RATE, train_and_gate
+from portrait.stages.models import run_training_sets, train_and_gate
 from training import tracking
 from training.models.baselines import RecencyBaseline, product_baselines
 from training.models.churn import LABEL as CHURN_LABEL
 from training.models.cutoffs import stamp
-from training.models.datasets import churn_training_set, conversion_training_set
 from training.models.metrics import churn_metrics
 from training.models.modelling import baseline_churn_metrics, pair_ranking_metrics
 from training.registry import CHURN_MODEL, CONVERSION_MODEL, require_champion
@@ -80,29 +80,27 @@ def evaluate(
     as_of = stamp(parse_as_of(as_of))
     churn, churn_version = require_champion(CHURN_MODEL)
     conv, conv_version = require_champion(CONVERSION_MODEL)
-    cs = churn_training_set(tables, as_of=as_of, time=settings.time)
-    vs = conversion_training_set(
-        tables,
-        as_of=as_of,
-        time=settings.time,
-        negative_rate=NEGATIVE_RATE,
-        seed=settings.models.seed,
-        campaign_window_days=settings.experiments.campaign_window_days,
+    k = settings.models.k
+    with kept_engagement():  # the run's training sets: one portrait per cut-off, its settings
+        sets = run_training_sets(tables, as_of=as_of, settings=settings)
+        cs = sets.pop("churn")()
+        y = cs.valid[CHURN_LABEL].to_numpy()
+        rule = RecencyBaseline().fit(cs.train)
+        results = {
+            f"{CHURN_MODEL} v{churn_version}": churn_metrics(y, churn.predict_proba(cs.valid)),
+            "churn recency rule": baseline_churn_metrics(rule, cs.valid),
+        }
+        validation = cs.cutoffs.validation
+        del cs  # before the conversion pairs are built
+        vs = sets.pop("conversion")()
+    results[f"{CONVERSION_MODEL} v{conv_version}"] = pair_ranking_metrics(
+        vs.valid, conv.predict_proba(vs.valid), k=k
     )
-    y = cs.valid[CHURN_LABEL].to_numpy()
-    rule = RecencyBaseline().fit(cs.train)
-    results = {
-        f"{CHURN_MODEL} v{churn_version}": churn_metrics(y, churn.predict_proba(cs.valid)),
-        "churn recency rule": baseline_churn_metrics(rule, cs.valid),
-        f"{CONVERSION_MODEL} v{conv_version}": pair_ranking_metrics(
-            vs.valid, conv.predict_proba(vs.valid), k=settings.models.k
-        ),
-    }
     for name, scores in product_baselines(vs.valid).items():
         results[f"conversion {name}"] = pair_ranking_metrics(
-            vs.valid, scores["score"].to_numpy(), k=settings.models.k
+            vs.valid, scores["score"].to_numpy(), k=k
         )
-    print(f"validation cut-off {cs.cutoffs.validation.date()}")
+    print(f"validation cut-off {validation.date()}")
     for who, metrics in results.items():
         print(f"{who:40s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "n"))
     return 0
