@@ -1,14 +1,13 @@
 """The candidate index: every customer's candidates as arrays, built once per batch or service load.
 
-`build_candidate_index` runs once over every customer: the pair features
-(`features.pairs.build_pairs`) and their conversion scores, the rule candidates
-(`training.rules.base.candidates_from_rules`), the segment (else peer) shares and overall
-popularity. Batch scoring and a request then slice customers' rows (`serving.recommender`); only
-the pairs whose views a visit changes are scored again (`visit_scores`). The model's reasons of a
-pair are explained when it is first recommended and kept (`serving.pair_reasons`).
+`build_candidate_index` runs once over every customer: the pair features (`features.pairs`)
+and their conversion scores, the rule candidates (`training.rules.base`), the segment (else
+peer) shares and overall popularity. Batch scoring and a request slice customers' rows
+(`serving.recommender`); a visit rescores only the pairs whose views it changes. The model's
+reasons of a pair are explained when it is first recommended and kept (`serving.pair_reasons`).
 
-The policy facts (`ProductFacts`, `CustomerFacts`) are derived from the frames the state serves,
-aligned to the index's products and customers, so the policy always reads what the state holds.
+The policy facts (`ProductFacts`, `CustomerFacts`) come from the frames the state serves, at the
+index's positions, so the policy always reads what the state holds.
 """
 
 from __future__ import annotations
@@ -116,7 +115,9 @@ def build_candidate_index(
         universe, customers, holdings,
         parts=_pair_rows(rows, customers, pos, context, model, visits=visits)
         | _rule_rows(rule_candidates, customers, pos),
-        shares=None if context is None else _shares(rows, context, segments, universe),
+        shares=None if context is None else personal_shares(
+            rows, context, None if segments is None else segments.reset_index(drop=True), universe
+        ),
         popularity=overall_popularity(context, universe).to_numpy(dtype=float),
     )  # fmt: skip
 
@@ -188,7 +189,6 @@ def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[st
         scores.append(model.predict_proba(pairs) if len(pairs) else np.zeros(0))
         for name in pairs.columns:  # each column on its own: the block is freed with the chunk
             columns.setdefault(name, []).append(pd.Series(pairs[name].array.copy(), copy=False))
-        del pairs
     frame = _joined(columns)
     owner = customers.get_indexer(frame[CUSTOMER_ID].astype(str))
     product = np.array([pos[p] for p in frame[PRODUCT_ID].astype(str)], dtype=np.int64)
@@ -201,9 +201,7 @@ def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[st
 
 
 def _joined(columns: dict[str, list[pd.Series]]) -> pd.DataFrame:
-    """One frame of the chunks' columns, a column at a time and unconsolidated: memory holds the
-    pairs once plus one column (`pd.concat` of whole chunks held every pair twice: at 1M
-    customers, 21M pairs, that was the run's out-of-memory)."""
+    """The chunks' columns joined one at a time, unconsolidated: pd.concat held pairs twice."""
     for name, parts in columns.items():
         columns[name] = pd.concat(parts, ignore_index=True)  # the pieces are freed here
     return pd.DataFrame(columns, copy=False)
@@ -249,11 +247,6 @@ def _rule_rows(cand, customers, pos) -> dict[str, Any]:
     reason, texts = pd.factorize(cand["reason"])
     texts = np.asarray(pd.Index(texts).astype(str), dtype=object)
     return {"rules": rows, "rule_reasons": texts[reason[kept]]}
-
-
-def _shares(rows, context, segments, universe) -> np.ndarray:
-    seg = None if segments is None else segments.reset_index(drop=True)
-    return personal_shares(rows, context, seg, universe)
 
 
 def overall_popularity(context: PairContext | None, products: pd.Index) -> pd.Series:
