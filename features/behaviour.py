@@ -20,11 +20,23 @@ EVENT_WINDOWS = (7, 30, 90)
 LINE_PREFIX = r"^(?:" + "|".join(BUSINESS_LINES) + r")_"
 
 
+def event_names(events: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each event's name code and the distinct names. There are few names: a test of them runs
+    once per distinct name and is read off every event's code (`on_events`), instead of a string
+    comparison of every event per test."""
+    codes, uniques = pd.factorize(events)
+    return codes, pd.Series(uniques, dtype=events.dtype)
+
+
+def on_events(codes: np.ndarray, per_name: np.ndarray, missing: object) -> np.ndarray:
+    """A value per distinct name read off every event's code; code -1 (no name) takes `missing`."""
+    return np.append(per_name, missing)[codes]
+
+
 def base_event(events: pd.Series) -> pd.Series:
     """Event name without its business-line prefix (`p2p_invest_success` -> `invest_success`)."""
-    # Few distinct names: strip each once and take, instead of a regex over every row.
-    codes, uniques = pd.factorize(events)
-    stripped = pd.Series(uniques, dtype=events.dtype).str.replace(LINE_PREFIX, "", regex=True)
+    codes, names = event_names(events)
+    stripped = names.str.replace(LINE_PREFIX, "", regex=True)
     return pd.Series(
         stripped.array.take(codes, allow_fill=True), index=events.index, name=events.name
     )
@@ -32,10 +44,9 @@ def base_event(events: pd.Series) -> pd.Series:
 
 def per_name(events: pd.Series, values: pd.Series, missing: object) -> np.ndarray:
     """``values`` (indexed by base event name) looked up for every event, ``missing`` elsewhere."""
-    codes, uniques = pd.factorize(events)
-    found = base_event(pd.Series(uniques, dtype=events.dtype)).map(values).to_numpy(object)
-    found = np.where(pd.isna(found), missing, found)
-    return np.append(found, missing)[codes]  # code -1 (missing name) takes the trailing value
+    codes, names = event_names(events)
+    found = base_event(names).map(values).to_numpy(object)
+    return on_events(codes, np.where(pd.isna(found), missing, found), missing)
 
 
 def event_features(
@@ -47,11 +58,8 @@ def event_features(
     n = len(index)
     codes = customer_codes(events[CUSTOMER_ID], index)
     age = days_before(events[TS], as_of)
-    # a few distinct names: each test runs once per name, then is read off every event's code
-    # (one pass over the events instead of one string comparison of every event per test)
-    name_code, names = pd.factorize(events["event"])
-    names = pd.Series(names, dtype=events["event"].dtype)
-    is_name = lambda hit: np.append(np.asarray(hit, dtype=bool), False)[name_code]  # noqa: E731
+    name_code, names = event_names(events["event"])
+    is_name = lambda hit: on_events(name_code, np.asarray(hit, dtype=bool), False)  # noqa: E731
     page_views = is_name(names == "page_view")
     credit = np.zeros(len(events), dtype=bool)
     credit[page_views] = events["page"].to_numpy()[page_views] == "credit_report"

@@ -141,6 +141,17 @@ class ConversionModel(CalibratedGBM):
         return [[r.removesuffix(" (+)") for r in row] for row in reasons]
 
 
+def product_rows(frame: pd.DataFrame) -> dict[Any, np.ndarray]:
+    """Each product's row positions in `frame`, ascending (one pass over its product column)."""
+    return frame.groupby(PRODUCT_ID, observed=True, sort=False).indices
+
+
+def trainable_products(train: pd.DataFrame, *, label: str = LABEL) -> list[Any]:
+    """Products with at least MIN_PRODUCT_POSITIVES positive training pairs, in id order."""
+    positives = train.groupby(PRODUCT_ID, observed=True)[label].sum()
+    return list(positives.index[positives >= MIN_PRODUCT_POSITIVES])
+
+
 class PerProductModel:
     """One calibrated LightGBM per product, with the pair model for products with few positives."""
 
@@ -164,10 +175,10 @@ class PerProductModel:
         self.fallback_ = fallback or ConversionModel(params=self.params, seed=self.seed, **self.kw)
         if fallback is None:
             self.fallback_.fit(train, label=label, weight=weight, cluster=cluster)
-        positives = train.groupby(PRODUCT_ID)[label].sum()
         self.models_ = {}
-        for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products
-            rows = train.loc[train[PRODUCT_ID] == product]
+        at = product_rows(train)
+        for product in trainable_products(train, label=label):  # loop over products
+            rows = train.iloc[at[product]]
             model = CalibratedGBM(
                 features=self.features, params=self.params, seed=self.seed, **self.kw
             )
@@ -180,19 +191,16 @@ class PerProductModel:
         """Each pair scored by its product's model (the pair model where none was fitted): each
         model scores only its own rows, and the product models read one frame of their columns."""
         out = np.zeros(len(frame))
-        own = pd.Index(list(self.models_), dtype=object).get_indexer(frame[PRODUCT_ID].to_numpy())
-        rest = np.flatnonzero(own < 0)
-        if len(rest):
-            out[rest] = self.fallback_.predict_proba(frame.iloc[rest])
-        if len(rest) == len(frame):
-            return out
-        x = frame[self.features]
-        order = np.argsort(own, kind="stable")
-        bounds = np.searchsorted(own[order], np.arange(len(self.models_) + 1))
-        for j, model in enumerate(self.models_.values()):  # loop over products
-            rows = order[bounds[j] : bounds[j + 1]]
-            if len(rows):
-                out[rows] = model.predict_proba(x.iloc[rows])
+        own = [(self.models_[p], at) for p, at in product_rows(frame).items() if p in self.models_]
+        rest = np.ones(len(frame), dtype=bool)
+        for _, at in own:
+            rest[at] = False
+        if rest.any():
+            out[rest] = self.fallback_.predict_proba(frame.loc[rest])
+        if own:
+            x = frame[self.features]
+            for model, at in own:  # loop over products
+                out[at] = model.predict_proba(x.iloc[at])
         return out
 
     def explain(self, frame: pd.DataFrame, *, top: int = 3) -> list[list[str]]:

@@ -25,7 +25,7 @@ from features.holdings import build_holdings
 from features.pairs import build_pair_context, build_pairs
 from features.policy import apply_policy, customer_policy
 from portrait.settings import Settings
-from training.models.conversion import LABEL, MIN_PRODUCT_POSITIVES
+from training.models.conversion import LABEL, product_rows, trainable_products
 from training.models.cutoffs import history
 from training.models.metrics import roc_auc
 
@@ -96,16 +96,15 @@ def evaluate_propensity(model: Any, train: pd.DataFrame, valid: pd.DataFrame, *,
         c for c in model_features(model) if c in train and pd.api.types.is_numeric_dtype(train[c])
     ]
     score = model.predict_proba(valid) if score is None else score
-    positives = train.groupby(PRODUCT_ID)[LABEL].sum()
     rows: dict[str, list[float]] = {"model.roc_auc": [], "model.recall_top20": [],
                                     "logistic.roc_auc": [], "logistic.recall_top20": []}  # fmt: skip
-    by_product = valid.groupby(PRODUCT_ID).indices
-    for product in positives.index[positives >= MIN_PRODUCT_POSITIVES]:  # loop over products
+    trained_on, by_product = product_rows(train), product_rows(valid)
+    for product in trainable_products(train):  # loop over products
         at = by_product.get(product)
         if at is None or not 0 < valid[LABEL].iloc[at].sum() < len(at):
             continue
         y = valid[LABEL].to_numpy()[at]
-        lr = _logistic(train.loc[train[PRODUCT_ID] == product], columns, seed)
+        lr = _logistic(train.iloc[trained_on[product]], columns, seed)
         lr_score = lr.predict_proba(valid.iloc[at][columns].astype(float))[:, 1]
         for who, s in (("model", score[at]), ("logistic", lr_score)):
             rows[f"{who}.roc_auc"].append(roc_auc(y, s))
