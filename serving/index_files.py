@@ -23,6 +23,7 @@ import pandas as pd
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from serving.pair_matrix import pair_matrix
 from serving.pair_reasons import ReasonMemo
+from serving.pair_store import StoredPairs
 from serving.recommend_index import CandidateIndex, Rows, assemble_index
 
 INDEX_DIR = "candidate_index"
@@ -57,6 +58,8 @@ def index_files(index: CandidateIndex, *, scored_by: str) -> dict[str, Any]:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     frame = index.pair_frame if index.pair_frame is not None else pd.DataFrame()
+    if isinstance(frame, StoredPairs):  # the batch's pairs are already a Parquet file
+        frame = frame.parquet_bytes()
     return {f"{INDEX_DIR}/arrays.npz": buffer.getvalue(), f"{INDEX_DIR}/pairs.parquet": frame,
             f"{INDEX_DIR}/scored_by.json": {"scored_by": scored_by}}  # fmt: skip
 

@@ -125,4 +125,4 @@ def warm_reasons(
 
 def explain_pairs(index: CandidateIndex, model: Any, rows: np.ndarray) -> list[list[str]]:
     """The model's reasons of pair rows of the index."""
-    return model.explain(index.pair_frame.iloc[rows], top=EXPLAINED)
+    return model.explain(index.pair_frame.take(rows), top=EXPLAINED)

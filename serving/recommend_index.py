@@ -5,6 +5,8 @@ and their conversion scores, the rule candidates (`training.rules.base`), the se
 peer) shares and overall popularity. Batch scoring and a request slice customers' rows
 (`serving.recommender`); a visit rescores only the pairs whose views it changes. The model's
 reasons of a pair are explained when it is first recommended and kept (`serving.pair_reasons`).
+The batch keeps the pairs' model columns as Parquet bytes, the service's index as a frame
+(`serving.pair_store`).
 
 The policy facts (`ProductFacts`, `CustomerFacts`) come from the frames the state serves, at the
 index's positions, so the policy always reads what the state holds.
@@ -23,6 +25,7 @@ from features.pairs import PairContext, build_pairs, peer_key
 from features.policy import UNASSESSED_MAX_RISK
 from serving.pair_matrix import PairMatrix, pair_matrix
 from serving.pair_reasons import ReasonMemo
+from serving.pair_store import JoinedPairs, StoredPairs
 
 CHUNK_CUSTOMERS = 20_000  # pair rows are built and scored this many customers at a time
 
@@ -74,7 +77,7 @@ class CandidateIndex:
     customer_pos: dict[str, int]
     held: np.ndarray  # bool, customers x (products + 1)
     pairs: Rows | None  # conversion-model pairs (not held, on sale at the cut-off) and scores
-    pair_frame: pd.DataFrame | None  # the model's columns of each pair, in `pairs` order
+    pair_frame: pd.DataFrame | StoredPairs | None  # model columns of each pair, `pairs` order
     pair_reasons: ReasonMemo | None  # the model's reasons of each pair, kept once explained
     pair_matrix: PairMatrix | None  # a calibrated LightGBM's inputs of each pair (visits)
     rules: Rows | None  # rule candidates, best first; reasons in `rule_reasons`
@@ -178,33 +181,29 @@ def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> R
 
 
 def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[str, Any]:
-    """Every (customer, product) pair the model scores, scored once, in customer order."""
+    """Every (customer, product) pair the model scores, scored once, in customer order. Their
+    model columns are kept as a frame when visits rescore them, else as Parquet bytes."""
     if model is None or context is None or rows.empty:
         return {"pairs": None, "pair_frame": None, "pair_reasons": None, "pair_matrix": None}
-    columns: dict[str, list] = {}
-    scores = []
+    kept = JoinedPairs() if visits else StoredPairs()
+    scores, owner, product = [], [], []
     for start in range(0, len(rows), CHUNK_CUSTOMERS):
         pairs = build_pairs(rows.iloc[start : start + CHUNK_CUSTOMERS], context)
         pairs = pairs[model_columns(model, pairs.columns)]
         scores.append(model.predict_proba(pairs) if len(pairs) else np.zeros(0))
-        for name in pairs.columns:  # each column on its own: the block is freed with the chunk
-            columns.setdefault(name, []).append(pd.Series(pairs[name].array.copy(), copy=False))
-    frame = _joined(columns)
-    owner = customers.get_indexer(frame[CUSTOMER_ID].astype(str))
-    product = np.array([pos[p] for p in frame[PRODUCT_ID].astype(str)], dtype=np.int64)
+        owner.append(customers.get_indexer(pairs[CUSTOMER_ID].astype(str)))
+        codes, ids = pd.factorize(pairs[PRODUCT_ID].astype(str))
+        product.append(np.array([pos[p] for p in ids], dtype=np.int64)[codes])
+        kept.append(pairs)
+    frame = kept.finish()
     return {
-        "pairs": _csr(owner, len(customers), product, np.concatenate(scores)),
+        "pairs": _csr(
+            np.concatenate(owner), len(customers), np.concatenate(product), np.concatenate(scores)
+        ),  # fmt: skip
         "pair_frame": frame,
         "pair_reasons": ReasonMemo(len(frame)),
         "pair_matrix": pair_matrix(model, frame) if visits else None,
     }
-
-
-def _joined(columns: dict[str, list[pd.Series]]) -> pd.DataFrame:
-    """The chunks' columns joined one at a time, unconsolidated: pd.concat held pairs twice."""
-    for name, parts in columns.items():
-        columns[name] = pd.concat(parts, ignore_index=True)  # the pieces are freed here
-    return pd.DataFrame(columns, copy=False)
 
 
 def model_columns(model: Any, columns: pd.Index) -> list[str]:

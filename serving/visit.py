@@ -53,7 +53,7 @@ def visit_scores(
     if index.pair_matrix is not None:
         score[local] = index.pair_matrix.score(rows, added)
     else:  # a model the matrix does not cover: its own frame path, on the changed rows only
-        changed = index.pair_frame.iloc[rows].copy()
+        changed = index.pair_frame.take(rows)  # a frame, or the batch's stored pairs
         for column in columns:
             changed[column] = changed[column].to_numpy() + added
         score[local] = model.predict_proba(changed)
