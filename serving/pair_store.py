@@ -52,15 +52,22 @@ class StoredPairs:
         self._starts = [0]  # first row of each row group, then the row count
         self._bytes: bytes | None = None
         self._cached: tuple[int, pd.DataFrame] | None = None
+        self._empty = pd.DataFrame()
         self.columns = pd.Index([])
 
     def append(self, chunk: pd.DataFrame) -> None:
-        """Add `chunk`'s rows (same columns and types every time) as one row group."""
+        """Add `chunk`'s rows (the same columns every time) as one row group."""
         if self._bytes is not None:
             raise RuntimeError("pairs were finished; nothing can be appended")
+        if self._writer is None and not len(chunk):
+            self._empty = chunk  # the columns of a file no row reaches
+            return
         table = pa.Table.from_pandas(chunk, schema=self._schema, preserve_index=False)
-        if self._writer is None:
-            self._schema, self.columns = table.schema, chunk.columns
+        if self._writer is None:  # a text column with no value yet is text, not Parquet's null
+            fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                      for f in table.schema]  # fmt: skip
+            self._schema = pa.schema(fields, metadata=table.schema.metadata)
+            self.columns, table = chunk.columns, table.cast(self._schema)
             self._writer = pq.ParquetWriter(self._sink, self._schema)
         if len(table):
             self._writer.write_table(table, row_group_size=len(table))
@@ -69,8 +76,9 @@ class StoredPairs:
     def finish(self) -> StoredPairs:
         """Close the file: rows can be read back and the bytes written."""
         if self._bytes is None:
-            if self._writer is None:  # nothing was appended: an empty file without columns
-                pd.DataFrame().to_parquet(self._sink, index=False)
+            if self._writer is None:  # no row: a file of the columns (none when nothing came)
+                self.columns = self._empty.columns
+                self._empty.to_parquet(self._sink, index=False)
             else:
                 self._writer.close()
             self._bytes, self._sink = self._sink.getvalue(), None

@@ -11,12 +11,13 @@ from serving.pair_store import JoinedPairs, StoredPairs
 
 def _chunks() -> list[pd.DataFrame]:
     rng = np.random.default_rng(4)
-    sizes = [5, 0, 7, 1, 9]  # an empty chunk writes no row group
+    sizes = [0, 5, 0, 7, 1, 9]  # an empty chunk writes no row group
     out, first = [], 0
     for n in sizes:
         out.append(pd.DataFrame({
             "customer_id": [f"C{first + i:03d}" for i in range(n)],
             "product_id": rng.choice(["P1", "P2", None], n),
+            "occupation": [None] * n if first < 6 else ["clerk"] * n,  # no value in the first
             "views_7d": rng.integers(0, 5, n).astype(np.float32),
             "affordability": rng.normal(size=n),
         }))  # fmt: skip
@@ -53,3 +54,12 @@ def test_stored_pairs_take_no_more_rows_once_finished():
         stored.append(_chunks()[0])
     empty = StoredPairs().finish()
     assert len(empty) == 0 and pd.read_parquet(io.BytesIO(empty.parquet_bytes())).empty
+    no_rows = StoredPairs()
+    no_rows.append(_chunks()[0])  # 0 rows: the file still has the columns
+    assert list(pd.read_parquet(io.BytesIO(no_rows.finish().parquet_bytes())).columns) == [
+        "customer_id",
+        "product_id",
+        "occupation",
+        "views_7d",
+        "affordability",
+    ]
