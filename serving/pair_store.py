@@ -13,6 +13,7 @@ it; `serving.index_files.read_index`).
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,7 @@ class StoredPairs:
         self._starts = [0]  # first row of each row group, then the row count
         self._bytes: bytes | None = None
         self._cached: tuple[int, pd.DataFrame] | None = None
+        self._lock = threading.Lock()  # the kept row group is swapped by one reader at a time
         self._empty = pd.DataFrame()
         self.columns = pd.Index([])
 
@@ -115,8 +117,9 @@ class StoredPairs:
 
     def _group(self, g: int) -> pd.DataFrame:
         """Row group `g` as a frame; the last one read is kept (the previous freed first)."""
-        if self._cached is None or self._cached[0] != g:
-            self._cached = None
-            source = pq.ParquetFile(pa.BufferReader(self.parquet_bytes()))
-            self._cached = (g, source.read_row_group(g).to_pandas())
-        return self._cached[1]
+        with self._lock:
+            if self._cached is None or self._cached[0] != g:
+                self._cached = None
+                source = pq.ParquetFile(pa.BufferReader(self.parquet_bytes()))
+                self._cached = (g, source.read_row_group(g).to_pandas())
+            return self._cached[1]
