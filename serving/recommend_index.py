@@ -5,8 +5,6 @@ and their conversion scores, the rule candidates (`training.rules.base`), the se
 peer) shares and overall popularity. Batch scoring and a request slice customers' rows
 (`serving.recommender`); a visit rescores only the pairs whose views it changes. The model's
 reasons of a pair are explained when it is first recommended and kept (`serving.pair_reasons`).
-The batch keeps the pairs' model columns as Parquet bytes, the service's index as a frame
-(`serving.pair_store`).
 
 The policy facts (`ProductFacts`, `CustomerFacts`) come from the frames the state serves, at the
 index's positions, so the policy always reads what the state holds.
@@ -106,8 +104,8 @@ def build_candidate_index(
     `portrait` is indexed by customer_id (its order is the index's customer order); `segments`
     holds customer_id and segment_id. `context` (the pairs at the scoring time) is needed by the
     model; without it or without a model the candidates are rules and popularity. `visits=False`
-    (the batch, which serves no visit) skips the pair matrix a visit rescores from: the service
-    builds it when it loads the index (`serving.index_files.read_index`).
+    (the batch, which serves no visit) keeps the pairs' columns as Parquet bytes
+    (`serving.pair_store`), not the frame and matrix a visit rescores from.
     """
     customers = pd.Index(portrait.index.astype(str), name=CUSTOMER_ID)
     rows = portrait.reset_index(drop=True)
@@ -168,9 +166,15 @@ def _universe(products, holdings, rule_candidates) -> pd.Index:
 def _held_matrix(holdings: pd.DataFrame, customers: pd.Index, pos: dict[str, int]) -> np.ndarray:
     held = np.zeros((len(customers), len(pos) + 1), dtype=bool)
     r = customers.get_indexer(holdings[CUSTOMER_ID].astype(str))
-    c = np.array([pos.get(p, len(pos)) for p in holdings[PRODUCT_ID].astype(str)], dtype=np.int64)
-    held[r[r >= 0], c[r >= 0]] = True
+    held[r[r >= 0], _positions(holdings[PRODUCT_ID], pos)[r >= 0]] = True
     return held
+
+
+def _positions(ids: pd.Series, pos: dict[str, int]) -> np.ndarray:
+    """Each id's product position (len(pos): not on file), looked up once per distinct id."""
+    codes, distinct = pd.factorize(ids)
+    at = np.array([pos.get(str(p), len(pos)) for p in distinct], dtype=np.int64)
+    return np.append(at, len(pos))[codes]  # code -1 (missing) takes the not-on-file position
 
 
 def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> Rows:
@@ -181,8 +185,7 @@ def _csr(owner: np.ndarray, n: int, product: np.ndarray, score: np.ndarray) -> R
 
 
 def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[str, Any]:
-    """Every (customer, product) pair the model scores, scored once, in customer order. Their
-    model columns are kept as a frame when visits rescore them, else as Parquet bytes."""
+    """Every (customer, product) pair the model scores, scored once, in customer order."""
     if model is None or context is None or rows.empty:
         return {"pairs": None, "pair_frame": None, "pair_reasons": None, "pair_matrix": None}
     kept = JoinedPairs() if visits else StoredPairs()
@@ -192,8 +195,7 @@ def _pair_rows(rows, customers, pos, context, model, *, visits: bool) -> dict[st
         pairs = pairs[model_columns(model, pairs.columns)]
         scores.append(model.predict_proba(pairs) if len(pairs) else np.zeros(0))
         owner.append(customers.get_indexer(pairs[CUSTOMER_ID].astype(str)))
-        codes, ids = pd.factorize(pairs[PRODUCT_ID].astype(str))
-        product.append(np.array([pos[p] for p in ids], dtype=np.int64)[codes])
+        product.append(_positions(pairs[PRODUCT_ID], pos))
         kept.append(pairs)
     frame = kept.finish()
     return {
@@ -240,8 +242,7 @@ def _rule_rows(cand, customers, pos) -> dict[str, Any]:
     owner = customers.get_indexer(pd.Index(customer_ids).astype(str))[owner]
     kept = np.flatnonzero(owner >= 0)
     kept = kept[np.argsort(owner[kept], kind="stable")]  # keeps each customer's best-first order
-    product, product_ids = pd.factorize(cand[PRODUCT_ID])
-    at = np.array([pos[str(p)] for p in product_ids], dtype=np.int64)[product[kept]]
+    at = _positions(cand[PRODUCT_ID], pos)[kept]
     rows = _csr(owner[kept], len(customers), at, cand["score"].to_numpy()[kept])
     reason, texts = pd.factorize(cand["reason"])
     texts = np.asarray(pd.Index(texts).astype(str), dtype=object)
