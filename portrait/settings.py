@@ -60,7 +60,7 @@ class SegmentSettings:
     n_reseeds: int = 3
     # product interests (training/segments/interest.py): items past this many are compressed (SVD)
     interest_components: int = 16
-    # total variance of the interest block; the life-stage and engagement block gets 1
+    # total variance of the interest block; the profile and engagement blocks get 0.5 each
     interest_weight: float = 1.0
     interest_prior: float = 1.0  # a customer's mix is shrunk to the mean by n / (n + prior)
     potential_floor: float = (

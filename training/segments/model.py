@@ -1,13 +1,15 @@
 """Behavioural clusters: a seeded scikit-learn pipeline, k chosen by a measured criterion, names and cold start.
 
-The clustering uses two blocks: a documented subset of the portrait (``CLUSTER_FEATURES``: life
-stage and engagement; money and counts log-transformed, gaps at the median, scaled) and the
-product-interest mix the stage joins on (``interest_*``, training/segments/interest.py, kept on its
-own shape). Each block is scaled to a total variance (1 and ``interest_weight``), so neither wins
-by its number of columns or its units; optionally reduced with PCA, then KMeans (or a Gaussian
-mixture). k maximises silhouette x stability: clusters that are apart and that half samples with
-other seeds reproduce (mean pairwise adjusted Rand). Segment ids are ordered by size (0 = largest)
-so they do not depend on the solver's label order.
+The clustering uses three blocks: who the customer is (``PROFILE_FEATURES``: age, income band,
+risk appetite, and the firm's own numeric attributes), how they use the firm
+(``ENGAGEMENT_FEATURES``: tenure, assets, app use and which business line; money and counts
+log-transformed), both with gaps at the median and scaled, and the product-interest mix the stage
+joins on (``interest_*``, training/segments/interest.py, kept on its own shape). Each block is
+scaled to a total variance (``PERSON_WEIGHT`` each for the first two, ``interest_weight`` for the
+mix), so none wins by its number of columns or its units; optionally reduced with PCA, then KMeans
+(or a Gaussian mixture). k maximises silhouette x stability: clusters that are apart and that half
+samples with other seeds reproduce (mean pairwise adjusted Rand). Segment ids are ordered by size
+(0 = largest) so they do not depend on the solver's label order.
 """
 
 from __future__ import annotations
@@ -36,20 +38,19 @@ from portrait.settings import SegmentSettings
 from training.segments.interest import INTEREST_PREFIX, BlockScaler
 from training.segments.names import name_segments, profile_z
 
-# The documented clustering subset: life stage (age, tenure, income, risk appetite, assets) and
-# engagement (app use, and which business line: P2P, forex, stock), scaled; plus, when the stage
-# passes them, the product-interest mix (``interest_*`` columns, training/segments/interest.py),
-# which keeps its own shape (Hellinger shares) and gets total variance ``interest_weight``.
-# The dozen holds_<category> flags were dropped: the interest mix says the same with shares.
-LOG_FEATURES = (
-    "total_assets",
-    "events_90d",
-    "p2p_events_90d",
-    "forex_events_90d",
+# The documented clustering subset, two blocks (the stage adds the interest mix, ``interest_*``).
+# Who the customer is: life stage and risk appetite; the firm's numeric extra columns join it.
+PROFILE_FEATURES = ("age", "income_band", "risk_level")
+# How the customer uses the firm: how long, how much, how often, and which business line.
+ENGAGEMENT_FEATURES = (
+    "tenure_days", "total_assets", "events_90d", "p2p_events_90d", "forex_events_90d",
     "stock_events_90d",
-)
-PLAIN_FEATURES = ("age", "tenure_days", "income_band", "risk_level")
-CLUSTER_FEATURES = PLAIN_FEATURES + LOG_FEATURES
+)  # fmt: skip
+# Each gets this total variance: in one block of nine, age had a ninth (README, Segments).
+PERSON_WEIGHT = 0.5
+LOG_FEATURES = ENGAGEMENT_FEATURES[1:]  # money and counts: all but tenure
+CLUSTER_FEATURES = PROFILE_FEATURES + ENGAGEMENT_FEATURES
+# The dozen holds_<category> flags were dropped: the interest mix says the same with shares.
 SIGNUP_CATEGORICAL = ("occupation", "channel")
 SIGNUP_NUMERIC = ("age", "income_band", "city_tier", "risk_level")
 SIGNUP_FEATURES = SIGNUP_NUMERIC + SIGNUP_CATEGORICAL
@@ -155,17 +156,23 @@ class SegmentationModel(BaseEstimator):
         return self.pipeline_[:-1].transform(design_matrix(portrait, self.features_))
 
     def _prepare(self) -> ColumnTransformer:
-        """Life stage and engagement: impute, scale, block variance 1; interests: block variance ``interest_weight``."""
+        """Profile and engagement: impute, scale, block variance PERSON_WEIGHT each; interests:
+        block variance ``interest_weight``. The firm's extra columns are profile; the buying
+        fallback columns are engagement."""
         interests = [c for c in self.features_ if c.startswith(INTEREST_PREFIX)]
-        plain = [c for c in self.features_ if c not in interests]
-        # an all-missing column stays (as 0)
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        profile = [c for c in self.features_ if c in PROFILE_FEATURES or c.startswith(EXTRA_PREFIX)]
+        engagement = [c for c in self.features_ if c not in {*interests, *profile}]
+        blocks = [(name, self._scaled(), cols) for name, cols in
+                  (("profile", profile), ("engagement", engagement)) if cols]  # fmt: skip
         zero = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
-        scaled = Pipeline(
-            [("impute", impute), ("scale", StandardScaler()), ("block", BlockScaler())]
-        )
         weighed = Pipeline([("impute", zero), ("block", BlockScaler(weight=self.interest_weight))])
-        return ColumnTransformer([("scaled", scaled, plain), ("interests", weighed, interests)])
+        return ColumnTransformer([*blocks, ("interests", weighed, interests)])
+
+    @staticmethod
+    def _scaled() -> Pipeline:
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)  # all-missing: 0
+        return Pipeline([("impute", impute), ("scale", StandardScaler()),
+                         ("block", BlockScaler(weight=PERSON_WEIGHT))])  # fmt: skip
 
     def _check(self, n_rows: int) -> None:
         if self.method not in METHODS:
