@@ -96,11 +96,11 @@ class RuleSettings:
     min_segment_baskets: int = 200  # smaller segments get only the overall rules
     top_rules: int = 20  # rows of each top-rules table in the report
     # rules are ranked within strata: the combination of these customers columns, where
-    # "segment_id" is the segments stage's segment; empty = no strata. The segment is the
-    # default: it holds risk appetite and product interests, so it takes out suitability and
-    # customer type (on the alt demo bank risk level alone left a planted affinity at rank 30-45;
-    # benchmarks/rules.py --confounders, training/rules/ranking.py)
-    strata_columns: tuple[str, ...] = ("segment_id",)
+    # "segment_id" is the segments stage's segment; empty = no strata. Both confounders a
+    # brokerage has: suitability (nobody buys above their risk level) and customer type (each
+    # type buys its own products); thin strata back off to risk level (benchmarks/rules.py
+    # --confounders, training/rules/ranking.py, README "Rules ranked against confounders")
+    strata_columns: tuple[str, ...] = ("risk_level", "segment_id")
     # a stratum with fewer baskets backs off to its leading columns, then to one pooled stratum
     min_stratum_baskets: int = 100
     # what lift_lower bounds: "mantel_haenszel" (risk ratio vs non-holders, pooled over strata)

@@ -146,7 +146,7 @@ def test_a_missing_stage_stratum_is_a_note_not_silence() -> None:
 def test_without_segments_the_default_ranks_within_risk_level_and_says_so() -> None:
     from training.rules.build import mine_all_rules as mine
 
-    assert RuleSettings().strata_columns == ("segment_id",)
+    assert RuleSettings().strata_columns == ("risk_level", "segment_id")
     bank, as_of = _tiny_tables(), pd.Timestamp("2025-06-01")
     loose = RuleSettings(
         min_stratum_baskets=1, min_rule_baskets=1, min_support=0.25, min_confidence=0.0,
@@ -158,10 +158,14 @@ def test_without_segments_the_default_ranks_within_risk_level_and_says_so() -> N
         return mine(bank, as_of=as_of, segments=None, kinds=("holding",), settings=settings)
 
     rules, notes = ranked()
-    assert "rules ranked within risk_level instead" in notes
+    assert "rules ranked without the stratum segment_id: its stage gave none" in notes
+    # asked for segments only, risk level stands in, and the run says so
+    segment_only, instead = ranked(strata_columns=("segment_id",))
+    assert "rules ranked within risk_level instead" in instead
     within_risk, plain = ranked(strata_columns=("risk_level",))[0], ranked(strata_columns=())[0]
     assert len(rules) > 0
     assert rules["lift_lower"].tolist() == within_risk["lift_lower"].tolist()
+    assert segment_only["lift_lower"].tolist() == within_risk["lift_lower"].tolist()
     assert rules["lift_lower"].tolist() != plain["lift_lower"].tolist()
 
 
