@@ -96,9 +96,7 @@ def build_pair_context(
     held = build_holdings(txns, as_of=cutoff)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
     start = cutoff - pd.Timedelta(days=window_days)
     held_then = build_holdings(txns, as_of=start)[[CUSTOMER_ID, PRODUCT_ID]].astype(str)
-    buys = between(txns, start, cutoff)
-    buys = buys.loc[buys["type"].eq("buy") & buys[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
-    buys = buys.astype(str).drop_duplicates()
+    buys = window_buys(txns, cutoff, days=window_days)
     hold_now = holding_matrix(held, customers, all_ids)
     stats = rule_matrices(hold_now, hold_now, "cohold")
     stats |= rule_matrices(
@@ -140,6 +138,13 @@ def _active_products(catalogue: pd.DataFrame) -> pd.DataFrame:
         },
         index=pd.Index(active[PRODUCT_ID].astype(str), name=PRODUCT_ID),
     )
+
+
+def window_buys(txns: pd.DataFrame, cutoff: pd.Timestamp, *, days: int) -> pd.DataFrame:
+    """Distinct [customer_id, product_id] bought in the `days` days before `cutoff`."""
+    buys = between(txns, cutoff - pd.Timedelta(days=days), cutoff)
+    buys = buys.loc[buys["type"].eq("buy") & buys[PRODUCT_ID].notna(), [CUSTOMER_ID, PRODUCT_ID]]
+    return buys.astype(str).drop_duplicates()
 
 
 def _product_stats(

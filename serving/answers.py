@@ -61,8 +61,11 @@ def cold_start_answer(
 
 
 def newcomer_segment(state: ServingState, frame: pd.DataFrame) -> dict[str, Any] | None:
-    """Segment of a newcomer from sign-up attributes (None without a segmentation model)."""
-    if state.segmentation is None:
+    """Segment of a newcomer from sign-up attributes (None without a segmentation model, or when
+    its sign-up attributes did not place held-out customers better than the largest segment)."""
+    if state.segmentation is None or not getattr(
+        state.segmentation, "cold_start_informative_", True
+    ):
         return None
     from training.segments.model import SIGNUP_FEATURES
 

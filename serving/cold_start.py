@@ -2,8 +2,10 @@
 
 The request's sign-up attributes place the customer in a segment (the segmentation model's
 sign-up classifier, `training.segments.model.assign_segment`); the candidates are the products most
-held by that segment's new customers (the whole segment when it has too few new customers,
-everyone when there is no segmentation). The policy then applies as for anyone else: an
+held by that segment's new customers (the whole segment when it has too few new customers).
+When there is no segmentation, or sign-up attributes do not place held-out customers in their
+segment better than the largest segment alone (`cold_start_informative_`), the candidates are
+the products most bought in the last horizon. The policy then applies as for anyone else: an
 unassessed customer gets risk-1 products only, and nobody new is a qualified investor.
 """
 
@@ -22,24 +24,36 @@ from features.policy import policy_facts
 MIN_NEW_HOLDERS = 20  # fewer new customers with holdings in a segment: use the whole segment
 POPULARITY_COLUMNS = [SEGMENT_ID, PRODUCT_ID, "share", "basis"]
 OPT_OUT_TEMPLATE = "non-personalised: held by {:.0%} of all customers (marketing opt-out)"
+RECENT_TEMPLATE = (
+    "cold start: bought by {{:.0%}} of the customers who bought in the last {days} days"
+)
 
 
 @dataclass(frozen=True, eq=False)
 class Popularity:
-    """Share of customers holding each product: per segment (new customers first) and overall."""
+    """Share of customers holding each product: per segment (new customers first) and overall;
+    and of the last `recent_days` days' buyers buying it."""
 
     by_segment: pd.DataFrame  # segment_id, product_id, share, basis
     overall: pd.DataFrame  # product_id, share
+    recent: pd.DataFrame  # product_id, share
+    recent_days: int
 
 
 def build_popularity(
-    holdings: pd.DataFrame, portrait: pd.DataFrame, segments: pd.DataFrame | None, *, new_days: int
-) -> Popularity:
-    """Product popularity overall and per segment, preferring customers at most `new_days` old."""
+    holdings: pd.DataFrame, portrait: pd.DataFrame, segments: pd.DataFrame | None, *,
+    new_days: int, recent_buys: pd.DataFrame, recent_days: int,
+) -> Popularity:  # fmt: skip
+    """Product popularity overall and per segment, preferring customers at most `new_days` old;
+    `recent_buys` ([customer_id, product_id], the last `recent_days` days) give the recent list."""
     held = holdings[[CUSTOMER_ID, PRODUCT_ID]].drop_duplicates().astype(str)
-    overall = _shares(held, pd.Series(0, index=portrait[CUSTOMER_ID].astype(str)))
+    held_all = _shares(held, pd.Series(0, index=portrait[CUSTOMER_ID].astype(str)))
+    buys = recent_buys[[CUSTOMER_ID, PRODUCT_ID]].dropna().drop_duplicates().astype(str)
+    recent = _shares(buys, pd.Series(0, index=pd.Index(buys[CUSTOMER_ID].unique())))
+    overall = held_all.drop(columns=SEGMENT_ID)
+    everyone = (recent.drop(columns=SEGMENT_ID), recent_days)
     if segments is None or segments.empty:
-        return Popularity(overall.iloc[0:0].assign(basis=""), overall.drop(columns=SEGMENT_ID))
+        return Popularity(held_all.iloc[0:0].assign(basis=""), overall, *everyone)
     seg = segments.set_index(segments[CUSTOMER_ID].astype(str))[SEGMENT_ID].astype(int)
     tenure = portrait.set_index(portrait[CUSTOMER_ID].astype(str))["tenure_days"]
     new = seg.loc[seg.index.intersection(tenure.index[tenure.le(new_days)])]
@@ -56,7 +70,7 @@ def build_popularity(
         ],
         ignore_index=True,
     )
-    return Popularity(by_segment[POPULARITY_COLUMNS], overall.drop(columns=SEGMENT_ID))
+    return Popularity(by_segment[POPULARITY_COLUMNS], overall, *everyone)
 
 
 def _shares(held: pd.DataFrame, segment_of: pd.Series) -> pd.DataFrame:
@@ -108,6 +122,7 @@ class PopularityLists:
 
     overall: tuple[np.ndarray, np.ndarray]
     by_segment: dict[int, tuple[np.ndarray, np.ndarray, str]]  # positions, shares, basis
+    recent: tuple[np.ndarray, np.ndarray, str]  # positions, shares, reason template
 
 
 def popularity_lists(popularity: Popularity, position: Callable[[str], int]) -> PopularityLists:
@@ -121,7 +136,8 @@ def popularity_lists(popularity: Popularity, position: Callable[[str], int]) -> 
         int(seg): (*arrays(rows), str(rows["basis"].iloc[0]))
         for seg, rows in popularity.by_segment.groupby(SEGMENT_ID, sort=False)
     }
-    return PopularityLists(arrays(popularity.overall), by_segment)
+    recent = (*arrays(popularity.recent), RECENT_TEMPLATE.format(days=popularity.recent_days))
+    return PopularityLists(arrays(popularity.overall), by_segment, recent)
 
 
 def newcomer_candidates(
@@ -129,13 +145,16 @@ def newcomer_candidates(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Product positions, shares and the reason template of a newcomer's candidates.
 
-    The segment's products held by similar new customers; everyone's most held products when
-    there is no segment (or it holds nothing), and the marked non-personalised list on opt-out.
+    The segment's products held by similar new customers; the products most bought lately when
+    there is no segment (or it holds nothing; everyone's most held when nobody bought lately),
+    and the marked non-personalised list on opt-out.
     """
     if opted_out:
         return (*lists.overall, OPT_OUT_TEMPLATE)
     found = None if segment is None else lists.by_segment.get(int(segment["segment_id"]))
     if found is None or len(found[0]) == 0:
+        if len(lists.recent[0]):
+            return lists.recent
         return (*lists.overall, "cold start: held by {:.0%} of all customers")
     product, share, basis = found
     template = f"cold start: held by {{:.0%}} of {basis} in segment '{segment['segment_name']}'"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.contract import CUSTOMER_ID, PRODUCT_ID
 from features.holdings import build_holdings
-from features.pairs import build_pair_context
+from features.pairs import build_pair_context, window_buys
 from features.policy import customer_policy
 from features.validate import load_dataset
 from portrait.settings import Settings
@@ -187,6 +187,7 @@ def load_state(
     ).tables
     portrait = read_table(run_dir, "features.parquet", required=True)
     segments = read_table(run_dir, "segments.parquet", required=False)
+    recent_days = settings.time.conversion_horizon_days  # the recent popularity baseline's window
     holdings = build_holdings(tables["transactions"], as_of=as_of).astype(
         {CUSTOMER_ID: str, PRODUCT_ID: str}
     )
@@ -203,8 +204,10 @@ def load_state(
         segments=segments, segment_rows=segment_rows(segments),
         segmentation=unpickle(run_dir, "segmentation.pkl", manifest),
         rule_base=read_rule_base(run_dir),
-        popularity=build_popularity(holdings, portrait, segments,
-                                    new_days=settings.segments.new_days),
+        popularity=build_popularity(
+            holdings, portrait, segments, new_days=settings.segments.new_days,
+            recent_buys=window_buys(tables["transactions"], as_of, days=recent_days),
+            recent_days=recent_days),
         timeline=build_timeline_index(tables, as_of=as_of),
         churn_probability=churn_scores(run_dir), models=models, model_version=version,
     )  # fmt: skip

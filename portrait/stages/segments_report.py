@@ -23,8 +23,10 @@ def segments_section(
         f"{model.k_} behavioural segments chosen by silhouette x stability over k={model.k_min}..{model.k_max} "
         f"(silhouette {model.criterion_[model.k_]['silhouette']:.3f}; stability, the adjusted Rand between "
         f"refits on half samples with other seeds, {model.stability_ari_:.2f}); sign-up-only assignment agrees with the full one for "
-        f"{model.cold_start_agreement_:.0%} of held-out customers (largest segment alone: {model.cold_start_baseline_:.0%})."
-    )
+        f"{model.cold_start_agreement_:.0%} of held-out customers (largest segment alone: {model.cold_start_baseline_:.0%})"
+        + ("." if model.cold_start_informative_ else
+           ": no better than chance, so the service's cold starts use the last horizon's purchases, not the segment.")
+    )  # fmt: skip
     section.table(cards, caption="Profile cards")
     section.figures(
         _sizes_plot(cards),

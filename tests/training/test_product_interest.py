@@ -57,6 +57,23 @@ def test_blocks_get_their_total_variance_whatever_their_width_and_units():
     assert not BlockScaler().fit(constant).transform(constant).any()
 
 
+def test_a_block_with_columns_that_do_not_vary_keeps_each_columns_share():
+    rng = np.random.default_rng(1)
+    varying = rng.normal(0, 1, (300, 1))
+    varying = (varying - varying.mean()) / varying.std()  # as StandardScaler leaves it
+    block = np.hstack([varying, np.zeros((300, 2))])  # an age; no income or risk level on file
+    full = BlockScaler(weight=0.5, floor=3).fit(rng.normal(0, 1, (300, 3)))
+    alone = BlockScaler(weight=0.5, floor=3).fit(block)
+    # the age gets the sixth it has when all three vary, not the whole half
+    assert alone.transform(block)[:, 0].var() == pytest.approx(0.5 / 3, rel=1e-9)
+    assert full.scale_ == pytest.approx(alone.scale_, rel=0.1)
+    assert BlockScaler(weight=0.5).fit(block).transform(block)[:, 0].var() == pytest.approx(0.5)
+    # wider than its floor: the whole weight, spread over every column
+    wide = rng.normal(0, 1, (300, 8))
+    scaled = BlockScaler(weight=0.5, floor=3).fit(wide).transform(wide)
+    assert scaled.var(axis=0).sum() == pytest.approx(0.5)
+
+
 def test_categories_are_items_only_when_the_catalogue_has_several():
     products = pd.DataFrame({"product_id": ["P1", "P2"], "category": ["gold", "bond"]})
     assert item_of(products).to_dict() == {"P1": "gold", "P2": "bond"}

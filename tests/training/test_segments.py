@@ -91,6 +91,20 @@ def test_duplicate_names_without_a_telling_feature_get_their_segment_number():
     }
 
 
+def test_signup_attributes_serve_cold_starts_only_when_they_place_held_out_customers():
+    frame, _ = _blobs()
+    model = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(frame)
+    assert model.cold_start_agreement_ == 1.0 and model.cold_start_informative_
+    # the same behaviour, sign-up attributes drawn at random: the classifier places nobody
+    rng = np.random.default_rng(5)
+    noise = frame.assign(
+        age=rng.uniform(20, 70, len(frame)), risk_level=rng.integers(1, 6, len(frame)).astype(float),
+        occupation=rng.choice(["a", "b", "c"], len(frame)), channel=rng.choice(["x", "y"], len(frame)),
+    )  # fmt: skip
+    model = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(noise)
+    assert not model.cold_start_informative_, model.cold_start_agreement_
+
+
 def test_blobs_are_recovered_named_and_deterministic():
     frame, truth = _blobs()
     model = SegmentationModel(k_min=2, k_max=6, random_state=3).fit(frame)
@@ -200,6 +214,7 @@ def test_demo_clusters_recover_planted_personas(bank):
     assert ari >= 0.74, f"ARI vs personas {ari:.3f}"
     assert bank.model.stability_ari_ >= 0.85  # measured 0.95 here, 0.92-0.97 over the seeds
     assert bank.model.cold_start_agreement_ > bank.model.cold_start_baseline_ + 0.15
+    assert bank.model.cold_start_informative_
     assert any(c.startswith("interest_") for c in bank.model.features_)
 
 

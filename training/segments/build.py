@@ -225,6 +225,7 @@ def segment_metrics(
         "k": model.k_, "silhouette": model.criterion_[model.k_]["silhouette"],
         "reseed_ari": model.stability_ari_, "cold_start_agreement": model.cold_start_agreement_,
         "cold_start_baseline": model.cold_start_baseline_,
+        "cold_start_informative": float(model.cold_start_informative_),
     }  # fmt: skip
     metrics.update({f"silhouette_k{k}": v["silhouette"] for k, v in model.criterion_.items()})
     metrics.update({f"stability_k{k}": v["stability"] for k, v in model.criterion_.items()})

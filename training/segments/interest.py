@@ -123,18 +123,22 @@ def shrink(values: np.ndarray, evidence: np.ndarray, *, prior: float) -> np.ndar
 class BlockScaler(BaseEstimator, TransformerMixin):
     """Centres a block of columns and scales it to a total variance of ``weight`` (shape kept).
 
-    Blocks of different widths (nine scaled life-stage columns, a dozen interest shares) then
-    weigh in the clustering by ``weight``, not by their number of columns or their units.
+    Blocks of different widths (three profile columns, six engagement ones, a dozen interest
+    shares) then weigh in the clustering by ``weight``, not by their number of columns or their
+    units. The block's variance is counted as at least ``floor``: a block of scaled columns of
+    which only some vary in the data (MovieLens has an age but no income or risk level) keeps
+    the share of each column it would have had, rather than giving the rest the whole weight.
     """
 
-    def __init__(self, weight: float = 1.0) -> None:
+    def __init__(self, weight: float = 1.0, floor: float = 0.0) -> None:
         self.weight = weight
+        self.floor = floor
 
     def fit(self, x: np.ndarray, y: None = None) -> BlockScaler:
         """Learn the block's column means and the factor that gives it total variance ``weight``."""
         x = np.asarray(x, dtype="float64")
         self.mean_ = x.mean(axis=0)
-        total = float(x.var(axis=0).sum())
+        total = max(float(x.var(axis=0).sum()), self.floor)
         self.scale_ = float(np.sqrt(self.weight / total)) if total > 0 else 0.0
         return self
 

@@ -18,7 +18,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from scipy.stats import binomtest
+from sklearn.base import BaseEstimator, clone
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
@@ -27,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -42,10 +43,8 @@ from training.segments.names import name_segments, profile_z
 # Who the customer is: life stage and risk appetite; the firm's numeric extra columns join it.
 PROFILE_FEATURES = ("age", "income_band", "risk_level")
 # How the customer uses the firm: how long, how much, how often, and which business line.
-ENGAGEMENT_FEATURES = (
-    "tenure_days", "total_assets", "events_90d", "p2p_events_90d", "forex_events_90d",
-    "stock_events_90d",
-)  # fmt: skip
+ENGAGEMENT_FEATURES = ("tenure_days", "total_assets", "events_90d", "p2p_events_90d",
+                       "forex_events_90d", "stock_events_90d")  # fmt: skip
 # Each gets this total variance: in one block of nine, age had a ninth (README, Segments).
 PERSON_WEIGHT = 0.5
 LOG_FEATURES = ENGAGEMENT_FEATURES[1:]  # money and counts: all but tenure
@@ -156,23 +155,21 @@ class SegmentationModel(BaseEstimator):
         return self.pipeline_[:-1].transform(design_matrix(portrait, self.features_))
 
     def _prepare(self) -> ColumnTransformer:
-        """Profile and engagement: impute, scale, block variance PERSON_WEIGHT each; interests:
-        block variance ``interest_weight``. The firm's extra columns are profile; the buying
-        fallback columns are engagement."""
+        """Profile (extra columns too), engagement (buying fallback too): scaled, variance
+        PERSON_WEIGHT each (floor: documented columns'); interests: ``interest_weight``."""
         interests = [c for c in self.features_ if c.startswith(INTEREST_PREFIX)]
         profile = [c for c in self.features_ if c in PROFILE_FEATURES or c.startswith(EXTRA_PREFIX)]
         engagement = [c for c in self.features_ if c not in {*interests, *profile}]
-        blocks = [(name, self._scaled(), cols) for name, cols in
-                  (("profile", profile), ("engagement", engagement)) if cols]  # fmt: skip
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)  # all-missing: 0
+        blocks = [
+            (name, make_pipeline(clone(impute), StandardScaler(),
+                                 BlockScaler(weight=PERSON_WEIGHT, floor=len(documented))), cols)
+            for name, cols, documented in (("profile", profile, PROFILE_FEATURES),
+                                           ("engagement", engagement, ENGAGEMENT_FEATURES)) if cols
+        ]  # fmt: skip
         zero = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
         weighed = Pipeline([("impute", zero), ("block", BlockScaler(weight=self.interest_weight))])
         return ColumnTransformer([*blocks, ("interests", weighed, interests)])
-
-    @staticmethod
-    def _scaled() -> Pipeline:
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)  # all-missing: 0
-        return Pipeline([("impute", impute), ("scale", StandardScaler()),
-                         ("block", BlockScaler(weight=PERSON_WEIGHT))])  # fmt: skip
 
     def _check(self, n_rows: int) -> None:
         if self.method not in METHODS:
@@ -245,11 +242,14 @@ class SegmentationModel(BaseEstimator):
         counts = np.bincount(labels, minlength=self.k_)
         self.cold_start_baseline_ = float(counts.max() / counts.sum())
         stratify = labels if counts.min() >= 2 and len(labels) >= 4 * self.k_ else None
-        x_train, x_test, y_train, y_test = train_test_split(
-            signup, labels, test_size=0.25, random_state=self.random_state, stratify=stratify
-        )
-        holdout = _signup_classifier().fit(x_train, y_train)
-        self.cold_start_agreement_ = float((holdout.predict(x_test) == y_test).mean())
+        x_train, x_test, y_train, y_test = train_test_split(signup, labels, test_size=0.25,
+                                                            random_state=self.random_state, stratify=stratify)  # fmt: skip
+        hits = _signup_classifier().fit(x_train, y_train).predict(x_test) == y_test
+        self.cold_start_agreement_ = float(hits.mean())
+        # do sign-up attributes place held-out customers better than the largest segment (5%)?
+        test = binomtest(int(hits.sum()), len(hits), self.cold_start_baseline_,
+                         alternative="greater")  # fmt: skip
+        self.cold_start_informative_ = bool(test.pvalue < 0.05)
         self.signup_model_ = _signup_classifier().fit(signup, labels)
 
 
