@@ -7,6 +7,7 @@ path every HTTP request takes, and checks each answer against the policy written
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pandas as pd
@@ -125,7 +126,20 @@ def test_no_recommendation_ever_breaks_the_policy(state):
     assert CASES["pairs"] >= 10_000
 
 
-def test_cold_start_never_breaks_the_policy(state):
+@pytest.fixture(params=["segment list", "recent purchases"])
+def cold_state(request, state):
+    """The state as it is (the demo's sign-up classifier is informative: the segment's list) and
+    with the gate closed (the last horizon's purchases)."""
+    if request.param == "segment list":
+        return state
+    closed = copy.copy(state.segmentation)
+    closed.cold_start_informative_ = False
+    return dataclasses.replace(state, segmentation=closed)
+
+
+def test_cold_start_never_breaks_the_policy(cold_state):
+    state, reasons = cold_state, set()
+
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
         st.one_of(st.none(), st.integers(1, 5)),
@@ -141,5 +155,11 @@ def test_cold_start_never_breaks_the_policy(state):
                       "qualified": False, "marketing_opt_out": opted}  # fmt: skip
         assert answer["cold_start"] is True
         assert_allowed(answer, policy_row, state.products, set())
+        reasons.update(i["reasons"][0] for i in answer["items"])
 
     check()
+    # the gate decides which list a newcomer is offered
+    in_segment = any("in segment" in r for r in reasons)
+    bought = any(r.startswith("cold start: bought by") for r in reasons)
+    expected = (True, False) if state.segmentation.cold_start_informative_ else (False, True)
+    assert (in_segment, bought) == expected
