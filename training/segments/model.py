@@ -47,7 +47,7 @@ ENGAGEMENT_FEATURES = ("tenure_days", "total_assets", "events_90d", "p2p_events_
                        "forex_events_90d", "stock_events_90d")  # fmt: skip
 # Each gets this total variance: in one block of nine, age had a ninth (README, Segments).
 PERSON_WEIGHT = 0.5
-LOG_FEATURES = ENGAGEMENT_FEATURES[1:]  # money and counts: all but tenure
+LOG_FEATURES = tuple(c for c in ENGAGEMENT_FEATURES if c != "tenure_days")  # money and counts
 CLUSTER_FEATURES = PROFILE_FEATURES + ENGAGEMENT_FEATURES
 # The dozen holds_<category> flags were dropped: the interest mix says the same with shares.
 SIGNUP_CATEGORICAL = ("occupation", "channel")
