@@ -9,6 +9,7 @@ from sklearn.decomposition import PCA
 from features.contract import SEGMENT_ID
 from portrait.report import Section
 from training.figures import figure
+from training.segments.build import runner_up
 from training.segments.lifecycle import STAGES, transition_matrix
 from training.segments.model import SegmentationModel
 from training.segments.tiers import TIERS
@@ -27,6 +28,7 @@ def segments_section(
         + ("." if model.cold_start_informative_ else
            ": no better than chance, so the service's cold starts use the last horizon's purchases, not the segment.")
     )  # fmt: skip
+    section.text(runner_up_sentence(model))
     section.table(cards, caption="Profile cards")
     section.figures(
         _sizes_plot(cards),
@@ -47,6 +49,19 @@ def segments_section(
     )
     section.table(coverage, caption="Tags and their coverage")
     return section
+
+
+def runner_up_sentence(model: SegmentationModel) -> str:
+    """How close the second-best k came, and how to fix k when the choice is a near tie."""
+    second = runner_up(model.criterion_, model.k_)
+    if second is None:
+        return f"k = {model.k_} was the only number of segments tried (segments.k_min = k_max)."
+    k, ratio = second
+    return (
+        f"Runner-up: k = {k}, at {ratio:.1%} of the chosen k's score. Near 100% the data support "
+        f"both, and the pick can change with the data's sample; to fix k = {k}, set "
+        f"segments.k_min and segments.k_max to {k}."
+    )
 
 
 def _sizes_plot(cards: pd.DataFrame):  # noqa: ANN202

@@ -18,7 +18,8 @@ from portrait.errors import PortraitError
 from portrait.settings import SegmentSettings, Settings
 from portrait.stages.result import RunInputs
 from portrait.stages.segments import segments_stage
-from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame
+from portrait.stages.segments_report import runner_up_sentence
+from training.segments.build import SEGMENT_COLUMNS, build_segments, interest_frame, runner_up
 from training.segments.model import SIGNUP_FEATURES, SegmentationModel, assign_segment
 from training.segments.names import name_segments, segment_name
 
@@ -165,6 +166,24 @@ def test_bad_settings_and_inputs_give_clear_errors():
         assign_segment(model, frame.drop(columns="customer_id"))
 
 
+def test_runner_up_names_the_second_best_k_and_how_close_it_came():
+    """Hand-made criterion: k = 4 wins by a hair over 5; the report says so and how to fix k."""
+    criterion = {k: {"score": s} for k, s in ((4, 0.1855), (5, 0.1795), (6, 0.1784), (7, 0.1346))}
+    k, ratio = runner_up(criterion, 4)
+    assert k == 5 and ratio == pytest.approx(0.1795 / 0.1855)
+    tie = {4: {"score": 0.2}, 5: {"score": 0.1}, 6: {"score": 0.1}}
+    assert (
+        runner_up(tie, 4)[0] == 5
+    )  # equal scores: the smaller k, as the choice itself breaks ties
+    assert runner_up({5: {"score": 0.2}}, 5) is None
+    model = SimpleNamespace(criterion_=criterion, k_=4)
+    assert "k = 5, at 96.8%" in runner_up_sentence(model)
+    assert "segments.k_min and segments.k_max to 5" in runner_up_sentence(model)
+    assert "only number" in runner_up_sentence(
+        SimpleNamespace(criterion_={5: {"score": 0.2}}, k_=5)
+    )
+
+
 # ---- integration: the demo bank -------------------------------------------------------------
 
 
@@ -269,6 +288,8 @@ def test_demo_stage_gives_files_and_is_deterministic(bank, tmp_path):
     assert {"top_products", "recent_churn_rate", "recent_conversion_rate"} <= set(cards.columns)
     assert result.metrics["k"] == bank.model.k_ and result.metrics["tier_top"] == 100
     assert result.metrics[f"stability_k{bank.model.k_}"] == bank.model.stability_ari_
+    assert result.metrics["k_runner_up"] != bank.model.k_
+    assert 0 < result.metrics["runner_up_score_ratio"] <= 1
     assert "segmentation/k_selection.json" in result.logged
     assert result.sections[0].title.startswith("Segments")
 

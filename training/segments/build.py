@@ -215,6 +215,16 @@ def fitting_k_range(settings: SegmentSettings, *, n_active: int) -> tuple[Segmen
     return dataclasses.replace(settings, k_max=most), note
 
 
+def runner_up(criterion: dict[int, dict[str, float]], k: int) -> tuple[int, float] | None:
+    """The second-best k by the selection score and its score over the chosen k's (None when
+    only one k was tried). Near 1, the data support both: the report says so."""
+    others = {j: v["score"] for j, v in criterion.items() if j != k}
+    if not others or criterion[k]["score"] <= 0:
+        return None
+    best = max(others, key=lambda j: (others[j], -j))
+    return best, float(others[best] / criterion[k]["score"])
+
+
 def segment_metrics(
     model: SegmentationModel, segments: pd.DataFrame, potential: dict[str, float]
 ) -> dict[str, float]:
@@ -227,6 +237,9 @@ def segment_metrics(
         "cold_start_baseline": model.cold_start_baseline_,
         "cold_start_informative": float(model.cold_start_informative_),
     }  # fmt: skip
+    second = runner_up(model.criterion_, model.k_)
+    if second is not None:
+        metrics.update(k_runner_up=second[0], runner_up_score_ratio=second[1])
     metrics.update({f"silhouette_k{k}": v["silhouette"] for k, v in model.criterion_.items()})
     metrics.update({f"stability_k{k}": v["stability"] for k, v in model.criterion_.items()})
     metrics.update({f"tier_{t}": int(tiers.get(t, 0)) for t in TIERS})
