@@ -53,6 +53,7 @@ class StoredPairs:
         self._starts = [0]  # first row of each row group, then the row count
         self._bytes: bytes | None = None
         self._cached: tuple[int, pd.DataFrame] | None = None
+        self._file: pq.ParquetFile | None = None  # the finished file, its footer read once
         self._lock = threading.Lock()  # the kept row group is swapped by one reader at a time
         self._empty = pd.DataFrame()
         self.columns = pd.Index([])
@@ -120,6 +121,7 @@ class StoredPairs:
         with self._lock:
             if self._cached is None or self._cached[0] != g:
                 self._cached = None
-                source = pq.ParquetFile(pa.BufferReader(self.parquet_bytes()))
-                self._cached = (g, source.read_row_group(g).to_pandas())
+                if self._file is None:
+                    self._file = pq.ParquetFile(pa.BufferReader(self.parquet_bytes()))
+                self._cached = (g, self._file.read_row_group(g).to_pandas())
             return self._cached[1]

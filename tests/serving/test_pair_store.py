@@ -63,3 +63,18 @@ def test_stored_pairs_take_no_more_rows_once_finished():
         "views_7d",
         "affordability",
     ]
+
+
+def test_stored_pairs_read_the_footer_once(monkeypatch):
+    """Moving between row groups reads the file's footer once, not on every move."""
+    import serving.pair_store as store
+
+    opened = []
+    real = store.pq.ParquetFile
+    monkeypatch.setattr(store.pq, "ParquetFile", lambda *a, **k: opened.append(1) or real(*a, **k))
+    stored = StoredPairs()
+    for chunk in _chunks():
+        stored.append(chunk)
+    for row in (0, 21, 5, 13, 0):  # four row groups, visited back and forth
+        stored.take(np.array([row]))
+    assert len(opened) == 1
