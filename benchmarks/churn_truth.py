@@ -10,6 +10,9 @@ Each bank is a `portrait demo-data` directory (with truth/). Per bank:
   (truth/customers.parquet `churn_label`, over customers it marks active), so code whose labels
   differ from the contract is judged on the same outcomes;
 - `planted_auc`: p_churn_true on those realised labels (the best ranking possible);
+- `planted_valid_auc`: the same at the month start of the validation cut-off (the bank simulated
+  again from its truth/meta.json with `truth_at`; the tables are checked to be the same), so
+  `ratio_valid` compares the validation fold with the planted truth of its own cut-off;
 - the recency rule and the BG/NBD baselines next to it (`*_after_auc`: on the code's own labels,
   the number that counts on a bank without planted truth, e.g. one whose events were emptied).
 `--code DIR` puts another checkout first on the import path (e.g. a `git archive` of main),
@@ -68,7 +71,9 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     judged = scored.merge(truth[[CUSTOMER_ID, "churn_label", "p_churn_true"]], on=CUSTOMER_ID)
     y_truth = judged["churn_label"].astype(int).to_numpy()
     p_valid, p_judged = model.predict_proba(data.valid), model.predict_proba(judged)
+    planted_valid = _planted_at(bank, data.cutoffs.validation, tables)
     return {
+        **planted_valid,
         "train_rows": len(data.train),
         "valid_rows": len(data.valid),
         "valid_churn_rate": float(data.valid["churned"].mean()),
@@ -85,6 +90,30 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
         "rule_truth_label_auc": roc_auc(y_truth, rule.rank_score(judged)),
         "rule_after_auc": roc_auc(own["churned"], rule.rank_score(own)),
     } | _bgnbd(outcome, data.valid, judged, y_truth, own, roc_auc)
+
+
+def _planted_at(bank: Path, cutoff, tables: dict) -> dict:
+    """p_churn_true's ROC AUC on the realised labels at the month start of `cutoff` (the
+    simulator's truth is taken at month starts; the validation cut-off is a day or two later)."""
+    import pandas as pd
+
+    from features.demo_bank import generate_demo_bank
+    from training.models.metrics import roc_auc
+
+    meta = json.loads((bank / "truth" / "meta.json").read_text())
+    month = pd.Timestamp(cutoff).to_period("M").to_timestamp()
+    again = generate_demo_bank(
+        n_customers=meta["n_customers"], seed=meta["seed"], exit_style=meta["exit_style"],
+        bad_rows=meta["bad_rows_fraction"], profile=meta.get("profile", "default"),
+        activity_scale=meta.get("activity_scale", 1.0), truth_at=month,
+    )  # fmt: skip
+    stored = pd.read_parquet(bank / "truth" / "customers.parquet")
+    drawn = again.truth["customers"]
+    if not stored[["persona", "activity_rate"]].equals(drawn[["persona", "activity_rate"]]):
+        raise SystemExit(f"{bank}: simulating it again from truth/meta.json gives another bank")
+    truth = drawn.loc[drawn["active_at_as_of"].astype(bool)]
+    return {"planted_valid_month": str(month.date()),
+            "planted_valid_auc": roc_auc(truth["churn_label"].astype(int), truth["p_churn_true"])}  # fmt: skip
 
 
 def _interval(y, score, *, n: int = 300, seed: int = 0) -> list[float]:
@@ -127,7 +156,7 @@ def main() -> None:
             bank, as_of=pd.Timestamp(args.as_of), trials=args.trials,
             training_cutoffs=args.training_cutoffs,
         )  # fmt: skip
-        row["ratio_valid"] = row["valid_auc"] / row["planted_auc"]
+        row["ratio_valid"] = row["valid_auc"] / row["planted_valid_auc"]
         row["ratio_after"] = row["truth_label_auc"] / row["planted_auc"]
         row["seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
@@ -140,8 +169,8 @@ def main() -> None:
     print(f"written to {args.out}")
 
 
-_SHOWN = ("code", "bank", "valid_auc", "after_auc", "truth_label_auc", "planted_auc",
-          "ratio_valid", "ratio_after", "rule_truth_label_auc")  # fmt: skip
+_SHOWN = ("code", "bank", "valid_auc", "planted_valid_auc", "ratio_valid", "after_auc",
+          "truth_label_auc", "planted_auc", "ratio_after", "rule_truth_label_auc")  # fmt: skip
 
 if __name__ == "__main__":
     main()

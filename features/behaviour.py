@@ -111,33 +111,46 @@ def funnel_features(
     return pd.DataFrame({"funnel_stage": reached.astype(int)}, index=index)
 
 
+CONTACT_COUNTS = ("complaints_30d", "complaints_90d", "complaints_365d", "inquiries_30d",
+                  "inquiries_90d", "contacts_30d", "contacts_90d")  # fmt: skip
+CONTACT_MEASURES = ("survey_score_last", "survey_score_mean_90d", "survey_score_mean_365d",
+                    "days_since_last_complaint", "days_since_last_survey")  # fmt: skip
+
+
 def contact_features(
     tables: dict[str, pd.DataFrame], index: pd.Index, *, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """Complaints, inquiries and calls per window, survey scores and days since the last complaint."""
+    """Complaints, inquiries and contacts per window, survey scores (last, 90 and 365 days), and days
+    since the last complaint and survey: a satisfaction score means little without its age."""
     out = pd.DataFrame(index=index)
     if "interactions" not in tables:
-        for col in ("complaints_90d", "complaints_365d", "inquiries_90d", "contacts_90d"):
+        for col in CONTACT_COUNTS:
             out[col] = 0
-        for col in ("survey_score_last", "survey_score_mean_365d", "days_since_last_complaint"):
+        for col in CONTACT_MEASURES:
             out[col] = np.nan
-        return out
+        return out[[*CONTACT_COUNTS, *CONTACT_MEASURES]]
     contacts = before(tables["interactions"], as_of)
     n = len(index)
     codes = customer_codes(contacts[CUSTOMER_ID], index)
     age = days_before(contacts[TS], as_of)
     kind = contacts["kind"]
     complaint = (kind == "complaint").to_numpy()
-    windows = window_counts(codes[complaint], age[complaint], n, (90, 365))
-    out["complaints_90d"], out["complaints_365d"] = windows[90], windows[365]
-    out["inquiries_90d"] = count_by(codes[(kind == "inquiry").to_numpy() & (age <= 90)], n)
-    out["contacts_90d"] = count_by(codes[age <= 90], n)
-    surveys = contacts.loc[(kind == "survey").to_numpy() & contacts["score"].notna().to_numpy()]
-    surveys = surveys.sort_values(TS, kind="stable")
+    inquiry = (kind == "inquiry").to_numpy()
+    survey = (kind == "survey").to_numpy() & contacts["score"].notna().to_numpy()
+    for label, mask, windows in (("complaints", complaint, (30, 90, 365)),
+                                 ("inquiries", inquiry, (30, 90)),
+                                 ("contacts", np.ones(len(contacts), dtype=bool), (30, 90))):  # fmt: skip
+        for w, counts in window_counts(codes[mask], age[mask], n, windows).items():
+            out[f"{label}_{w}d"] = counts
+    surveys = contacts.loc[survey].sort_values(TS, kind="stable")
     out["survey_score_last"] = surveys.groupby(CUSTOMER_ID)["score"].last().reindex(index)
-    recent = surveys.loc[surveys[TS] >= as_of - pd.Timedelta(days=365)]
-    out["survey_score_mean_365d"] = recent.groupby(CUSTOMER_ID)["score"].mean().reindex(index)
-    out["days_since_last_complaint"] = days_since(
-        last_ts(codes[complaint], contacts[TS][complaint], n), as_of
-    )
-    return out
+    for days in (90, 365):
+        recent = surveys.loc[surveys[TS] >= as_of - pd.Timedelta(days=days)]
+        out[f"survey_score_mean_{days}d"] = (
+            recent.groupby(CUSTOMER_ID)["score"].mean().reindex(index)
+        )
+    for label, mask in (("complaint", complaint), ("survey", survey)):
+        out[f"days_since_last_{label}"] = days_since(
+            last_ts(codes[mask], contacts[TS][mask], n), as_of
+        )
+    return out[[*CONTACT_COUNTS, *CONTACT_MEASURES]]

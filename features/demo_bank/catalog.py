@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +16,37 @@ N_MONTHS = len(MONTH_STARTS) - 1
 MONTH_T0 = ((MONTH_STARTS - START) / pd.Timedelta(days=1)).to_numpy(dtype=float)
 AS_OF_MONTH = int(np.searchsorted(MONTH_STARTS, DEMO_AS_OF))  # index of November 2025
 HORIZON_DAYS = 60
+
+
+def as_of_t() -> float:
+    """Days from START to the truth's snapshot (DEMO_AS_OF, or `truth_at`'s month start)."""
+    return (DEMO_AS_OF - START) / pd.Timedelta(days=1)
+
+
+@contextmanager
+def truth_at(when: pd.Timestamp) -> Iterator[None]:
+    """Take the planted truth at month start `when` instead of DEMO_AS_OF while the block runs.
+
+    Only the truth moves (the latent-state snapshot, p_churn_true, the realised labels, the
+    conversion truth): the simulation draws nothing for the snapshot, so the tables are the same.
+    It judges a model's earlier validation fold against the planted truth of its own cut-off.
+    """
+    global DEMO_AS_OF, AS_OF_MONTH
+    when = pd.Timestamp(when)
+    last = END - pd.Timedelta(days=HORIZON_DAYS)
+    if when not in MONTH_STARTS or not START < when <= last:
+        raise ValueError(
+            f"truth_at must be a month start after {START.date()} whose {HORIZON_DAYS}-day "
+            f"horizon ends by {END.date()}, got {when.date()}"
+        )
+    saved = DEMO_AS_OF, AS_OF_MONTH
+    DEMO_AS_OF, AS_OF_MONTH = when, int(np.searchsorted(MONTH_STARTS, when))
+    try:
+        yield
+    finally:
+        DEMO_AS_OF, AS_OF_MONTH = saved
+
+
 # Mild seasonality of app use (Spring Festival dip in February, year-end pick-up).
 MONTH_FACTOR = np.array([1.0, 0.8, 1.05, 1.0, 1.0, 0.95, 0.95, 0.95, 1.0, 0.9, 1.05, 1.1] * 2)
 

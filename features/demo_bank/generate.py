@@ -31,6 +31,7 @@ def generate_demo_bank(
     activity_scale: float = 1.0,
     exit_style: str = "silent",
     profile: str = "default",
+    truth_at: pd.Timestamp | None = None,
 ) -> DemoBank:
     """Simulate ``n_customers`` over 2024-01-01..2026-01-01; same seed, same bank.
 
@@ -42,6 +43,8 @@ def generate_demo_bank(
     (at the leave time they sell everything and withdraw all cash, then stop).
     ``profile`` picks the configuration (features/demo_bank/profiles.py): ``default`` or ``alt``
     (six other personas with other product mixes and event rates).
+    ``truth_at`` takes the planted truth at another month start than DEMO_AS_OF (the tables
+    are the same): a model's validation fold is judged against its own cut-off's truth.
     """
     if exit_style not in EXIT_STYLES:
         raise ValueError(f"exit_style must be one of {', '.join(EXIT_STYLES)}, got {exit_style!r}")
@@ -51,10 +54,12 @@ def generate_demo_bank(
         raise ValueError(f"bad_rows must be within 0..0.2, got {bad_rows}")
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
-    with use_profile(profile):
+    with use_profile(profile), cat.truth_at(cat.DEMO_AS_OF if truth_at is None else truth_at):
         bank = _generate(n_customers, seed, bad_rows, activity_scale, exit_style)
     if profile != "default":  # the default bank's truth stays byte-identical
         bank.truth["meta"]["profile"] = profile
+    if activity_scale != 1.0:  # what it takes to simulate the same bank again
+        bank.truth["meta"]["activity_scale"] = activity_scale
     return bank
 
 

@@ -14,13 +14,12 @@ from features.demo_bank.tables import to_timestamps
 from features.engagement import departed_mask
 from features.labels import build_churn_labels
 
-AS_OF_T = (cat.DEMO_AS_OF - cat.START) / pd.Timedelta(days=1)
 ACTIVE_DAYS = 90
 
 
 def window_months() -> tuple[list[int], list[tuple[float, float]]]:
     """Months overlapping [as_of, as_of + horizon) and (days in month, days inside the window)."""
-    end = AS_OF_T + cat.HORIZON_DAYS
+    end = cat.as_of_t() + cat.HORIZON_DAYS
     months = [m for m in range(cat.AS_OF_MONTH, cat.N_MONTHS) if cat.MONTH_T0[m] < end]
     days = [
         (cat.MONTH_T0[m + 1] - cat.MONTH_T0[m], min(cat.MONTH_T0[m + 1], end) - cat.MONTH_T0[m])
@@ -80,7 +79,7 @@ def conversion_truth(
     c = np.flatnonzero(active)
     persona = lat["persona"].to_numpy()[c]
     held = snap["hold"][c] > 0
-    funded = world.funnel["invest_success"].to_numpy()[c] < AS_OF_T
+    funded = world.funnel["invest_success"].to_numpy()[c] < cat.as_of_t()
     months, _ = window_months()
     s = cat.SHOP_P[persona]
     shop_now = snap["shop"][c]
@@ -120,7 +119,7 @@ def customers_truth(
     out["state_at_as_of"] = np.where(
         np.isfinite(snap["tau"]), "left", np.where(snap["state"] > 0, "declining", "healthy")
     )
-    out.loc[lat["signup_t"].to_numpy() >= AS_OF_T, "state_at_as_of"] = "not_signed_up"
+    out.loc[lat["signup_t"].to_numpy() >= cat.as_of_t(), "state_at_as_of"] = "not_signed_up"
     out["churned_at"] = (
         to_timestamps(np.where(np.isfinite(tau), tau, np.nan)).where(np.isfinite(tau)).to_numpy()
     )

@@ -256,3 +256,28 @@ def test_alt_profile_is_another_bank_and_leaves_the_default_alone():
     assert not buys.empty and len(buys) != (default.tables["transactions"]["type"] == "buy").sum()
     with pytest.raises(ValueError, match="profile must be one of"):
         generate_demo_bank(n_customers=50, profile="nope")
+
+
+def test_truth_at_moves_only_the_truth():
+    """The truth of an earlier month start: the same tables, labels over that month's horizon,
+    calibrated there too; the catalogue's clock is restored afterwards."""
+    from features.demo_bank import catalog
+    from features.labels import build_churn_labels
+
+    stock = generate_demo_bank(n_customers=1500, seed=5)
+    early = generate_demo_bank(n_customers=1500, seed=5, truth_at=pd.Timestamp("2025-09-01"))
+    for name, table in stock.tables.items():
+        pd.testing.assert_frame_equal(early.tables[name], table)
+    assert catalog.DEMO_AS_OF == DEMO_AS_OF and early.truth["meta"]["demo_as_of"] == "2025-09-01"
+    active = early.truth["customers"].loc[lambda t: t["active_at_as_of"]]
+    labels = build_churn_labels(early.tables, as_of=pd.Timestamp("2025-09-01"))
+    mine = labels.set_index("customer_id")["churned"].reindex(active["customer_id"])
+    assert (mine.to_numpy() == active["churn_label"].to_numpy()).all()  # the contract's labels there
+    assert abs(active["p_churn_true"].mean() - active["churn_label"].mean()) < 0.03
+    assert not active["p_churn_true"].equals(
+        stock.truth["customers"].loc[lambda t: t["active_at_as_of"], "p_churn_true"]
+    )
+    again = generate_demo_bank(n_customers=1500, seed=5, truth_at=DEMO_AS_OF)
+    pd.testing.assert_frame_equal(again.truth["customers"], stock.truth["customers"])
+    with pytest.raises(ValueError, match="truth_at must be a month start"):
+        generate_demo_bank(n_customers=50, truth_at=pd.Timestamp("2025-09-02"))
