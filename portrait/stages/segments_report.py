@@ -58,7 +58,7 @@ def runner_up_sentence(model: SegmentationModel) -> str:
         return f"k = {model.k_} was the only number of segments tried (segments.k_min = k_max)."
     k, ratio = second
     return (
-        f"Runner-up: k = {k}, at {ratio:.1%} of the chosen k's score. Near 100% the data support "
+        f"Runner-up: k = {k}, at {ratio:.2%} of the chosen k's score. Near 100% the data support "
         f"both, and the pick can change with the data's sample; to fix k = {k}, set "
         f"segments.k_min and segments.k_max to {k}."
     )

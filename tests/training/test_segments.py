@@ -177,7 +177,7 @@ def test_runner_up_names_the_second_best_k_and_how_close_it_came():
     )  # equal scores: the smaller k, as the choice itself breaks ties
     assert runner_up({5: {"score": 0.2}}, 5) is None
     model = SimpleNamespace(criterion_=criterion, k_=4)
-    assert "k = 5, at 96.8%" in runner_up_sentence(model)
+    assert "k = 5, at 96.77%" in runner_up_sentence(model)
     assert "segments.k_min and segments.k_max to 5" in runner_up_sentence(model)
     assert "only number" in runner_up_sentence(
         SimpleNamespace(criterion_={5: {"score": 0.2}}, k_=5)
