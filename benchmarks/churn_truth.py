@@ -11,7 +11,8 @@ Each bank is a `portrait demo-data` directory (with truth/). Per bank:
   differ from the contract is judged on the same outcomes;
 - `planted_auc`: p_churn_true on those realised labels (the best ranking possible);
 - `planted_valid_auc`: the same at the month start of the validation cut-off (the bank simulated
-  again from its truth/meta.json with `truth_at`; the tables are checked to be the same), so
+  again from its truth/meta.json with `truth_at`, checked to draw the same personas and session
+  rates), so
   `ratio_valid` compares the validation fold with the planted truth of its own cut-off;
 - the recency rule and the BG/NBD baselines next to it (`*_after_auc`: on the code's own labels,
   the number that counts on a bank without planted truth, e.g. one whose events were emptied).
@@ -71,7 +72,7 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     judged = scored.merge(truth[[CUSTOMER_ID, "churn_label", "p_churn_true"]], on=CUSTOMER_ID)
     y_truth = judged["churn_label"].astype(int).to_numpy()
     p_valid, p_judged = model.predict_proba(data.valid), model.predict_proba(judged)
-    planted_valid = _planted_at(bank, data.cutoffs.validation, tables)
+    planted_valid = _planted_at(bank, data.cutoffs.validation)
     return {
         **planted_valid,
         "train_rows": len(data.train),
@@ -92,7 +93,7 @@ def measure(bank: Path, *, as_of, trials: int, training_cutoffs: int = 0) -> dic
     } | _bgnbd(outcome, data.valid, judged, y_truth, own, roc_auc)
 
 
-def _planted_at(bank: Path, cutoff, tables: dict) -> dict:
+def _planted_at(bank: Path, cutoff) -> dict:
     """p_churn_true's ROC AUC on the realised labels at the month start of `cutoff` (the
     simulator's truth is taken at month starts; the validation cut-off is a day or two later)."""
     import pandas as pd
