@@ -12,8 +12,7 @@ Each bank is a `portrait demo-data` directory (with truth/). Per bank:
 - `planted_auc`: p_churn_true on those realised labels (the best ranking possible);
 - `planted_valid_auc`: the same at the month start of the validation cut-off (the bank simulated
   again from its truth/meta.json with `truth_at`, checked to draw the same personas and session
-  rates), so
-  `ratio_valid` compares the validation fold with the planted truth of its own cut-off;
+  rates), so `ratio_valid` compares the validation fold with the planted truth of its own cut-off;
 - the recency rule and the BG/NBD baselines next to it (`*_after_auc`: on the code's own labels,
   the number that counts on a bank without planted truth, e.g. one whose events were emptied).
 `--code DIR` puts another checkout first on the import path (e.g. a `git archive` of main),
