@@ -111,10 +111,13 @@ def funnel_features(
     return pd.DataFrame({"funnel_stage": reached.astype(int)}, index=index)
 
 
-CONTACT_COUNTS = ("complaints_30d", "complaints_90d", "complaints_365d", "inquiries_30d",
-                  "inquiries_90d", "contacts_30d", "contacts_90d")  # fmt: skip
+# interaction kind ("contact": any) -> the trailing windows its count is taken over
+CONTACT_WINDOWS = {"complaint": (30, 90, 365), "inquiry": (30, 90), "contact": (30, 90)}
+CONTACT_LABELS = {"complaint": "complaints", "inquiry": "inquiries", "contact": "contacts"}
+CONTACT_COUNTS = tuple(f"{CONTACT_LABELS[k]}_{w}d" for k, ws in CONTACT_WINDOWS.items() for w in ws)
 CONTACT_MEASURES = ("survey_score_last", "survey_score_mean_90d", "survey_score_mean_365d",
                     "days_since_last_complaint", "days_since_last_survey")  # fmt: skip
+CONTACT_COLUMNS = (*CONTACT_COUNTS, *CONTACT_MEASURES)
 
 
 def contact_features(
@@ -128,20 +131,20 @@ def contact_features(
             out[col] = 0
         for col in CONTACT_MEASURES:
             out[col] = np.nan
-        return out[[*CONTACT_COUNTS, *CONTACT_MEASURES]]
+        return out[list(CONTACT_COLUMNS)]
     contacts = before(tables["interactions"], as_of)
     n = len(index)
     codes = customer_codes(contacts[CUSTOMER_ID], index)
     age = days_before(contacts[TS], as_of)
     kind = contacts["kind"]
     complaint = (kind == "complaint").to_numpy()
-    inquiry = (kind == "inquiry").to_numpy()
     survey = (kind == "survey").to_numpy() & contacts["score"].notna().to_numpy()
-    for label, mask, windows in (("complaints", complaint, (30, 90, 365)),
-                                 ("inquiries", inquiry, (30, 90)),
-                                 ("contacts", np.ones(len(contacts), dtype=bool), (30, 90))):  # fmt: skip
+    for name, windows in CONTACT_WINDOWS.items():
+        mask = (
+            np.ones(len(contacts), dtype=bool) if name == "contact" else (kind == name).to_numpy()
+        )
         for w, counts in window_counts(codes[mask], age[mask], n, windows).items():
-            out[f"{label}_{w}d"] = counts
+            out[f"{CONTACT_LABELS[name]}_{w}d"] = counts
     surveys = contacts.loc[survey].sort_values(TS, kind="stable")
     out["survey_score_last"] = surveys.groupby(CUSTOMER_ID)["score"].last().reindex(index)
     for days in (90, 365):
@@ -153,4 +156,4 @@ def contact_features(
         out[f"days_since_last_{label}"] = days_since(
             last_ts(codes[mask], contacts[TS][mask], n), as_of
         )
-    return out[[*CONTACT_COUNTS, *CONTACT_MEASURES]]
+    return out[list(CONTACT_COLUMNS)]
