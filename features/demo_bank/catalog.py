@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,14 +26,26 @@ def as_of_t() -> float:
 
 
 @contextmanager
-def truth_at(when: pd.Timestamp) -> Iterator[None]:
+def overriding(values: dict[str, object]) -> Iterator[None]:
+    """Set these catalogue names while the block runs, then restore them (profiles, truth_at)."""
+    module = sys.modules[__name__]
+    saved = {key: getattr(module, key) for key in values}
+    for key, value in values.items():
+        setattr(module, key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(module, key, value)
+
+
+def truth_at(when: pd.Timestamp) -> contextlib.AbstractContextManager[None]:
     """Take the planted truth at month start `when` instead of DEMO_AS_OF while the block runs.
 
     Only the truth moves (the latent-state snapshot, p_churn_true, the realised labels, the
     conversion truth): the simulation draws nothing for the snapshot, so the tables are the same.
     It judges a model's earlier validation fold against the planted truth of its own cut-off.
     """
-    global DEMO_AS_OF, AS_OF_MONTH
     when = pd.Timestamp(when)
     last = END - pd.Timedelta(days=HORIZON_DAYS)
     if when not in MONTH_STARTS or not START < when <= last:
@@ -39,12 +53,8 @@ def truth_at(when: pd.Timestamp) -> Iterator[None]:
             f"truth_at must be a month start after {START.date()} whose {HORIZON_DAYS}-day "
             f"horizon ends by {END.date()}, got {when.date()}"
         )
-    saved = DEMO_AS_OF, AS_OF_MONTH
-    DEMO_AS_OF, AS_OF_MONTH = when, int(np.searchsorted(MONTH_STARTS, when))
-    try:
-        yield
-    finally:
-        DEMO_AS_OF, AS_OF_MONTH = saved
+    month = int(np.searchsorted(MONTH_STARTS, when))
+    return overriding({"DEMO_AS_OF": when, "AS_OF_MONTH": month})
 
 
 # Mild seasonality of app use (Spring Festival dip in February, year-end pick-up).

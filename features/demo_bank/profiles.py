@@ -9,8 +9,7 @@ bank is generated (the default profile overrides nothing, so the default bank is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
 
 import numpy as np
 
@@ -116,17 +115,8 @@ ALT = {
 PROFILES = {"default": {}, "alt": ALT}
 
 
-@contextmanager
-def use_profile(name: str) -> Iterator[None]:
+def use_profile(name: str) -> contextlib.AbstractContextManager[None]:
     """Apply profile ``name``'s overrides to the catalogue while the block runs, then restore."""
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {name!r}")
-    overrides = PROFILES[name]
-    saved = {key: getattr(cat, key) for key in overrides}
-    for key, value in overrides.items():
-        setattr(cat, key, value)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            setattr(cat, key, value)
+    return cat.overriding(PROFILES[name])
