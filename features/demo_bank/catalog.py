@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,13 +20,13 @@ HORIZON_DAYS = 60
 
 
 def as_of_t() -> float:
-    """Days from START to the truth's snapshot (DEMO_AS_OF, or `truth_at`'s month start)."""
+    """Days from START to the truth's snapshot (DEMO_AS_OF, or `use_truth_at`'s month start)."""
     return (DEMO_AS_OF - START) / pd.Timedelta(days=1)
 
 
 @contextmanager
 def overriding(values: dict[str, object]) -> Iterator[None]:
-    """Set these catalogue names while the block runs, then restore them (profiles, truth_at)."""
+    """Set these catalogue names while the block runs, then restore them (use_profile, use_truth_at)."""
     module = sys.modules[__name__]
     saved = {key: getattr(module, key) for key in values}
     for key, value in values.items():
@@ -37,24 +36,6 @@ def overriding(values: dict[str, object]) -> Iterator[None]:
     finally:
         for key, value in saved.items():
             setattr(module, key, value)
-
-
-def truth_at(when: pd.Timestamp) -> contextlib.AbstractContextManager[None]:
-    """Take the planted truth at month start `when` instead of DEMO_AS_OF while the block runs.
-
-    Only the truth moves (the latent-state snapshot, p_churn_true, the realised labels, the
-    conversion truth): the simulation draws nothing for the snapshot, so the tables are the same.
-    It judges a model's earlier validation fold against the planted truth of its own cut-off.
-    """
-    when = pd.Timestamp(when)
-    last = END - pd.Timedelta(days=HORIZON_DAYS)
-    if when not in MONTH_STARTS or not START < when <= last:
-        raise ValueError(
-            f"truth_at must be a month start after {START.date()} whose {HORIZON_DAYS}-day "
-            f"horizon ends by {END.date()}, got {when.date()}"
-        )
-    month = int(np.searchsorted(MONTH_STARTS, when))
-    return overriding({"DEMO_AS_OF": when, "AS_OF_MONTH": month})
 
 
 # Mild seasonality of app use (Spring Festival dip in February, year-end pick-up).

@@ -12,7 +12,7 @@ from features.demo_bank import tables as tb
 from features.demo_bank import truth as tr
 from features.demo_bank.bad_rows import inject_bad_rows
 from features.demo_bank.population import draw_customers, draw_funnel
-from features.demo_bank.profiles import use_profile
+from features.demo_bank.profiles import use_profile, use_truth_at
 from features.demo_bank.simulate import EXIT_STYLES, World, simulate
 
 
@@ -54,7 +54,7 @@ def generate_demo_bank(
         raise ValueError(f"bad_rows must be within 0..0.2, got {bad_rows}")
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
-    with use_profile(profile), cat.truth_at(cat.DEMO_AS_OF if truth_at is None else truth_at):
+    with use_profile(profile), use_truth_at(cat.DEMO_AS_OF if truth_at is None else truth_at):
         bank = _generate(n_customers, seed, bad_rows, activity_scale, exit_style)
     if profile != "default":  # the default bank's truth stays byte-identical
         bank.truth["meta"]["profile"] = profile

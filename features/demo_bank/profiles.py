@@ -5,6 +5,7 @@ pensions, gold, index funds, private wealth), other event and deposit rates and 
 method tuned to the default bank has to generalise to reach its planted personas. A profile is a
 set of overrides of the catalogue's per-persona tables; ``use_profile`` applies them only while a
 bank is generated (the default profile overrides nothing, so the default bank is unchanged).
+``use_truth_at`` moves the truth's snapshot the same way (catalog.overriding).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+import pandas as pd
 
 from features.demo_bank import catalog as cat
 
@@ -120,3 +122,21 @@ def use_profile(name: str) -> contextlib.AbstractContextManager[None]:
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {name!r}")
     return cat.overriding(PROFILES[name])
+
+
+def use_truth_at(when: pd.Timestamp) -> contextlib.AbstractContextManager[None]:
+    """Take the planted truth at month start `when` instead of DEMO_AS_OF while the block runs.
+
+    Only the truth moves (the latent-state snapshot, p_churn_true, the realised labels, the
+    conversion truth): the simulation draws nothing for the snapshot, so the tables are the same.
+    It judges a model's earlier validation fold against the planted truth of its own cut-off.
+    """
+    when = pd.Timestamp(when)
+    last = cat.END - pd.Timedelta(days=cat.HORIZON_DAYS)
+    if when not in cat.MONTH_STARTS or not cat.START < when <= last:
+        raise ValueError(
+            f"truth_at must be a month start after {cat.START.date()} whose {cat.HORIZON_DAYS}-day "
+            f"horizon ends by {cat.END.date()}, got {when.date()}"
+        )
+    month = int(np.searchsorted(cat.MONTH_STARTS, when))
+    return cat.overriding({"DEMO_AS_OF": when, "AS_OF_MONTH": month})

@@ -272,7 +272,9 @@ def test_truth_at_moves_only_the_truth():
     active = early.truth["customers"].loc[lambda t: t["active_at_as_of"]]
     labels = build_churn_labels(early.tables, as_of=pd.Timestamp("2025-09-01"))
     mine = labels.set_index("customer_id")["churned"].reindex(active["customer_id"])
-    assert (mine.to_numpy() == active["churn_label"].to_numpy()).all()  # the contract's labels there
+    assert (
+        mine.to_numpy() == active["churn_label"].to_numpy()
+    ).all()  # the contract's labels there
     assert abs(active["p_churn_true"].mean() - active["churn_label"].mean()) < 0.03
     assert not active["p_churn_true"].equals(
         stock.truth["customers"].loc[lambda t: t["active_at_as_of"], "p_churn_true"]
